@@ -1,0 +1,33 @@
+"""meshroom: rooms where people and agents share Yjs documents over y-websocket."""
+
+from __future__ import annotations
+
+from ._exceptions import AuthenticationError as AuthenticationError
+from ._exceptions import ClientError as ClientError
+from ._exceptions import MeshroomError as MeshroomError
+from ._exceptions import ProtocolError as ProtocolError
+from ._exceptions import RoomNameError as RoomNameError
+from ._exceptions import StorageError as StorageError
+from ._hooks import Access as Access
+from ._hooks import AuthenticatePayload as AuthenticatePayload
+from ._hooks import ChangePayload as ChangePayload
+from ._hooks import ConnectionPayload as ConnectionPayload
+from ._hooks import Extension as Extension
+from ._hooks import LoadDocumentPayload as LoadDocumentPayload
+from ._hooks import StoreDocumentPayload as StoreDocumentPayload
+
+__all__ = [
+    "Access",
+    "AuthenticatePayload",
+    "AuthenticationError",
+    "ChangePayload",
+    "ClientError",
+    "ConnectionPayload",
+    "Extension",
+    "LoadDocumentPayload",
+    "MeshroomError",
+    "ProtocolError",
+    "RoomNameError",
+    "StorageError",
+    "StoreDocumentPayload",
+]

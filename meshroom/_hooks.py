@@ -1,0 +1,123 @@
+"""Extension hooks: how storage, auth, metrics and scale-out plug into the server.
+
+Like Hocuspocus extensions: one class with optional async methods, each taking
+one frozen payload object (so adding a field breaks no one), called in
+`priority` order (higher first). Raising from a hook rejects what it guards:
+`on_authenticate` raising `AuthenticationError` refuses the connection,
+`on_store_document` raising keeps the room alive and the write is retried.
+
+Document hooks are never called for a room's own presence document (path
+``""``): presence is ephemeral and never stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from pycrdt import Doc
+
+__all__ = [
+    "Access",
+    "AuthenticatePayload",
+    "ChangePayload",
+    "ConnectionPayload",
+    "Extension",
+    "LoadDocumentPayload",
+    "StoreDocumentPayload",
+]
+
+ParticipantKind = Literal["person", "agent"]
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a connection may do, decided by `on_authenticate` (or open access without auth)."""
+
+    participant_id: str
+    name: str = ""
+    kind: ParticipantKind = "person"
+    read_only: bool = False
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuthenticatePayload:
+    """A connection asking to open `path` of `room` (path ``""`` is the room document)."""
+
+    room: str
+    path: str
+    token: str | None
+    headers: dict[str, str]
+    client: str | None  # "host:port" of the peer, when the transport knows it
+
+
+@dataclass(frozen=True)
+class LoadDocumentPayload:
+    """A document is opened for the first time in this process: fill `doc` from storage."""
+
+    room: str
+    path: str
+    doc: Doc
+
+
+@dataclass(frozen=True)
+class ChangePayload:
+    """The server accepted `update` (Yjs v1) into `doc`; `origin` names who sent it."""
+
+    room: str
+    path: str
+    doc: Doc
+    update: bytes
+    origin: Any
+
+
+@dataclass(frozen=True)
+class StoreDocumentPayload:
+    """The room is closing or the server shutting down: write `doc` now."""
+
+    room: str
+    path: str
+    doc: Doc
+    reason: Literal["room-close", "shutdown", "explicit"]
+
+
+@dataclass(frozen=True)
+class ConnectionPayload:
+    """A connection joined or left `path` of `room`."""
+
+    room: str
+    path: str
+    access: Access
+
+
+class Extension:
+    """Base class for server extensions; override only the hooks you need."""
+
+    priority: int = 100
+
+    async def on_startup(self) -> None:
+        """The server starts (ASGI lifespan startup)."""
+
+    async def on_shutdown(self) -> None:
+        """The server stops, after every room's documents were stored."""
+
+    async def on_authenticate(self, payload: AuthenticatePayload) -> Access | None:
+        """Decide who connects; return None for no opinion, raise AuthenticationError to refuse."""
+        return None
+
+    async def on_load_document(self, payload: LoadDocumentPayload) -> None:
+        """Apply stored state into `payload.doc` before any client syncs."""
+
+    async def on_change(self, payload: ChangePayload) -> None:
+        """Called for every update accepted into a document (keep it cheap: buffer, don't block)."""
+
+    async def on_store_document(self, payload: StoreDocumentPayload) -> None:
+        """Persist the document; raise to keep the room open and have the write retried."""
+
+    async def on_connect(self, payload: ConnectionPayload) -> None:
+        """A connection was accepted."""
+
+    async def on_disconnect(self, payload: ConnectionPayload) -> None:
+        """A connection closed."""
