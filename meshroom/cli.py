@@ -1,0 +1,39 @@
+"""The `meshroom` command line: one Typer app, one module per sub-command.
+
+Each sub-command lives in its own module (`_cli_serve.py`, `_cli_token.py`,
+`_cli_agent.py`) and registers itself on `app`; this module only imports them.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="meshroom",
+    help="Rooms where people and AI agents co-edit Yjs documents.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+_COMMAND_MODULES = ("_cli_serve", "_cli_token", "_cli_agent")
+
+
+def _register_commands() -> None:
+    for name in _COMMAND_MODULES:
+        try:
+            importlib.import_module(f"meshroom.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"meshroom.{name}":
+                raise
+
+
+def main() -> None:
+    """Entry point of the `meshroom` console script."""
+    _register_commands()
+    app()
+
+
+if __name__ == "__main__":
+    main()
