@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._close_codes import CloseCode as CloseCode
 from ._exceptions import AuthenticationError as AuthenticationError
 from ._exceptions import ClientError as ClientError
 from ._exceptions import MeshroomError as MeshroomError
@@ -22,6 +23,7 @@ __all__ = [
     "AuthenticationError",
     "ChangePayload",
     "ClientError",
+    "CloseCode",
     "ConnectionPayload",
     "Extension",
     "LoadDocumentPayload",

@@ -96,6 +96,10 @@ class Extension:
     """Base class for server extensions; override only the hooks you need."""
 
     priority: int = 100
+    #: True for auth extensions: the server then waits for a token (query parameter
+    #: `token`, `Authorization: Bearer`, or a first y-websocket auth message) before
+    #: calling `on_authenticate`, and refuses connections no extension admits.
+    requires_token: bool = False
 
     async def on_startup(self) -> None:
         """The server starts (ASGI lifespan startup)."""
