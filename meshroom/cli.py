@@ -20,6 +20,13 @@ app = typer.Typer(
 _COMMAND_MODULES = ("_cli_serve", "_cli_token", "_cli_agent")
 
 
+@app.callback()
+def _root() -> None:
+    """Rooms where people and AI agents co-edit Yjs documents."""
+    # A callback keeps every command a sub-command (`meshroom token …`), even while
+    # only one command module is installed.
+
+
 def _register_commands() -> None:
     for name in _COMMAND_MODULES:
         try:
