@@ -1,0 +1,110 @@
+"""`meshroom token`: mint a signed token for one participant.
+
+Prints the token alone on stdout, so it composes:
+``TOKEN=$(meshroom token --room team --path 'notes/*' --read-only --name Ann)``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import typer
+
+from .cli import app
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """``"90"``, ``"30m"``, ``"12h"``, ``"7d"`` → seconds; anything else is a clear error."""
+    match = _DURATION.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise typer.BadParameter(f"{text!r} is not a positive duration like 3600, 30m, 12h or 7d")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _attributes(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--attr")
+        out[key] = value
+    return out
+
+
+@app.command()
+def token(
+    room: list[str] = typer.Option(
+        ..., "--room", "-r", help="Room name or pattern the token opens (repeatable)."
+    ),
+    path: list[str] = typer.Option(
+        ["*"],
+        "--path",
+        "-p",
+        help="Document path pattern in those rooms (repeatable; `*` matches anything, "
+        "`/` included). The room document is always included.",
+    ),
+    read_only: bool = typer.Option(
+        False, "--read-only", help="Grant read-only access (the server drops writes)."
+    ),
+    name: str = typer.Option("", "--name", "-n", help="Display name shown in presence."),
+    participant_id: str | None = typer.Option(
+        None, "--id", help="Participant id (the `sub` claim); random when omitted."
+    ),
+    kind: str = typer.Option("person", "--kind", help="person or agent."),
+    expires: str = typer.Option("12h", "--expires", "-e", help="Lifetime: 3600, 30m, 12h, 7d."),
+    attr: list[str] = typer.Option(
+        [], "--attr", help="Extra participant attribute KEY=VALUE (repeatable)."
+    ),
+    secret: str | None = typer.Option(
+        None,
+        "--secret",
+        envvar="MESHROOM_SECRET",
+        help="HMAC secret (at least 32 bytes) shared with `meshroom serve`.",
+        show_default=False,
+    ),
+    private_key: Path | None = typer.Option(
+        None, "--private-key", help="PEM private key file (RS256/ES256) instead of a secret."
+    ),
+    algorithm: str | None = typer.Option(
+        None, "--algorithm", help="HS256 (default with a secret), RS256 or ES256."
+    ),
+    key_id: str | None = typer.Option(
+        None, "--key-id", help="`kid` header, to pick one of several server keys."
+    ),
+) -> None:
+    """Mint a token granting rooms and document paths, read-write or read-only."""
+    from .auth import Grant, mint_token
+
+    if kind not in ("person", "agent"):
+        raise typer.BadParameter(f"{kind!r} is not person or agent", param_hint="--kind")
+    if (secret is None) == (private_key is None):
+        raise typer.BadParameter(
+            "give --secret (or MESHROOM_SECRET) or --private-key, not both or neither"
+        )
+    key_text = None
+    if private_key is not None:
+        try:
+            key_text = private_key.read_bytes()
+        except OSError as error:
+            raise typer.BadParameter(str(error), param_hint="--private-key") from None
+    try:
+        grants = [Grant(name_, paths=tuple(path), read_only=read_only) for name_ in room]
+        text = mint_token(
+            grants=grants,
+            secret=secret,
+            private_key=key_text,
+            algorithm=algorithm,
+            participant_id=participant_id,
+            name=name,
+            kind=kind,  # type: ignore[arg-type]
+            expires_in=parse_duration(expires),
+            attributes=_attributes(attr),
+            key_id=key_id,
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    typer.echo(text)
