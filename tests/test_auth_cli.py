@@ -1,0 +1,98 @@
+"""`meshroom token`: mints a verifiable token; bad input is a clear error and prints no token."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from typer.testing import CliRunner
+
+from meshroom.auth import Grant, TokenVerifier
+from meshroom.cli import _register_commands, app
+
+SECRET = "correct horse battery staple 0123456789"
+
+_register_commands()
+runner = CliRunner()
+
+
+def _mint(*args: str, env: dict[str, str] | None = None):
+    return runner.invoke(app, ["token", *args], env=env)
+
+
+def test_read_only_token_for_notes():
+    result = _mint(
+        "--room", "team", "--path", "notes/*", "--read-only", "--name", "Ann",
+        "--id", "ann-1", "--kind", "agent", "--expires", "2h", "--attr", "color=#f80",
+        "--secret", SECRET,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    claims = TokenVerifier(SECRET).verify(result.stdout.strip())
+    assert (claims.participant_id, claims.name, claims.kind) == ("ann-1", "Ann", "agent")
+    assert claims.grants == (Grant("team", ["notes/*"], read_only=True),)
+    assert claims.attributes == {"color": "#f80"}
+    assert claims.expires_at.timestamp() == pytest.approx(time.time() + 7200, abs=10)
+
+
+def test_several_rooms_default_path_and_env_secret():
+    result = _mint("--room", "a", "--room", "b", env={"MESHROOM_SECRET": SECRET})
+    assert result.exit_code == 0, result.output
+    claims = TokenVerifier(SECRET).verify(result.stdout.strip())
+    assert claims.grants == (Grant("a", ["*"]), Grant("b", ["*"]))
+    assert claims.access_for("b", "x/y.md").read_only is False
+
+
+def test_private_key_file(tmp_path):
+    private = ec.generate_private_key(ec.SECP256R1())
+    key_file = tmp_path / "key.pem"
+    key_file.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    result = _mint(
+        "--room", "team", "--private-key", str(key_file), "--algorithm", "ES256",
+        "--key-id", "k1",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert TokenVerifier(public_key={"k1": public}).verify(result.stdout.strip()).grants
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--room", "team", "--secret", "short"], "at least 32 bytes"),
+        (["--room", "team"], "--secret"),
+        (["--room", "team", "--secret", SECRET, "--expires", "soon"], "duration"),
+        (["--room", "team", "--secret", SECRET, "--expires", "0"], "duration"),
+        (["--room", "team", "--secret", SECRET, "--kind", "robot"], "person or agent"),
+        (["--room", "team", "--secret", SECRET, "--attr", "novalue"], "KEY=VALUE"),
+        (["--room", "team", "--secret", SECRET, "--path", "/abs"], "must not start"),
+        (["--room", "", "--secret", SECRET], "must not be empty"),
+        (["--secret", SECRET], "--room"),
+    ],
+)
+def test_bad_input_is_a_clear_error(args, message):
+    result = _mint(*args, env={"MESHROOM_SECRET": ""} if "--secret" not in args else None)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.replace("│", " ").split())
+    assert "eyJ" not in result.stdout
+
+
+def test_console_entry_point_runs():
+    done = subprocess.run(
+        [sys.executable, "-c", "from meshroom.cli import main; main()", "token",
+         "--room", "team", "--read-only", "--secret", SECRET],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    claims = TokenVerifier(SECRET).verify(done.stdout.strip())
+    assert claims.access_for("team", "any.md").read_only is True
