@@ -1,0 +1,90 @@
+"""Limits that keep one client from hurting the server or the other clients.
+
+Every field has a default and a reason; a server takes one frozen `Limits`.
+`TokenBucket` is the rate limiter behind `messages_per_second`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+__all__ = ["Limits", "TokenBucket"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-connection and per-room bounds.
+
+    ```py
+    from meshroom import Limits, Server
+
+    server = Server(limits=Limits(send_queue_size=256, messages_per_second=50))
+    ```
+    """
+
+    #: Largest message accepted, in bytes. Default 16 MiB: a large paste or the first
+    #: sync of a big document arrives as one message. Bigger → close 1009.
+    max_message_size: int = 16 * 1024 * 1024
+    #: Messages waiting to be written to one connection. Default 1024: minutes of typing.
+    #: A client that does not read fast enough overflows it and is closed with
+    #: `CloseCode.SLOW_READER`, so it never grows server memory nor delays others.
+    send_queue_size: int = 1024
+    #: Open connections from one client address. Default 256: a browser with many tabs
+    #: and documents fits; a runaway script does not. 0 disables the check.
+    max_connections_per_ip: int = 256
+    #: Sustained messages per second from one connection. Default 300: fast typing plus
+    #: cursor moves is ~30/s; agents streaming text stay well below. Over → `RATE_LIMITED`.
+    messages_per_second: float = 300.0
+    #: Messages a connection may send at once above the sustained rate. Default 3000:
+    #: a client coming back online flushes its offline edits in a burst.
+    messages_burst: int = 3000
+    #: Bytes buffered from a connection before it authenticates. Default 1 MiB: a
+    #: client's sync step 1 and awareness fit; an unauthenticated flood does not.
+    pre_auth_bytes: int = 1024 * 1024
+    #: Seconds a connection has to present a token when one is required. Default 10.
+    auth_timeout: float = 10.0
+    #: Writes tolerated from a read-only connection (or forbidden room-document edits)
+    #: before it is closed. Default 20: a viewer's editor may emit a few stray updates
+    #: (cursor plugins, normalisation) that are simply dropped.
+    read_only_violations: int = 20
+    #: Room messages kept in the room document; older ones are trimmed. Default 200.
+    room_messages: int = 200
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_message_size",
+            "send_queue_size",
+            "messages_burst",
+            "pre_auth_bytes",
+            "room_messages",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"Limits.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("max_connections_per_ip", "read_only_violations"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"Limits.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("messages_per_second", "auth_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"Limits.{name} must be > 0, got {getattr(self, name)}")
+
+
+class TokenBucket:
+    """`rate` tokens per second, at most `burst` saved; `take()` is False when empty."""
+
+    __slots__ = ("_burst", "_last", "_rate", "_tokens")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._last = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
