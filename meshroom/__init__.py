@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ._client import ClientState as ClientState
+from ._client import RoomClient as RoomClient
+from ._client_backoff import Backoff as Backoff
 from ._close_codes import CloseCode as CloseCode
 from ._exceptions import AuthenticationError as AuthenticationError
 from ._exceptions import ClientError as ClientError
@@ -21,14 +24,17 @@ __all__ = [
     "Access",
     "AuthenticatePayload",
     "AuthenticationError",
+    "Backoff",
     "ChangePayload",
     "ClientError",
+    "ClientState",
     "CloseCode",
     "ConnectionPayload",
     "Extension",
     "LoadDocumentPayload",
     "MeshroomError",
     "ProtocolError",
+    "RoomClient",
     "RoomNameError",
     "StorageError",
     "StoreDocumentPayload",

@@ -1,0 +1,364 @@
+"""`RoomClient`: a Python peer in a meshroom room, as a browser tab would be.
+
+It joins the room document (participants, messages, awareness) and opens any
+number of documents, each over its own y-websocket socket, exactly as the
+JavaScript `WebsocketProvider` does, so a Python peer and a browser editor see
+each other's edits, cursors and messages live. Each socket reconnects on its
+own with exponential backoff and resyncs by state vector (see `_client_link`).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote, urlencode, urlsplit
+from uuid import uuid4
+
+import anyio
+import anyio.lowlevel
+from anyio.abc import TaskGroup, TaskStatus
+from pycrdt import Array, Doc, Map
+
+from ._client_backoff import Backoff
+from ._client_link import DocumentLink
+from ._exceptions import ClientError
+from ._names import validate_path, validate_room
+
+if TYPE_CHECKING:
+    from meshdoc import MeshDocument, MeshSchema
+
+__all__ = ["ClientState", "RoomClient"]
+
+ParticipantKind = Literal["person", "agent"]
+
+
+class ClientState(enum.Enum):
+    """Lifecycle of a `RoomClient`; a client is opened once and closed once."""
+
+    UNOPENED = 1
+    OPENED = 2
+    CLOSED = 3
+
+
+class RoomClient:
+    """An async peer in one room: documents, presence, messages.
+
+    Use it as an async context manager (or `start` in a task group, then `stop`):
+
+    ```py
+    async with RoomClient("ws://127.0.0.1:8765", "team", name="Ann") as room:
+        doc = await room.open("notes/plan")        # synced MeshDocument
+        await room.send_message("plan is ready")
+        with anyio.fail_after(5):
+            await room.wait_for(lambda: len(room.participants) >= 2)
+    ```
+
+    Args:
+        url: Server base URL (`ws://host:port` or `wss://…`, optionally with a path prefix).
+        room: Room name.
+        name: Display name, shown to others in participants and awareness.
+        kind: `"person"` or `"agent"`.
+        id: Participant id (default: a new UUID). With auth, the token decides.
+        token: Access token, sent as the `token` query parameter.
+        backoff: Reconnect delays (default `Backoff()`: 0.1 s doubling to 10 s, jittered).
+        connect_timeout: Seconds the first connection of each socket may take, retries
+            included (default 10 s); reconnects after that retry forever.
+
+    Raises:
+        RoomNameError: `room` is not a valid room name.
+        ValueError: `url` is not a ws:// or wss:// URL, or `kind` is unknown.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        room: str,
+        *,
+        name: str = "",
+        kind: ParticipantKind = "person",
+        id: str | None = None,
+        token: str | None = None,
+        backoff: Backoff | None = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "wss") or not parts.netloc:
+            raise ValueError(f"server URL must be ws://host:port or wss://host, got {url!r}")
+        if kind not in ("person", "agent"):
+            raise ValueError(f"kind must be 'person' or 'agent', got {kind!r}")
+        if parts.query or parts.fragment:
+            raise ValueError(f"server URL must not carry a query or fragment: {url!r}")
+        self.url = url.rstrip("/")
+        self.room = validate_room(room)
+        self.name = name
+        self.kind: ParticipantKind = kind
+        self.id = id if id is not None else str(uuid4())
+        self._token = token
+        self._backoff = backoff if backoff is not None else Backoff()
+        self._connect_timeout = connect_timeout
+        self._state = ClientState.UNOPENED
+        self._task_group: TaskGroup | None = None
+        self._exit_stack: AsyncExitStack | None = None
+        self._links: dict[str, DocumentLink] = {}
+        self._documents: dict[str, MeshDocument] = {}
+        self._opening: dict[str, anyio.Lock] = {}
+        self._changed = anyio.Event()
+        self._room_doc = Doc()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ClientState:
+        """Where the client is in its lifecycle."""
+        return self._state
+
+    async def __aenter__(self) -> RoomClient:
+        async with AsyncExitStack() as stack:
+            task_group = await stack.enter_async_context(anyio.create_task_group())
+            await task_group.start(self.start)
+            self._exit_stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        await self.stop()
+        assert self._exit_stack is not None
+        return await self._exit_stack.__aexit__(exc_type, exc_value, traceback)
+
+    async def start(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Join the room (synced room document), signal readiness, run until `stop()`.
+
+        Raises:
+            RuntimeError: the client was already opened (clients are not reusable).
+            ClientError: the server cannot be reached within `connect_timeout`, or it
+                refused the connection (`code` is the close code, e.g. 4401).
+        """
+        if self._state is not ClientState.UNOPENED:
+            raise RuntimeError("Cannot open a RoomClient more than once.")
+        self._state = ClientState.OPENED
+        refusal: ClientError | None = None
+        async with anyio.create_task_group() as task_group:
+            self._task_group = task_group
+            link = self._link("", self._room_doc)
+            try:
+                await task_group.start(link.run)
+            except ClientError as error:
+                refusal = error
+                self._state = ClientState.CLOSED
+                task_group.cancel_scope.cancel()
+            else:
+                self._links[""] = link
+                task_status.started()
+                await anyio.sleep_forever()
+        self._task_group = None
+        if refusal is not None:
+            raise refusal
+
+    async def stop(self) -> None:
+        """Leave: withdraw awareness, flush pending edits, close every socket with 1000."""
+        if self._state is ClientState.CLOSED:
+            return
+        self._state = ClientState.CLOSED
+        async with anyio.create_task_group() as closing:
+            for link in self._links.values():
+                closing.start_soon(link.close)
+        if self._task_group is not None:
+            self._task_group.cancel_scope.cancel()
+        self._notify()
+
+    # -- documents ---------------------------------------------------------------------------
+
+    async def open(
+        self, path: str, schema: MeshSchema | None = None, *, fragment: str = "default"
+    ) -> MeshDocument:
+        """Connect to the document at `path`, sync it, and return it as a `MeshDocument`.
+
+        Opening a path that is already open returns the same document.
+
+        Raises:
+            RoomNameError: `path` is not a valid document path.
+            ClientError: the client is not open, or the server refused this document.
+        """
+        from meshdoc import MeshDocument
+
+        validate_path(path)
+        if path == "":
+            raise ValueError("the room document is not a MeshDocument: use participants/messages")
+        self._check_open()
+        lock = self._opening.setdefault(path, anyio.Lock())
+        async with lock:
+            if path in self._documents:
+                return self._documents[path]
+            doc = Doc()
+            link = self._link(path, doc)
+            assert self._task_group is not None
+            await self._task_group.start(link.run)
+            self._links[path] = link
+            document = MeshDocument(schema, fragment=fragment, doc=doc)
+            self._documents[path] = document
+            return document
+
+    async def close_document(self, path: str) -> None:
+        """Disconnect from one document (its edits so far are flushed first)."""
+        link = self._links.pop(path, None) if path else None
+        self._documents.pop(path, None)
+        if link is not None:
+            await link.close()
+
+    def ydoc(self, path: str = "") -> Doc:
+        """The underlying `pycrdt.Doc` of an open document (`""`: the room document)."""
+        return self._get_link(path).doc
+
+    @property
+    def documents(self) -> dict[str, MeshDocument]:
+        """Open documents by path."""
+        return dict(self._documents)
+
+    # -- presence ----------------------------------------------------------------------------
+
+    @property
+    def participants(self) -> dict[str, dict[str, Any]]:
+        """Participant id → {name, kind, joinedAt, attributes}, as the server maintains it."""
+        return self._room_doc.get("participants", type=Map).to_py() or {}
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """Room messages in order: {from, to (None = everyone), text or json, time}."""
+        return self._room_doc.get("messages", type=Array).to_py() or []
+
+    async def send_message(self, content: str | Any, *, to: str | None = None) -> None:
+        """Post a message to the room (`to=None`: everyone; else a participant id).
+
+        A `str` is sent as `text`; any other JSON value as `json`.
+
+        Raises:
+            ValueError: `to` is empty, or `content` is not JSON-serialisable.
+            ClientError: the client is not open.
+        """
+        if to is not None and (not isinstance(to, str) or not to):
+            raise ValueError(f"'to' must be a participant id or None, got {to!r}")
+        message: dict[str, Any] = {"from": self.id, "to": to}
+        if isinstance(content, str):
+            message["text"] = content
+        else:
+            try:
+                json.dumps(content, allow_nan=False)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"message content is not JSON: {error}") from None
+            message["json"] = content
+        message["time"] = int(time.time() * 1000)
+        self._check_open()
+        self._room_doc.get("messages", type=Array).append(message)
+        await anyio.lowlevel.checkpoint()
+
+    def set_awareness(self, path: str, fields: dict[str, Any]) -> None:
+        """Merge `fields` into our awareness state on `path` (`""`: the room document).
+
+        ```py
+        room.set_awareness("notes/plan", {"cursor": {"anchor": 3, "head": 7}})
+        ```
+
+        Raises:
+            ValueError: `fields` is not a dict of JSON values.
+            ClientError: `path` is not open.
+        """
+        if not isinstance(fields, dict):
+            raise ValueError(f"awareness fields must be a dict, got {type(fields).__name__}")
+        try:
+            json.dumps(fields, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"awareness fields are not JSON: {error}") from None
+        awareness = self._get_link(path).awareness
+        state = dict(awareness.get_local_state() or {})
+        state.update(fields)
+        awareness.set_local_state(state)
+
+    def awareness(self, path: str = "") -> dict[int, dict[str, Any]]:
+        """Yjs client id → awareness state of everyone on `path`, ourselves included."""
+        return dict(self._get_link(path).awareness.states)
+
+    def client_id(self, path: str = "") -> int:
+        """Our Yjs client id on `path` (the key of our own state in `awareness(path)`)."""
+        return self._get_link(path).awareness.client_id
+
+    @property
+    def connected(self) -> bool:
+        """Whether every open socket is currently connected and synced."""
+        return bool(self._links) and all(link.connected for link in self._links.values())
+
+    def connections(self, path: str = "") -> int:
+        """How many times the socket of `path` completed a handshake (1 + reconnects)."""
+        return self._get_link(path).connections
+
+    # -- waiting -----------------------------------------------------------------------------
+
+    async def wait_for(self, predicate: Callable[[], object]) -> None:
+        """Wait until `predicate()` is true, re-checking after every change that arrives.
+
+        Bound the wait with a scope, as anyio does:
+
+        ```py
+        with anyio.fail_after(5):
+            await room.wait_for(lambda: "bob" in room.participants)
+        ```
+
+        Raises:
+            ClientError: the server refused one of our sockets while waiting, or the
+                client was closed.
+        """
+        while True:
+            self._raise_link_error()
+            if predicate():
+                return
+            if self._state is ClientState.CLOSED:
+                raise ClientError(f"the client of room {self.room!r} is closed")
+            changed = self._changed
+            with anyio.move_on_after(0.2):  # also re-check state changed by other code
+                await changed.wait()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _link(self, path: str, doc: Doc) -> DocumentLink:
+        target = quote(self.room, safe="")
+        if path:
+            target += "/" + "/".join(quote(segment, safe="") for segment in path.split("/"))
+        query = {"id": self.id, "name": self.name, "kind": self.kind}
+        if self._token is not None:
+            query["token"] = self._token
+        return DocumentLink(
+            f"{self.url}/{target}?{urlencode(query)}",
+            doc,
+            user={"id": self.id, "name": self.name, "kind": self.kind},
+            backoff=self._backoff,
+            connect_timeout=self._connect_timeout,
+            on_change=self._notify,
+        )
+
+    def _get_link(self, path: str) -> DocumentLink:
+        link = self._links.get(path)
+        if link is None:
+            raise ClientError(f"document {path!r} is not open in room {self.room!r}")
+        return link
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, anyio.Event()
+        changed.set()
+
+    def _check_open(self) -> None:
+        if self._state is not ClientState.OPENED:
+            raise ClientError(f"the client of room {self.room!r} is {self._state.name.lower()}")
+        self._raise_link_error()
+
+    def _raise_link_error(self) -> None:
+        for link in self._links.values():
+            if link.error is not None:
+                raise link.error

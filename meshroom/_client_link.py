@@ -1,0 +1,399 @@
+"""One document kept in sync over one y-websocket socket, reconnecting when it drops.
+
+The client side of the y-websocket protocol, as `y-websocket`'s `WebsocketProvider`
+speaks it: on every (re)connection send sync step 1 (our state vector) and our
+awareness; answer the server's sync step 1 with sync step 2 (everything the
+server lacks, which is how edits made offline reach it, once, by state vector);
+then stream local updates and awareness changes both ways.
+
+Local edits are observed on the `Doc` and queued for the socket; remote updates
+are applied in a transaction whose origin is the link, and are not echoed back.
+While offline nothing is queued: the next handshake carries it all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from anyio.abc import TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from pycrdt import (
+    Awareness,
+    Decoder,
+    Doc,
+    TransactionEvent,
+    YMessageType,
+    YSyncMessageType,
+    create_awareness_message,
+    create_sync_message,
+    create_update_message,
+    read_message,
+    write_message,
+)
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from ._client_backoff import Backoff
+from ._close_codes import CloseCode
+from ._exceptions import ClientError
+
+__all__ = ["FATAL_CLOSE_CODES", "DocumentLink", "RemoteOrigin"]
+
+log = logging.getLogger("meshroom.client")
+
+#: Close codes after which reconnecting cannot help: the server refused us for who we are
+#: or what we sent, not because of a transient failure.
+FATAL_CLOSE_CODES = frozenset(
+    {
+        CloseCode.BAD_ROOM_NAME,
+        CloseCode.UNAUTHENTICATED,
+        CloseCode.FORBIDDEN,
+        CloseCode.READ_ONLY_VIOLATION,
+    }
+)
+
+#: HTTP statuses of a refused handshake that reconnecting cannot fix, as the close code
+#: the server would have sent after accepting.
+_FATAL_HTTP_STATUS = {
+    400: CloseCode.BAD_ROOM_NAME,
+    401: CloseCode.UNAUTHENTICATED,
+    403: CloseCode.FORBIDDEN,
+    404: CloseCode.BAD_ROOM_NAME,
+}
+
+_MESSAGE_AUTH = 2  # y-protocols/auth: [2, 0 = permission denied, reason]
+_MESSAGE_QUERY_AWARENESS = 3
+_EMPTY_UPDATE = b"\x00\x00"
+
+#: Queued outgoing messages per socket (default 10,000). A writer faster than the socket
+#: overflows it; the link then reconnects, and the handshake resends everything by state
+#: vector, so an overflow costs a round trip, never an edit.
+OUTGOING_BUFFER = 10_000
+
+
+def _sync_step2(update: bytes) -> bytes:
+    return bytes([YMessageType.SYNC, YSyncMessageType.SYNC_STEP2]) + write_message(update)
+
+
+#: Seconds `close()` waits for queued updates to flush before dropping the socket
+#: (default 5 s: enough for a large backlog on a live link, short enough not to hang
+#: on a dead one).
+CLOSE_TIMEOUT = 5.0
+
+
+class RemoteOrigin:
+    """Transaction origin of updates that came from the server over one link."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __repr__(self) -> str:
+        return f"RemoteOrigin({self.url!r})"
+
+
+class DocumentLink:
+    """Keeps `doc` and its awareness in sync with the server at `url`.
+
+    Args:
+        url: Full `ws://` URL of the document, query string included.
+        doc: The document to sync; local edits are sent, remote ones applied.
+        user: Published as the awareness field `user` (name, kind, id).
+        backoff: Delays between reconnect attempts.
+        connect_timeout: How long the first connection may take, retries included.
+        on_change: Called (synchronously) after any remote update, awareness change,
+            connection change or error, so waiters can re-check their predicate.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        doc: Doc,
+        *,
+        user: dict[str, Any],
+        backoff: Backoff,
+        connect_timeout: float,
+        on_change: Callable[[], None],
+    ) -> None:
+        self.url = url
+        self.doc = doc
+        self.origin = RemoteOrigin(url)
+        self.awareness = Awareness(doc)
+        self.awareness.set_local_state({"user": user})
+        self.error: ClientError | None = None
+        self.connected = False
+        self.connections = 0  #: successful handshakes so far (1 + reconnects)
+        self._backoff = backoff
+        self._connect_timeout = connect_timeout
+        self._on_change = on_change
+        self._outgoing: MemoryObjectSendStream[bytes] | None = None
+        self._session_scope: anyio.CancelScope | None = None
+        self._applying_remote = False
+        self._stopping = False
+        self._stopped = anyio.Event()
+        self._doc_subscription = doc.observe(self._on_doc_update)
+        self._awareness_subscription = self.awareness.observe(self._on_awareness)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Connect and stay in sync until `close()` or a refusal.
+
+        Signals readiness once the first sync completed (the server's sync step 2 was
+        applied). Before that, a refusal or a timeout raises `ClientError`; after it, a
+        refusal is stored in `error` (and `on_change` called) and `run` returns.
+        """
+        started = False
+        delays = self._backoff.delays()
+        deadline = anyio.current_time() + self._connect_timeout
+        try:
+            while not self._stopping:
+                try:
+                    websocket = await self._connect(deadline if not started else None)
+                except ClientError as error:
+                    if not started:
+                        raise
+                    self._fail(error)
+                    return
+                except (OSError, InvalidHandshake, TimeoutError) as error:
+                    if not started and anyio.current_time() >= deadline:
+                        raise ClientError(
+                            f"cannot connect to {self.url}: {error}", code=None, reason=str(error)
+                        ) from error
+                    log.debug("connect to %s failed (%s), retrying", self.url, error)
+                    await anyio.sleep(next(delays))
+                    continue
+
+                def on_synced() -> None:
+                    nonlocal started, delays
+                    delays = self._backoff.delays()
+                    if not started:
+                        started = True
+                        task_status.started()
+
+                error = await self._session(websocket, on_synced)
+                if error is not None:
+                    if not started:
+                        raise error
+                    self._fail(error)
+                    return
+                if not self._stopping:
+                    await anyio.sleep(next(delays))
+        finally:
+            self._stopped.set()
+            self.doc.unobserve(self._doc_subscription)
+            self.awareness.unobserve(self._awareness_subscription)
+
+    async def close(self) -> None:
+        """Withdraw our awareness, flush queued updates, close the socket with 1000."""
+        self._stopping = True
+        if self.awareness.get_local_state() is not None:
+            self.awareness.set_local_state(None)  # queues the removal, if connected
+        outgoing, self._outgoing = self._outgoing, None
+        if outgoing is not None:
+            outgoing.close()  # the sender drains the queue, then closes the socket
+        elif self._session_scope is not None:
+            self._session_scope.cancel()
+        with anyio.move_on_after(CLOSE_TIMEOUT):
+            await self._stopped.wait()
+        if self._session_scope is not None:
+            self._session_scope.cancel()
+
+    # -- one connection ----------------------------------------------------------------------
+
+    async def _connect(self, deadline: float | None) -> ClientConnection:
+        timeout = None if deadline is None else max(0.1, deadline - anyio.current_time())
+        try:
+            return await connect(
+                self.url,
+                compression=None,
+                max_size=None,
+                open_timeout=timeout,
+                ping_interval=20,
+                ping_timeout=20,
+                close_timeout=2,
+            )
+        except InvalidStatus as error:
+            status = error.response.status_code
+            code = _FATAL_HTTP_STATUS.get(status)
+            if code is None:
+                raise
+            body = error.response.body.decode("utf-8", "replace") if error.response.body else ""
+            raise ClientError(
+                f"{self.url} refused the connection: HTTP {status} {body}".strip(),
+                code=int(code),
+                reason=body or f"HTTP {status}",
+            ) from error
+        except InvalidURI as error:
+            raise ClientError(f"not a WebSocket URL: {self.url}", reason=str(error)) from error
+
+    async def _session(
+        self, websocket: ClientConnection, on_synced: Callable[[], None]
+    ) -> ClientError | None:
+        """Run one connection until it closes; return the refusal, if it was one."""
+        send, receive = anyio.create_memory_object_stream[bytes](max_buffer_size=OUTGOING_BUFFER)
+        refusal: ClientError | None = None
+        async with anyio.create_task_group() as tg:
+            self._session_scope = tg.cancel_scope
+            try:
+                send.send_nowait(create_sync_message(self.doc))
+                local = self.awareness.get_local_state()
+                if local is not None:
+                    ids = [self.awareness.client_id]
+                    update = self.awareness.encode_awareness_update(ids)
+                    send.send_nowait(create_awareness_message(update))
+                self._outgoing = send
+                tg.start_soon(self._send_loop, websocket, receive)
+                tg.start_soon(self._renew_awareness)
+                refusal = await self._receive_loop(websocket, on_synced)
+            finally:
+                self._outgoing = None
+                send.close()
+                tg.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    await websocket.close()
+                self._session_scope = None
+                if self.connected:
+                    self.connected = False
+                    self._drop_remote_awareness()
+                    self._on_change()
+        return refusal
+
+    async def _receive_loop(
+        self, websocket: ClientConnection, on_synced: Callable[[], None]
+    ) -> ClientError | None:
+        try:
+            while True:
+                message = await websocket.recv(decode=False)
+                refusal = self._handle(message, on_synced)
+                if refusal is not None:
+                    return refusal
+        except ConnectionClosed as closed:
+            code = closed.rcvd.code if closed.rcvd is not None else None
+            reason = closed.rcvd.reason if closed.rcvd is not None else ""
+            if code in FATAL_CLOSE_CODES and not self._stopping:
+                return ClientError(
+                    f"{self.url} closed the connection: {code} {reason}".strip(),
+                    code=code,
+                    reason=reason,
+                )
+            log.debug("connection to %s closed (%s %s)", self.url, code, reason)
+            return None
+
+    async def _send_loop(
+        self, websocket: ClientConnection, receive: MemoryObjectReceiveStream[bytes]
+    ) -> None:
+        try:
+            async with receive:
+                async for message in receive:
+                    await websocket.send(message)
+            if self._stopping:
+                await websocket.close(1000, "client closed")
+        except ConnectionClosed:
+            pass  # the receive loop sees the close and decides
+
+    async def _renew_awareness(self) -> None:
+        """Re-announce our state and forget silent peers, as pycrdt's `Awareness.start` does."""
+        outdated = self.awareness._outdated_timeout / 1000
+        while True:
+            await anyio.sleep(outdated / 10)
+            local = self.awareness.get_local_state()
+            meta = self.awareness.meta.get(self.awareness.client_id)
+            now = self.awareness._get_time() / 1000
+            if local is not None and meta and now - meta["lastUpdated"] / 1000 >= outdated / 2:
+                self.awareness.set_local_state(local)
+            silent = [
+                client
+                for client, client_meta in self.awareness.meta.items()
+                if client != self.awareness.client_id
+                and client in self.awareness.states
+                and now - client_meta["lastUpdated"] / 1000 >= outdated
+            ]
+            if silent:
+                self.awareness.remove_awareness_states(silent, "timeout")
+
+    # -- messages --------------------------------------------------------------------------
+
+    def _handle(self, message: bytes, on_synced: Callable[[], None]) -> ClientError | None:
+        if not message:
+            return None
+        kind = message[0]
+        if kind == YMessageType.SYNC and len(message) > 1:
+            step = message[1]
+            payload = read_message(message[2:])
+            if step == YSyncMessageType.SYNC_STEP1:
+                self._enqueue(_sync_step2(self.doc.get_update(payload)))
+            elif step in (YSyncMessageType.SYNC_STEP2, YSyncMessageType.SYNC_UPDATE):
+                self._apply_remote(payload)
+                if step == YSyncMessageType.SYNC_STEP2 and not self.connected:
+                    self.connected = True
+                    self.connections += 1
+                    on_synced()
+                    self._on_change()
+        elif kind == YMessageType.AWARENESS:
+            self.awareness.apply_awareness_update(read_message(message[1:]), self.origin)
+        elif kind == _MESSAGE_AUTH:
+            decoder = Decoder(message[2:])
+            reason = decoder.read_var_string() if len(message) > 2 else "permission denied"
+            return ClientError(
+                f"{self.url} denied access: {reason}", code=int(CloseCode.FORBIDDEN), reason=reason
+            )
+        elif kind == _MESSAGE_QUERY_AWARENESS:
+            ids = list(self.awareness.states)
+            update = self.awareness.encode_awareness_update(ids)
+            self._enqueue(create_awareness_message(update))
+        # other message types are extensions this client does not speak: ignored
+        return None
+
+    def _apply_remote(self, update: bytes) -> None:
+        if update == _EMPTY_UPDATE:
+            return
+        self._applying_remote = True
+        try:
+            with self.doc.transaction(origin=self.origin):
+                self.doc.apply_update(update)
+        finally:
+            self._applying_remote = False
+        self._on_change()
+
+    def _on_doc_update(self, event: TransactionEvent) -> None:
+        if self._applying_remote:
+            return  # came from the server: never echo it back
+        update = event.update
+        if update != _EMPTY_UPDATE:
+            self._enqueue(create_update_message(update))
+
+    def _on_awareness(self, topic: str, payload: tuple[dict[str, Any], Any]) -> None:
+        changes, origin = payload
+        if topic == "update" and origin == "local":
+            ids = changes["added"] + changes["updated"] + changes["removed"]
+            update = self.awareness.encode_awareness_update(ids)
+            self._enqueue(create_awareness_message(update))
+        elif topic == "change":
+            self._on_change()
+
+    def _enqueue(self, message: bytes) -> None:
+        outgoing = self._outgoing
+        if outgoing is None:
+            return  # offline: the next handshake sends it, by state vector
+        try:
+            outgoing.send_nowait(message)
+        except anyio.WouldBlock:
+            log.warning("outgoing queue of %s overflowed; reconnecting to resync", self.url)
+            self._outgoing = None
+            if self._session_scope is not None:
+                self._session_scope.cancel()
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._outgoing = None
+
+    def _drop_remote_awareness(self) -> None:
+        others = [client for client in self.awareness.states if client != self.awareness.client_id]
+        if others:
+            self.awareness.remove_awareness_states(others, "disconnect")
+
+    def _fail(self, error: ClientError) -> None:
+        log.warning("%s", error)
+        self.error = error
+        self._on_change()
