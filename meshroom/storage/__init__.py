@@ -1,0 +1,27 @@
+"""Storage for meshroom documents: providers and the server extension that uses them.
+
+``FsspecStorage`` keeps snapshots and update logs on any fsspec filesystem;
+``StorageExtension`` plugs a provider into the server so that every accepted
+update is logged within ~50 ms and folded into a snapshot when the document
+is quiet, when the room closes and when the server shuts down.
+"""
+
+from __future__ import annotations
+
+from ._extension import STORAGE_ORIGIN as STORAGE_ORIGIN
+from ._extension import StorageExtension as StorageExtension
+from ._fsspec import FsspecStorage as FsspecStorage
+from ._log import decode_records as decode_records
+from ._log import encode_record as encode_record
+from ._provider import FileStore as FileStore
+from ._provider import StorageProvider as StorageProvider
+
+__all__ = [
+    "STORAGE_ORIGIN",
+    "FileStore",
+    "FsspecStorage",
+    "StorageExtension",
+    "StorageProvider",
+    "decode_records",
+    "encode_record",
+]

@@ -1,0 +1,412 @@
+"""`StorageExtension`: the server hooks that load, log and snapshot every document.
+
+What happens to an update the server accepted (`on_change`):
+
+1. it is buffered in memory and appended to the document's log within
+   `flush_interval` (default 50 ms), one batch per document per flush, so a
+   killed process loses at most the last few milliseconds;
+2. a snapshot is scheduled `debounce` seconds (default 1 s) after the last
+   change, but no later than `max_delay` (default 10 s) after the first unsaved
+   one, so a document under constant editing is still compacted regularly;
+3. compaction encodes the document's full state and hands it to the provider,
+   which writes it atomically and then drops the log it covers.
+
+A failing write is logged and retried with exponential backoff (from
+`retry_initial` to `retry_max`); buffered updates are never dropped, and
+`on_store_document` raises while a document still holds unwritten changes, so
+the server keeps the room open until they are safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import anyio
+from pycrdt import merge_updates
+
+from .._exceptions import StorageError
+from .._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+    from pycrdt import Doc
+
+    from ._provider import StorageProvider
+
+__all__ = ["STORAGE_ORIGIN", "StorageExtension"]
+
+logger = logging.getLogger("meshroom.storage")
+
+#: Transaction origin of the updates `on_load_document` replays into a document.
+STORAGE_ORIGIN = "meshroom.storage"
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+@dataclass(eq=False)
+class _Document:
+    """Write state of one open document."""
+
+    room: str
+    path: str
+    doc: Doc
+    #: False when changes arrived without `on_load_document`: snapshots then merge
+    #: with what is stored instead of replacing it.
+    loaded: bool
+    pending: list[bytes] = field(default_factory=list)
+    pending_since: float | None = None
+    changes: int = 0
+    stored_changes: int = 0
+    first_unsaved_at: float | None = None
+    last_change_at: float = 0.0
+    failures: int = 0
+    retry_at: float = 0.0
+    closed: bool = False
+    wake: anyio.Event = field(default_factory=anyio.Event)
+    lock: anyio.Lock = field(default_factory=anyio.Lock)
+
+    @property
+    def dirty(self) -> bool:
+        return self.changes != self.stored_changes
+
+
+class StorageExtension(Extension):
+    """Persist every document of the server through a `StorageProvider`.
+
+    ```py
+    server = Server(extensions=[StorageExtension(FsspecStorage("./rooms"))])
+    ```
+
+    Use it as an async context manager when driving it without a server
+    (``async with StorageExtension(provider) as storage:``).
+
+    Args:
+        provider: where snapshots and logs go (`FsspecStorage` or your own).
+        debounce: seconds of quiet after the last change before a snapshot
+            (default 1.0: one write per burst of typing).
+        max_delay: longest time a change waits for its snapshot under constant
+            editing (default 10.0: bounds the log's length and load time).
+        flush_interval: longest time an accepted update waits in memory before it
+            is appended to the log (default 0.05: what a kill -9 may lose).
+        retry_initial: first backoff after a failed write (default 0.1 s), doubling
+        retry_max: up to this many seconds between attempts (default 5.0).
+        store_attempts: attempts `on_store_document` makes before it raises
+            (default 3; the server retries later and keeps the room open).
+    """
+
+    priority = 1000  # load documents before other extensions see them
+
+    def __init__(
+        self,
+        provider: StorageProvider,
+        *,
+        debounce: float = 1.0,
+        max_delay: float = 10.0,
+        flush_interval: float = 0.05,
+        retry_initial: float = 0.1,
+        retry_max: float = 5.0,
+        store_attempts: int = 3,
+    ) -> None:
+        if not 0 <= debounce <= max_delay:
+            raise ValueError(f"need 0 <= debounce <= max_delay, got {debounce} and {max_delay}")
+        if flush_interval < 0 or retry_initial <= 0 or retry_max < retry_initial:
+            raise ValueError("flush_interval >= 0 and 0 < retry_initial <= retry_max are required")
+        if store_attempts < 1:
+            raise ValueError("store_attempts must be at least 1")
+        self.provider = provider
+        self.debounce = debounce
+        self.max_delay = max_delay
+        self.flush_interval = flush_interval
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.store_attempts = store_attempts
+        self._docs: dict[tuple[str, str], _Document] = {}
+        self._state = _State.UNOPENED
+        self._exit_stack: contextlib.AsyncExitStack | None = None
+        self._tg: TaskGroup | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def __aenter__(self) -> StorageExtension:
+        await self.on_startup()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.on_shutdown()
+
+    async def on_startup(self) -> None:
+        """Open the task group that owns every document's writer task."""
+        if self._state is not _State.UNOPENED:
+            raise RuntimeError("a StorageExtension cannot be started more than once")
+        async with contextlib.AsyncExitStack() as stack:
+            self._tg = await stack.enter_async_context(anyio.create_task_group())
+            self._exit_stack = stack.pop_all()
+        self._state = _State.OPENED
+
+    async def on_shutdown(self) -> None:
+        """Write every document that still holds changes, then stop the writers.
+
+        Raises:
+            StorageError: some documents could not be written (after retries).
+        """
+        if self._state is not _State.OPENED:
+            return
+        failed = []
+        for document in list(self._docs.values()):
+            try:
+                await self._store_with_retries(document)
+            except StorageError as error:
+                failed.append(f"{document.room}/{document.path}: {error}")
+        self._state = _State.CLOSED
+        for document in self._docs.values():
+            document.closed = True
+            document.wake.set()
+        self._docs.clear()
+        assert self._exit_stack is not None and self._tg is not None
+        self._tg.cancel_scope.cancel()
+        await self._exit_stack.aclose()
+        if failed:
+            logger.error("storage: unwritten documents at shutdown: %s", "; ".join(failed))
+            raise StorageError("could not write documents at shutdown: " + "; ".join(failed))
+
+    # -- hooks -----------------------------------------------------------------
+
+    async def on_load_document(self, payload: LoadDocumentPayload) -> None:
+        """Replay the stored snapshot and log into `payload.doc`.
+
+        Raises:
+            StorageError: storage cannot be read; the document must not be served
+                (an empty document would later overwrite the stored one).
+        """
+        self._check_open()
+        key = (payload.room, payload.path)
+        previous = self._docs.get(key)
+        if previous is not None and previous.doc is not payload.doc:
+            await self._store_with_retries(previous)
+            self._forget(previous)
+        snapshot = await self.provider.read_snapshot(payload.room, payload.path)
+        records = await self.provider.read_log(payload.room, payload.path)
+        updates = ([snapshot] if snapshot else []) + records
+        _apply_all(payload.doc, updates, f"{payload.room}/{payload.path}")
+        document = self._track(payload.room, payload.path, payload.doc, loaded=True)
+        if records:
+            # Fold the replayed log into a snapshot at the next quiet moment.
+            self._mark_changed(document)
+
+    async def on_change(self, payload: ChangePayload) -> None:
+        """Buffer the update for the log and schedule the snapshot (never blocks)."""
+        self._check_open()
+        if payload.origin == STORAGE_ORIGIN or not payload.update:
+            return
+        key = (payload.room, payload.path)
+        document = self._docs.get(key)
+        if document is None or document.doc is not payload.doc:
+            document = self._track(payload.room, payload.path, payload.doc, loaded=False)
+        if not document.pending:
+            document.pending_since = anyio.current_time()
+        document.pending.append(bytes(payload.update))
+        self._mark_changed(document)
+
+    async def on_store_document(self, payload: StoreDocumentPayload) -> None:
+        """Write the document now (room close, shutdown or an explicit save).
+
+        Raises:
+            StorageError: the write failed `store_attempts` times; the changes stay
+                buffered and the writer keeps retrying in the background.
+        """
+        self._check_open()
+        document = self._docs.get((payload.room, payload.path))
+        if document is None or document.doc is not payload.doc:
+            return
+        await self._store_with_retries(document)
+        if payload.reason != "explicit":
+            self._forget(document)
+
+    # -- public helpers ----------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Append every buffered update to its log now (tests, benchmarks, checkpoints)."""
+        for document in list(self._docs.values()):
+            await self._flush(document)
+
+    def unsaved(self) -> list[tuple[str, str]]:
+        """(room, path) of every document holding changes not yet in a snapshot."""
+        return [key for key, doc in self._docs.items() if doc.dirty or doc.pending]
+
+    # -- internals ---------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._state is not _State.OPENED:
+            raise RuntimeError(
+                "StorageExtension is not running: the server calls on_startup(), "
+                "or use `async with StorageExtension(provider):`"
+            )
+
+    def _track(self, room: str, path: str, doc: Doc, *, loaded: bool) -> _Document:
+        previous = self._docs.get((room, path))
+        if previous is not None:
+            self._forget(previous)
+        document = _Document(room, path, doc, loaded=loaded)
+        self._docs[(room, path)] = document
+        assert self._tg is not None
+        self._tg.start_soon(self._writer, document)
+        return document
+
+    def _forget(self, document: _Document) -> None:
+        document.closed = True
+        document.wake.set()
+        if self._docs.get((document.room, document.path)) is document:
+            del self._docs[(document.room, document.path)]
+
+    def _mark_changed(self, document: _Document) -> None:
+        now = anyio.current_time()
+        if not document.dirty:
+            document.first_unsaved_at = now
+        document.changes += 1
+        document.last_change_at = now
+        document.wake.set()
+
+    def _snapshot_due(self, document: _Document) -> float:
+        if not document.dirty:
+            return math.inf
+        assert document.first_unsaved_at is not None
+        return min(
+            document.last_change_at + self.debounce,
+            document.first_unsaved_at + self.max_delay,
+        )
+
+    async def _writer(self, document: _Document) -> None:
+        """Wait for the next log flush or snapshot of one document, do it, repeat."""
+        while not document.closed:
+            log_due = (
+                document.pending_since + self.flush_interval
+                if document.pending_since is not None
+                else math.inf
+            )
+            due = min(log_due, self._snapshot_due(document))
+            if due != math.inf:
+                due = max(due, document.retry_at)
+            wake = document.wake = anyio.Event()
+            if due == math.inf:
+                await wake.wait()
+                continue
+            with anyio.move_on_after(due - anyio.current_time()):
+                await wake.wait()
+            if document.closed:
+                return
+            now = anyio.current_time()
+            if now < document.retry_at:
+                continue
+            try:
+                if now >= self._snapshot_due(document):
+                    await self._compact(document)
+                elif document.pending_since is not None and now >= log_due:
+                    await self._flush(document)
+                else:
+                    continue
+            except Exception as error:
+                self._failed(document, error)
+            else:
+                document.failures = 0
+                document.retry_at = 0.0
+
+    def _failed(self, document: _Document, error: Exception) -> None:
+        document.failures += 1
+        delay = min(self.retry_initial * 2 ** (document.failures - 1), self.retry_max)
+        document.retry_at = anyio.current_time() + delay
+        logger.warning(
+            "storage: writing %s/%s failed (attempt %d, retry in %.2fs, %d updates buffered): %s",
+            document.room,
+            document.path,
+            document.failures,
+            delay,
+            len(document.pending),
+            error,
+        )
+
+    async def _flush(self, document: _Document) -> None:
+        async with document.lock:
+            if not document.pending:
+                return
+            batch, since = document.pending, document.pending_since
+            document.pending, document.pending_since = [], None
+            try:
+                await self.provider.append_updates(document.room, document.path, batch)
+            except BaseException:
+                document.pending[:0] = batch
+                document.pending_since = since
+                raise
+
+    async def _compact(self, document: _Document) -> None:
+        async with document.lock:
+            if not document.dirty and not document.pending:
+                return
+            batch, since = document.pending, document.pending_since
+            document.pending, document.pending_since = [], None
+            covered = document.changes
+            state = document.doc.get_update()
+            try:
+                if not document.loaded:
+                    state = await self._merge_with_stored(document, state)
+                await self.provider.compact(document.room, document.path, state)
+            except BaseException:
+                document.pending[:0] = batch
+                if since is not None:
+                    document.pending_since = since
+                raise
+            document.stored_changes = covered
+            document.first_unsaved_at = anyio.current_time() if document.dirty else None
+
+    async def _merge_with_stored(self, document: _Document, state: bytes) -> bytes:
+        """Fold stored content into a snapshot of a document that was never loaded."""
+        stored = await self.provider.read_snapshot(document.room, document.path)
+        records = await self.provider.read_log(document.room, document.path)
+        updates = ([stored] if stored else []) + records
+        return merge_updates(*updates, state) if updates else state
+
+    async def _store_with_retries(self, document: _Document) -> None:
+        delay = self.retry_initial
+        for attempt in range(1, self.store_attempts + 1):
+            try:
+                await self._compact(document)
+                document.failures = 0
+                document.retry_at = 0.0
+                return
+            except Exception as error:
+                self._failed(document, error)
+                if attempt == self.store_attempts:
+                    raise StorageError(
+                        f"could not store {document.room}/{document.path} "
+                        f"after {attempt} attempts: {error}",
+                        path=f"{document.room}/{document.path}",
+                    ) from error
+                await anyio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+
+
+def _apply_all(doc: Doc, updates: list[bytes], where: str) -> None:
+    """Apply snapshot + log in one transaction; skip (and log) an update Yjs rejects."""
+    if not updates:
+        return
+    with doc.transaction(origin=STORAGE_ORIGIN):
+        try:
+            doc.apply_update(merge_updates(*updates) if len(updates) > 1 else updates[0])
+            return
+        except Exception:
+            logger.warning("storage: %s: merged replay failed, applying one by one", where)
+        for index, update in enumerate(updates):
+            try:
+                doc.apply_update(update)
+            except Exception as error:
+                logger.warning(
+                    "storage: %s: skipped unreadable update #%d: %s", where, index, error
+                )

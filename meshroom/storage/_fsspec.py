@@ -1,0 +1,373 @@
+"""`FsspecStorage`: snapshots, update logs and room files on any fsspec filesystem.
+
+Layout under the root URL (``./rooms`` by default), one folder per room::
+
+    {root}/{room}/docs/{document path}/snapshot.yjs     full state, one Yjs v1 update
+    {root}/{room}/docs/{document path}/log/{seq}.ylog   update log segments
+    {root}/{room}/files/{user file name}                the room's file area
+    {root}/{room}/tmp/                                  temporary files of atomic writes
+
+``{room}`` and ``{document path}`` are each one folder name, percent-encoded
+(see `_names`), so ``notes/plan.md`` is stored as ``notes%2Fplan.md``.
+
+The log is a series of numbered segments of length-prefixed, checksummed
+records (`_log`). Where the filesystem can append (a local folder,
+``memory://``), a process appends to one segment until the next compaction,
+then starts the next. Object stores cannot append, so there every flushed
+batch is its own numbered object (a PUT is atomic, so a torn record cannot
+exist there). Either way a process always starts a fresh segment rather than
+appending after a possibly torn tail, and compaction writes the snapshot
+before it deletes the segments it covers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeVar
+
+import anyio.to_thread
+import fsspec
+from fsspec.core import url_to_fs
+
+from .._exceptions import StorageError
+from ._log import decode_records, encode_records
+from ._names import decode_component, encode_component, validate_file_name
+
+__all__ = ["FsspecStorage"]
+
+logger = logging.getLogger("meshroom.storage")
+T = TypeVar("T")
+
+SNAPSHOT_NAME = "snapshot.yjs"
+SEGMENT_SUFFIX = ".ylog"
+#: Filesystems whose single-object write replaces the object atomically.
+_ATOMIC_PUT = {"memory", "s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "adl", "oss"}
+#: Filesystems that can append to a file in place.
+_APPENDABLE = {"file", "local", "memory"}
+LogMode = Literal["auto", "append", "objects"]
+
+
+class FsspecStorage:
+    """A `StorageProvider` and `FileStore` on any fsspec URL.
+
+    ```py
+    storage = FsspecStorage("memory://rooms")
+    await storage.write_snapshot("team", "notes/plan.md", doc.get_update())
+    ```
+
+    Args:
+        url: where rooms live: a folder (``./rooms``), ``memory://rooms``,
+            ``s3://bucket/prefix`` (needs ``meshdoc[s3]``) or any fsspec URL.
+        log_mode: ``"append"`` (one growing segment per compaction cycle),
+            ``"objects"`` (one object per flushed batch) or ``"auto"``: append where
+            the filesystem can (local, memory), objects elsewhere.
+        fsync: on a local folder, fsync log appends and snapshot renames, so an
+            acknowledged edit survives a power cut as well as a killed process.
+        **storage_options: passed to fsspec (e.g. ``endpoint_url=``, ``key=`` for s3).
+    """
+
+    def __init__(
+        self,
+        url: str = "./rooms",
+        *,
+        log_mode: LogMode = "auto",
+        fsync: bool = True,
+        **storage_options: Any,
+    ) -> None:
+        if log_mode not in ("auto", "append", "objects"):
+            raise ValueError(f"log_mode must be 'auto', 'append' or 'objects', not {log_mode!r}")
+        self.url = url
+        fs, root = url_to_fs(url, **storage_options)
+        self.fs: fsspec.AbstractFileSystem = fs
+        self.root = root.rstrip("/") or "/"
+        protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+        self._local = bool(protocols & {"file", "local"})
+        self._atomic_put = bool(protocols & _ATOMIC_PUT)
+        if log_mode == "auto":
+            log_mode = "append" if protocols & _APPENDABLE else "objects"
+        self.log_mode: LogMode = log_mode
+        self.fsync = fsync
+        #: Next segment number per document, learned from a listing on first use.
+        self._next_seq: dict[tuple[str, str], int] = {}
+        #: The segment this process appends to, per document (append mode only).
+        self._open_segment: dict[tuple[str, str], int] = {}
+
+    def __repr__(self) -> str:
+        return f"FsspecStorage({self.url!r}, log_mode={self.log_mode!r})"
+
+    # -- paths ---------------------------------------------------------------
+
+    def _room_dir(self, room: str) -> str:
+        return f"{self.root}/{encode_component(room)}"
+
+    def _doc_dir(self, room: str, path: str) -> str:
+        return f"{self._room_dir(room)}/docs/{encode_component(path, kind='document path')}"
+
+    def _files_dir(self, room: str) -> str:
+        return f"{self._room_dir(room)}/files"
+
+    def _segment_path(self, doc_dir: str, seq: int) -> str:
+        return f"{doc_dir}/log/{seq:020d}{SEGMENT_SUFFIX}"
+
+    # -- helpers -------------------------------------------------------------
+
+    async def _run(self, what: str, func: Callable[..., T], *args: Any) -> T:
+        """Run blocking filesystem work in a thread; wrap its failure in `StorageError`."""
+        try:
+            return await anyio.to_thread.run_sync(functools.partial(func, *args))
+        except (StorageError, FileNotFoundError):
+            raise
+        except Exception as error:
+            raise StorageError(f"{what} failed on {self.url}: {error!r}", path=what) from error
+
+    def _ls_names(self, directory: str) -> list[str]:
+        """Base names in `directory` ([] if it does not exist), bypassing listing caches."""
+        self.fs.invalidate_cache(directory)
+        try:
+            entries = self.fs.ls(directory, detail=False)
+        except FileNotFoundError:
+            return []
+        names = []
+        for entry in entries:
+            name = entry.rstrip("/").rsplit("/", 1)[-1]
+            if name:
+                names.append(name)
+        return names
+
+    def _segments(self, doc_dir: str) -> list[int]:
+        seqs = []
+        for name in self._ls_names(f"{doc_dir}/log"):
+            stem = name[: -len(SEGMENT_SUFFIX)]
+            if name.endswith(SEGMENT_SUFFIX) and stem.isdigit():
+                seqs.append(int(stem))
+        return sorted(seqs)
+
+    def _put_atomic(self, target: str, data: bytes, tmp_dir: str) -> None:
+        """Write `data` to `target` so a reader sees the old or the new content, whole."""
+        parent = target.rsplit("/", 1)[0]
+        if self._local:
+            os.makedirs(tmp_dir, exist_ok=True)
+            os.makedirs(parent, exist_ok=True)
+            tmp = f"{tmp_dir}/{uuid.uuid4().hex}.tmp"
+            try:
+                with open(tmp, "wb") as file:
+                    file.write(data)
+                    if self.fsync:
+                        file.flush()
+                        os.fsync(file.fileno())
+                os.replace(tmp, target)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            if self.fsync:
+                _fsync_dir(parent)
+        elif self._atomic_put:
+            self.fs.pipe_file(target, data)
+        else:
+            self.fs.makedirs(tmp_dir, exist_ok=True)
+            self.fs.makedirs(parent, exist_ok=True)
+            tmp = f"{tmp_dir}/{uuid.uuid4().hex}.tmp"
+            self.fs.pipe_file(tmp, data)
+            self.fs.mv(tmp, target)
+
+    # -- documents -----------------------------------------------------------
+
+    async def read_snapshot(self, room: str, path: str) -> bytes | None:
+        target = f"{self._doc_dir(room, path)}/{SNAPSHOT_NAME}"
+
+        def read() -> bytes | None:
+            try:
+                return self.fs.cat_file(target)
+            except FileNotFoundError:
+                return None
+
+        return await self._run(f"{room}/{path}: read snapshot", read)
+
+    async def write_snapshot(self, room: str, path: str, snapshot: bytes) -> None:
+        doc_dir = self._doc_dir(room, path)
+        await self._run(
+            f"{room}/{path}: write snapshot",
+            self._put_atomic,
+            f"{doc_dir}/{SNAPSHOT_NAME}",
+            bytes(snapshot),
+            f"{self._room_dir(room)}/tmp",
+        )
+
+    async def append_updates(self, room: str, path: str, updates: Sequence[bytes]) -> None:
+        if not updates:
+            return
+        key = (room, path)
+        doc_dir = self._doc_dir(room, path)
+        data = encode_records(updates)
+
+        def append() -> None:
+            if key not in self._next_seq:
+                existing = self._segments(doc_dir)
+                self._next_seq[key] = existing[-1] + 1 if existing else 1
+            if self.log_mode == "objects":
+                seq = self._next_seq[key]
+                self._next_seq[key] = seq + 1
+                self.fs.pipe_file(self._segment_path(doc_dir, seq), data)
+                return
+            seq = self._open_segment.get(key)
+            if seq is None:
+                seq = self._next_seq[key]
+                self._next_seq[key] = seq + 1
+                self._open_segment[key] = seq
+            segment = self._segment_path(doc_dir, seq)
+            try:
+                if self._local:
+                    os.makedirs(f"{doc_dir}/log", exist_ok=True)
+                    with open(segment, "ab") as file:
+                        file.write(data)
+                        if self.fsync:
+                            file.flush()
+                            os.fsync(file.fileno())
+                else:
+                    self.fs.makedirs(f"{doc_dir}/log", exist_ok=True)
+                    with self.fs.open(segment, "ab") as file:
+                        file.write(data)
+            except BaseException:
+                # The segment may now end in a torn record: never append after it.
+                self._open_segment.pop(key, None)
+                raise
+
+        await self._run(f"{room}/{path}: append to log", append)
+
+    async def read_log(self, room: str, path: str) -> list[bytes]:
+        doc_dir = self._doc_dir(room, path)
+
+        def read() -> list[bytes]:
+            paths = [self._segment_path(doc_dir, seq) for seq in self._segments(doc_dir)]
+            if not paths:
+                return []
+            contents = self.fs.cat(paths, on_error="omit") if len(paths) > 1 else {}
+            records: list[bytes] = []
+            for segment in paths:
+                data = contents[segment] if segment in contents else _cat_or_empty(self, segment)
+                decoded = decode_records(data)
+                if decoded.damage:
+                    logger.warning(
+                        "%s/%s: skipped %d damaged bytes (%s) at the end of log segment %s",
+                        room,
+                        path,
+                        decoded.skipped_bytes,
+                        decoded.damage,
+                        segment.rsplit("/", 1)[-1],
+                    )
+                records.extend(decoded.records)
+            return records
+
+        return await self._run(f"{room}/{path}: read log", read)
+
+    async def compact(self, room: str, path: str, snapshot: bytes) -> None:
+        key = (room, path)
+        doc_dir = self._doc_dir(room, path)
+        tmp_dir = f"{self._room_dir(room)}/tmp"
+
+        def compact() -> None:
+            covered = self._segments(doc_dir)
+            if covered:
+                nxt = max(self._next_seq.get(key, 0), covered[-1] + 1)
+                self._next_seq[key] = nxt
+            # New appends go to a fresh segment, never one about to be deleted.
+            self._open_segment.pop(key, None)
+            self._put_atomic(f"{doc_dir}/{SNAPSHOT_NAME}", bytes(snapshot), tmp_dir)
+            if covered:
+                self.fs.rm([self._segment_path(doc_dir, seq) for seq in covered])
+
+        await self._run(f"{room}/{path}: compact", compact)
+
+    async def list_rooms(self) -> list[str]:
+        names = await self._run("list rooms", self._ls_names, self.root)
+        return sorted(decode_component(name) for name in names)
+
+    async def list_documents(self, room: str) -> list[str]:
+        docs = f"{self._room_dir(room)}/docs"
+        names = await self._run(f"{room}: list documents", self._ls_names, docs)
+        return sorted(decode_component(name) for name in names)
+
+    async def delete(self, room: str, path: str) -> None:
+        key = (room, path)
+        doc_dir = self._doc_dir(room, path)
+
+        def delete() -> None:
+            self._open_segment.pop(key, None)
+            self._next_seq.pop(key, None)
+            self.fs.invalidate_cache(doc_dir)
+            if self.fs.exists(doc_dir):
+                self.fs.rm(doc_dir, recursive=True)
+
+        await self._run(f"{room}/{path}: delete", delete)
+
+    # -- the room's file area --------------------------------------------------
+
+    async def list_files(self, room: str, prefix: str = "") -> list[str]:
+        base = self._files_dir(room)
+        if prefix:
+            prefix = validate_file_name(prefix.rstrip("/")) + ("/" if prefix.endswith("/") else "")
+
+        def find() -> list[str]:
+            self.fs.invalidate_cache(base)
+            try:
+                found = self.fs.find(base)
+            except FileNotFoundError:
+                return []
+            stripped = self.fs._strip_protocol(base).rstrip("/") + "/"
+            names = []
+            for entry in found:
+                entry = self.fs._strip_protocol(entry)
+                if entry.startswith(stripped):
+                    names.append(entry[len(stripped) :])
+            return sorted(n for n in names if n.startswith(prefix))
+
+        return await self._run(f"{room}: list files", find)
+
+    async def read_file(self, room: str, name: str) -> bytes:
+        target = f"{self._files_dir(room)}/{validate_file_name(name)}"
+        return await self._run(f"{room}: read file {name}", self.fs.cat_file, target)
+
+    async def write_file(self, room: str, name: str, data: bytes) -> None:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"file data must be bytes, not {type(data).__name__}")
+        target = f"{self._files_dir(room)}/{validate_file_name(name)}"
+        await self._run(
+            f"{room}: write file {name}",
+            self._put_atomic,
+            target,
+            bytes(data),
+            f"{self._room_dir(room)}/tmp",
+        )
+
+    async def delete_file(self, room: str, name: str) -> None:
+        target = f"{self._files_dir(room)}/{validate_file_name(name)}"
+
+        def delete() -> None:
+            self.fs.invalidate_cache(target.rsplit("/", 1)[0])
+            if not self.fs.isfile(target):
+                raise FileNotFoundError(f"no file {name!r} in room {room!r}")
+            self.fs.rm_file(target)
+
+        await self._run(f"{room}: delete file {name}", delete)
+
+
+def _cat_or_empty(storage: FsspecStorage, segment: str) -> bytes:
+    try:
+        return storage.fs.cat_file(segment)
+    except FileNotFoundError:
+        return b""
+
+
+def _fsync_dir(directory: str) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

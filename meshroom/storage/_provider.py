@@ -1,0 +1,99 @@
+"""The storage contract: what a provider must do so no accepted edit is lost.
+
+A document is stored as a *snapshot* (one Yjs update, v1 encoding, holding the
+document's full state) plus an append-only *log* of the updates accepted since
+that snapshot. Loading replays snapshot + log; Yjs updates are idempotent, so a
+record that is both in the snapshot and in the log is harmless. That is what
+makes compaction safe without a transaction across two files: write the new
+snapshot atomically first, then drop the log records it covers. A crash between
+the two leaves both, and replaying both gives the same document.
+
+`StorageExtension` calls the provider for one document at a time (never two
+calls for the same room and path concurrently), so a provider needs no locking
+of its own for a single document.
+
+A custom provider (a database table, a bucket layout of your own) is any class
+with these methods; ``examples/sqlite_storage.py`` is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+__all__ = ["FileStore", "StorageProvider"]
+
+
+@runtime_checkable
+class StorageProvider(Protocol):
+    """Snapshots and update logs of documents, addressed by room and document path."""
+
+    async def read_snapshot(self, room: str, path: str) -> bytes | None:
+        """Return the last snapshot written for the document, or None if there is none."""
+        ...
+
+    async def write_snapshot(self, room: str, path: str, snapshot: bytes) -> None:
+        """Replace the snapshot atomically: a reader sees the old one or the new one, whole.
+
+        The log is left as it is (use `compact` to fold it in).
+        """
+        ...
+
+    async def append_updates(self, room: str, path: str, updates: Sequence[bytes]) -> None:
+        """Append updates (Yjs v1) to the document's log, durably, in order, as one batch.
+
+        If this raises, none, some or all of the batch may be stored; the caller
+        appends the whole batch again later (duplicates are harmless), so a provider
+        must keep records written after a failure readable.
+        """
+        ...
+
+    async def read_log(self, room: str, path: str) -> list[bytes]:
+        """Return the intact log records in append order; skip (never raise on) a torn tail."""
+        ...
+
+    async def compact(self, room: str, path: str, snapshot: bytes) -> None:
+        """Store `snapshot` (which covers every update appended so far), then drop the log.
+
+        Must be crash-safe in that order: the snapshot is written atomically before
+        any log record is removed.
+        """
+        ...
+
+    async def list_rooms(self) -> list[str]:
+        """Names of the rooms that have stored documents or files."""
+        ...
+
+    async def list_documents(self, room: str) -> list[str]:
+        """Paths of the room's stored documents."""
+        ...
+
+    async def delete(self, room: str, path: str) -> None:
+        """Remove the document's snapshot and log (no error if it does not exist)."""
+        ...
+
+
+@runtime_checkable
+class FileStore(Protocol):
+    """A room's own file area (uploads, exports, agent outputs), apart from its documents.
+
+    Names are relative ``/``-separated paths; ``..`` and absolute names are refused
+    with `RoomNameError`, so a room can never read or write outside its area, and
+    listing never shows document snapshots or logs.
+    """
+
+    async def list_files(self, room: str, prefix: str = "") -> list[str]:
+        """Names of the room's files (recursively), optionally only those under `prefix`."""
+        ...
+
+    async def read_file(self, room: str, name: str) -> bytes:
+        """Return the file's bytes; raise `FileNotFoundError` if there is none."""
+        ...
+
+    async def write_file(self, room: str, name: str, data: bytes) -> None:
+        """Create or replace the file atomically."""
+        ...
+
+    async def delete_file(self, room: str, name: str) -> None:
+        """Remove the file; raise `FileNotFoundError` if there is none."""
+        ...
