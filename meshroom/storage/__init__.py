@@ -13,6 +13,7 @@ from ._extension import StorageExtension as StorageExtension
 from ._fsspec import FsspecStorage as FsspecStorage
 from ._log import decode_records as decode_records
 from ._log import encode_record as encode_record
+from ._names import validate_file_name as validate_file_name
 from ._provider import FileStore as FileStore
 from ._provider import StorageProvider as StorageProvider
 
@@ -24,4 +25,5 @@ __all__ = [
     "StorageProvider",
     "decode_records",
     "encode_record",
+    "validate_file_name",
 ]

@@ -8,7 +8,7 @@ be named ``.``, ``..`` or hide itself. Decoding is the exact inverse, which is
 what lets `list_rooms` and `list_documents` give back the original names.
 
 User files keep their own names (people browse them in the bucket), so they are
-validated instead: relative, ``/``-separated, no empty, ``.`` or ``..`` segment,
+validated instead: relative (no leading ``/``), ``/``-separated, no empty, ``.`` or ``..`` segment,
 no backslash or control character.
 """
 
@@ -58,19 +58,19 @@ def decode_component(encoded: str) -> str:
 
 
 def validate_file_name(name: str) -> str:
-    """Check a user file name (``reports/q3.pdf``) and return it normalised.
-
-    A leading ``/`` is dropped, so ``/a.txt`` and ``a.txt`` name the same file.
+    """Check a user file name (``reports/q3.pdf``) and return it.
 
     Raises:
-        RoomNameError: the name is empty, escapes the file area (``..``), or holds a
-            backslash, NUL or control character.
+        RoomNameError: the name is empty or absolute, escapes the file area (``..``),
+            or holds a backslash, NUL or control character.
     """
     if not isinstance(name, str):
         raise RoomNameError("a file name must be a string", name=str(name))
-    stripped = name.lstrip("/")
-    if not stripped:
+    if not name:
         raise RoomNameError("a file name must not be empty", name=name)
+    if name.startswith("/"):
+        raise RoomNameError(f"file name {name!r} must be relative to the room", name=name)
+    stripped = name
     if "\\" in stripped or any(ord(ch) < 32 or ord(ch) == 127 for ch in stripped):
         raise RoomNameError(
             "a file name must not contain backslashes or control characters", name=name
