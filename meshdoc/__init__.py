@@ -2,4 +2,46 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._document import MeshDocument as MeshDocument
+from ._element import Element as Element
+from ._events import DocumentEvent as DocumentEvent
+from ._events import Subscription as Subscription
+from ._exceptions import MeshdocError as MeshdocError
+from ._exceptions import NodeNotFoundError as NodeNotFoundError
+from ._exceptions import SchemaDefinitionError as SchemaDefinitionError
+from ._exceptions import SchemaError as SchemaError
+from ._exceptions import StructureError as StructureError
+from ._exceptions import TextRangeError as TextRangeError
+from ._exceptions import TransactionError as TransactionError
+from ._exceptions import UpdateError as UpdateError
+from ._schema import DEFAULT_MARKS as DEFAULT_MARKS
+from ._schema import ChildProperty as ChildProperty
+from ._schema import ElementType as ElementType
+from ._schema import MarkType as MarkType
+from ._schema import MeshSchema as MeshSchema
+from ._schema import ValueProperty as ValueProperty
+from ._undo import UndoManager as UndoManager
+from ._validate import Violation as Violation
+
+__all__ = [
+    "DEFAULT_MARKS",
+    "ChildProperty",
+    "DocumentEvent",
+    "Element",
+    "ElementType",
+    "MarkType",
+    "MeshDocument",
+    "MeshSchema",
+    "MeshdocError",
+    "NodeNotFoundError",
+    "SchemaDefinitionError",
+    "SchemaError",
+    "StructureError",
+    "Subscription",
+    "TextRangeError",
+    "TransactionError",
+    "UndoManager",
+    "UpdateError",
+    "ValueProperty",
+    "Violation",
+]

@@ -1,0 +1,238 @@
+"""`MeshDocument`: one Yjs `Doc` seen as a schema-typed element tree.
+
+Where things live in the Yjs doc (what a JavaScript peer binds to):
+
+- the root element *is* the `XmlFragment` named `fragment` (default
+  ``"default"``, Tiptap Collaboration's default ``field``; y-prosemirror's
+  ``ySyncPlugin(doc.getXmlFragment("default"))`` maps ProseMirror's top
+  ``doc`` node onto it, so there is no wrapper element);
+- a fragment holds no attributes, so the root's attributes live in the
+  shared `Map` named ``f"{fragment}:attributes"``;
+- every element is an `XmlElement` carrying a UUID ``$id`` attribute; rich
+  text is an `XmlText` child, marks are Yjs text attributes.
+
+```py
+doc = MeshDocument(None)
+doc.root.append_child("p").text.insert(0, "hi")
+copy = MeshDocument.from_update(None, doc.get_update())
+assert copy.to_json() == doc.to_json()
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pycrdt import Doc, Map, XmlFragment
+
+from ._element import Element
+from ._events import DocumentEvent, Subscription
+from ._exceptions import TransactionError, UpdateError
+from ._json import plan_root, write_plan
+from ._tree import ID, iter_elements, normalize
+from ._undo import UndoManager
+
+if TYPE_CHECKING:
+    from ._schema import MeshSchema
+    from ._validate import Violation
+
+__all__ = ["DEFAULT_FRAGMENT", "DEFAULT_ORIGIN", "MeshDocument"]
+
+DEFAULT_FRAGMENT = "default"
+DEFAULT_ORIGIN = "local"
+UNTYPED_ROOT_TAG = "doc"
+ROOT_TAG_KEY = "$tag"
+
+
+class MeshDocument:
+    """A collaborative document: a `pycrdt.Doc` plus its schema.
+
+    Args:
+        schema: the `MeshSchema` enforced on writes, or None for an untyped document
+            (nothing enforced; the server opens documents whose schema it does not know).
+        fragment: name of the root `XmlFragment` (what editors bind to).
+        doc: an existing `pycrdt.Doc` to wrap (a new one if None). Opening never writes.
+        origin: origin of the transactions this API opens when the caller gave none.
+    """
+
+    def __init__(
+        self,
+        schema: MeshSchema | None = None,
+        *,
+        fragment: str = DEFAULT_FRAGMENT,
+        doc: Doc | None = None,
+        origin: Any = DEFAULT_ORIGIN,
+    ) -> None:
+        self.schema = schema
+        self.fragment_name = fragment
+        self.doc: Doc = doc if doc is not None else Doc()
+        self.origin = origin
+        self.fragment: XmlFragment = self.doc.get(fragment, type=XmlFragment)
+        self.root_attribute_map: Map = self.doc.get(f"{fragment}:attributes", type=Map)
+        self._root = Element(self, self.fragment)
+
+    def __repr__(self) -> str:
+        return f"MeshDocument(schema={self.schema!r}, fragment={self.fragment_name!r})"
+
+    # ------------------------------------------------------------ construction
+
+    @classmethod
+    def from_update(
+        cls,
+        schema: MeshSchema | None,
+        update: bytes,
+        *,
+        fragment: str = DEFAULT_FRAGMENT,
+        origin: Any = DEFAULT_ORIGIN,
+    ) -> MeshDocument:
+        """A document loaded from a snapshot (a Yjs v1 update).
+
+        Raises:
+            UpdateError: the bytes are not a Yjs update.
+        """
+        document = cls(schema, fragment=fragment, origin=origin)
+        document.apply_update(update)
+        return document
+
+    @classmethod
+    def from_json(
+        cls,
+        schema: MeshSchema | None,
+        data: dict[str, Any],
+        *,
+        fragment: str = DEFAULT_FRAGMENT,
+        origin: Any = DEFAULT_ORIGIN,
+    ) -> MeshDocument:
+        """A new document holding `data` (the shape `to_json` writes), `$id`s kept.
+
+        Raises:
+            SchemaError: the JSON breaks the schema or is not a document.
+        """
+        document = cls(schema, fragment=fragment, origin=origin)
+        plan = plan_root(schema, data, lambda: set())
+        with document.transaction():
+            attrs = document.root_attribute_map
+            if schema is None and plan.tag != UNTYPED_ROOT_TAG:
+                attrs[ROOT_TAG_KEY] = plan.tag
+            for name, value in plan.attributes.items():
+                attrs[name] = value
+            for i, child in enumerate(plan.children):
+                write_plan(document.fragment, i, child)
+        return document
+
+    # ------------------------------------------------------------ tree
+
+    @property
+    def root(self) -> Element:
+        """The root element (the `XmlFragment`)."""
+        return self._root
+
+    @property
+    def root_tag_name(self) -> str:
+        if self.schema is not None:
+            return self.schema.root_tag_name
+        tag = self.root_attribute_map.get(ROOT_TAG_KEY)
+        return tag if isinstance(tag, str) else UNTYPED_ROOT_TAG
+
+    def _root_attributes(self) -> dict[str, Any]:
+        attrs = {k: normalize(v) for k, v in self.root_attribute_map.items()}
+        attrs.pop(ROOT_TAG_KEY, None)
+        return attrs
+
+    def get_node_by_id(self, id: str) -> Element | None:
+        """The element whose `$id` is `id`, or None."""
+        return self._root.get_node_by_id(id)
+
+    def find(self, tag_name: str | None = None, **attributes: Any) -> list[Element]:
+        """Every element with this tag and these attribute values (see `Element.find`)."""
+        return self._root.find(tag_name, **attributes)
+
+    def grep(self, pattern: str, *, ignore_case: bool = False) -> list[Element]:
+        """Every element whose text or attributes match `pattern` (see `Element.grep`)."""
+        return self._root.grep(pattern, ignore_case=ignore_case)
+
+    def to_json(self) -> dict[str, Any]:
+        """The whole document as ``{root_tag: {attrs..., "children": [...]}}``."""
+        return self._root.to_json()
+
+    def validate(self) -> list[Violation]:
+        """Every schema violation (empty for an untyped document); never writes."""
+        if self.schema is None:
+            return []
+        return self.schema.validate(self)
+
+    def assign_missing_ids(self) -> int:
+        """Give a `$id` to elements created without one (e.g. by an editor); returns how many."""
+        from ._tree import new_id
+
+        missing = [e for e in iter_elements(self.fragment) if e.attributes.get(ID) is None]
+        if missing:
+            with self.transaction():
+                for element in missing:
+                    element.attributes[ID] = new_id()
+        return len(missing)
+
+    # ------------------------------------------------------------ transactions & events
+
+    def transaction(self, origin: Any = None) -> Any:
+        """A transaction (context manager) carrying `origin` (default: the document's).
+
+        Nested calls join the transaction in progress; asking for a different
+        origin inside it raises `TransactionError`.
+        """
+        current = getattr(self.doc, "_txn", None)
+        if current is not None:
+            if origin is not None and origin != current.origin:
+                raise TransactionError(
+                    f"a transaction with origin {current.origin!r} is in progress;"
+                    f" cannot nest origin {origin!r}"
+                )
+            return current
+        return self.doc.transaction(origin=self.origin if origin is None else origin)
+
+    def observe(self, callback: Callable[[DocumentEvent], None]) -> Subscription:
+        """Call `callback(DocumentEvent)` after every transaction that changed the document."""
+        return Subscription(self, callback)
+
+    def unobserve(self, subscription: Subscription) -> None:
+        """Stop a subscription made by `observe`."""
+        subscription.close()
+
+    def undo_manager(self, origin: Any = None, *, capture_timeout_millis: int = 500) -> UndoManager:
+        """Undo/redo scoped to the edits made with `origin` (default: the document's origin)."""
+        return UndoManager(
+            self,
+            [self.origin if origin is None else origin],
+            capture_timeout_millis=capture_timeout_millis,
+        )
+
+    # ------------------------------------------------------------ encoding
+
+    def get_state(self) -> bytes:
+        """The state vector (what this replica has seen)."""
+        return self.doc.get_state()
+
+    def get_update(self, state_vector: bytes | None = None) -> bytes:
+        """A Yjs v1 update with everything the holder of `state_vector` lacks (all if None)."""
+        try:
+            return self.doc.get_update(state_vector)
+        except ValueError as exc:
+            raise UpdateError(f"not a state vector: {exc}") from exc
+
+    def apply_update(self, update: bytes, *, origin: Any = None) -> None:
+        """Apply a Yjs v1 update from a peer (in a transaction with `origin` if given).
+
+        Raises:
+            UpdateError: the bytes are not a Yjs update (the document is unchanged).
+        """
+        if not isinstance(update, (bytes, bytearray, memoryview)):
+            raise UpdateError(f"an update is bytes, not {type(update).__name__}")
+        try:
+            if origin is None:
+                self.doc.apply_update(bytes(update))
+            else:
+                with self.doc.transaction(origin=origin):
+                    self.doc.apply_update(bytes(update))
+        except ValueError as exc:
+            raise UpdateError(f"not a Yjs update: {exc}") from exc

@@ -1,0 +1,504 @@
+"""`Element`: a typed view over one Yjs `XmlElement` (or the root `XmlFragment`).
+
+A view, never a copy: every read goes to the Yjs tree, so an element edited by
+another peer reads its new state at once. Every write is checked against the
+schema *first*, then runs in one transaction with the document's origin, so a
+refused write changes nothing.
+
+```py
+doc = MeshDocument(None)
+section = doc.root.append_child("section", {"title": "Plan"})
+section.append_child("p").text.insert(0, "Ship it")
+assert doc.get_node_by_id(section.id) == section
+```
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from pycrdt import XmlElement, XmlFragment, XmlText
+
+from ._checks import (
+    attribute_problems,
+    child_problems,
+    order_problems,
+    raise_first,
+    text_problems,
+)
+from ._exceptions import NodeNotFoundError, SchemaError, StructureError
+from ._json import ElementPlan, ids_below, node_to_json, plan_json, snapshot, write_plan
+from ._tree import ID, child_index, children, iter_elements, new_id, node_path, raw_attributes
+
+if TYPE_CHECKING:
+    from ._document import MeshDocument
+    from ._schema import ElementType
+    from ._text import TextNode
+
+__all__ = ["Element"]
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+class Element:
+    """One element of a `MeshDocument`: tag, attributes, children (elements and text)."""
+
+    __slots__ = ("_document", "_node")
+
+    def __init__(self, document: MeshDocument, node: XmlElement | XmlFragment) -> None:
+        self._document = document
+        self._node = node
+
+    # ------------------------------------------------------------ identity
+
+    @property
+    def document(self) -> MeshDocument:
+        return self._document
+
+    @property
+    def node(self) -> XmlElement | XmlFragment:
+        """The underlying pycrdt node (the `XmlFragment` for the root)."""
+        return self._node
+
+    @property
+    def is_root(self) -> bool:
+        return isinstance(self._node, XmlFragment)
+
+    @property
+    def tag_name(self) -> str:
+        if isinstance(self._node, XmlFragment):
+            return self._document.root_tag_name
+        return self._node.tag or ""
+
+    @property
+    def id(self) -> str | None:
+        """The element's stable `$id` (None for the root and for foreign elements without one)."""
+        if isinstance(self._node, XmlFragment):
+            return None
+        value = self._node.attributes.get(ID)
+        return value if isinstance(value, str) else None
+
+    @property
+    def element_type(self) -> ElementType | None:
+        """The schema's type for this tag (None in an untyped document or for an unknown tag)."""
+        schema = self._document.schema
+        return schema.element(self.tag_name) if schema is not None else None
+
+    @property
+    def parent(self) -> Element | None:
+        if isinstance(self._node, XmlFragment):
+            return None
+        parent = self._node.parent
+        if parent is None:
+            return None
+        return Element(self._document, parent)  # type: ignore[arg-type]
+
+    @property
+    def path(self) -> str:
+        """Slash path of ``tag[index]`` steps from the root, as errors and violations show it."""
+        return node_path(self._document.root_tag_name, self._node)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Element) and other._node == self._node
+
+    def __hash__(self) -> int:
+        return hash(self._node)
+
+    def __repr__(self) -> str:
+        return f"Element(<{self.tag_name}> $id={self.id!r})"
+
+    def _where(self) -> tuple[str | None, str]:
+        return self.id, self.path
+
+    def _unknown_tag(self) -> SchemaError:
+        return SchemaError(
+            f"<{self.tag_name}> is not declared in the schema [rule: unknown-tag; at {self.path}]",
+            rule="unknown-tag",
+            element_id=self.id,
+            path=self.path,
+            tag=self.tag_name,
+        )
+
+    def _ensure_alive(self) -> None:
+        if isinstance(self._node, XmlFragment) or self._node.attributes.get(ID) is not None:
+            return
+        parent = self._node.parent
+        if parent is None or child_index(parent, self._node) < 0:  # type: ignore[arg-type]
+            raise NodeNotFoundError(f"<{self.tag_name}> was deleted", element_id=None)
+
+    # ------------------------------------------------------------ attributes
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """All attributes but `$id`, as JSON values."""
+        if isinstance(self._node, XmlFragment):
+            return self._document._root_attributes()
+        attrs = raw_attributes(self._node)
+        attrs.pop(ID, None)
+        return attrs
+
+    def get_attribute(self, name: str, default: Any = None) -> Any:
+        """The value of attribute `name`, or `default` when it is not set."""
+        if name == ID:
+            return self.id
+        return self.attributes.get(name, default)
+
+    def set_attribute(self, name: str, value: Any) -> None:
+        """Set attribute `name`; ``None`` on an optional typed attribute removes it.
+
+        Raises:
+            SchemaError: `$id`, an unknown attribute, a wrong type or a value outside the enum.
+        """
+        if not isinstance(name, str) or not name or name.startswith("$"):
+            raise SchemaError(
+                f"attribute name {name!r} is reserved [rule: reserved; at {self.path}]",
+                rule="reserved",
+                element_id=self.id,
+                path=self.path,
+                tag=self.tag_name,
+                attribute=str(name),
+            )
+        if not isinstance(value, _SCALARS):
+            raise SchemaError(
+                f"attribute {name!r} must be a string, number, boolean or null, got {value!r}"
+                f" [rule: type; at {self.path}]",
+                rule="type",
+                element_id=self.id,
+                path=self.path,
+                tag=self.tag_name,
+                attribute=name,
+            )
+        self._ensure_alive()
+        element = self.element_type
+        if element is not None:
+            prop = element.attributes.get(name)
+            if value is None and prop is not None and prop.type != "null":
+                self.remove_attribute(name)
+                return
+            raise_first(attribute_problems(element, {name: value}, complete=False), self._where)
+        elif self._document.schema is not None:
+            raise self._unknown_tag()
+        with self._document.transaction():
+            if isinstance(self._node, XmlFragment):
+                self._document.root_attribute_map[name] = value
+            else:
+                self._node.attributes[name] = value
+
+    def remove_attribute(self, name: str) -> None:
+        """Remove attribute `name` (no-op when absent).
+
+        Raises:
+            SchemaError: the attribute is required, or is `$id`.
+        """
+        element = self.element_type
+        if name == ID or (
+            element is not None and name in element.attributes and element.attributes[name].required
+        ):
+            rule = "reserved" if name == ID else "required"
+            raise SchemaError(
+                f"<{self.tag_name}> requires attribute {name!r} [rule: {rule}; at {self.path}]",
+                rule=rule,
+                element_id=self.id,
+                path=self.path,
+                tag=self.tag_name,
+                attribute=name,
+            )
+        self._ensure_alive()
+        with self._document.transaction():
+            if isinstance(self._node, XmlFragment):
+                attrs = self._document.root_attribute_map
+                if name in attrs:
+                    del attrs[name]
+            elif name in raw_attributes(self._node):
+                del self._node.attributes[name]
+
+    # ------------------------------------------------------------ children
+
+    def _wrap(self, node: XmlElement | XmlText | XmlFragment) -> Element | TextNode:
+        if isinstance(node, XmlText):
+            from ._text import TextNode
+
+            return TextNode(self._document, node)
+        return Element(self._document, node)
+
+    def get_children(self) -> list[Element | TextNode]:
+        """Child elements and text nodes, in order."""
+        return [self._wrap(child) for child in children(self._node)]
+
+    def get_child_elements(self) -> list[Element]:
+        """Only the child elements."""
+        return [
+            Element(self._document, c) for c in children(self._node) if not isinstance(c, XmlText)
+        ]
+
+    def _child_tags(self) -> list[str]:
+        return [c.tag or "" if isinstance(c, XmlElement) else "$text" for c in children(self._node)]
+
+    def _check_new_child(self, index: int, tag: str, attributes: dict[str, Any]) -> None:
+        schema = self._document.schema
+        for name, value in attributes.items():
+            if name.startswith("$") or not isinstance(value, _SCALARS):
+                raise SchemaError(
+                    f"attribute {name!r}={value!r} is reserved or not a JSON scalar"
+                    f" [rule: reserved; at {self.path}]",
+                    rule="reserved" if name.startswith("$") else "type",
+                    element_id=self.id,
+                    path=self.path,
+                    tag=tag,
+                    attribute=name,
+                )
+        if schema is None:
+            return
+        parent = self.element_type
+        if parent is None:
+            raise self._unknown_tag()
+        raise_first(child_problems(schema, parent, tag), self._where)
+        child_type = schema.element(tag)
+        assert child_type is not None
+        values = {
+            k: v
+            for k, v in attributes.items()
+            if v is not None
+            or k not in child_type.attributes
+            or child_type.attributes[k].type == "null"
+        }
+        raise_first(attribute_problems(child_type, values, complete=True), self._where)
+        tags = self._child_tags()
+        tags.insert(index, tag)
+        raise_first(order_problems(parent, tags), self._where)
+
+    def _check_index(self, index: int) -> int:
+        size = len(children(self._node))
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= size:
+            raise StructureError(f"child index {index!r} is outside 0..{size} of <{self.tag_name}>")
+        return index
+
+    def insert_child_at(
+        self, index: int, tag_name: str, attributes: dict[str, Any] | None = None
+    ) -> Element:
+        """Insert a new element `tag_name` at child `index`, with a fresh `$id`.
+
+        Raises:
+            SchemaError: the tag is unknown or not allowed here, or an attribute breaks a rule.
+            StructureError: `index` is outside the children.
+        """
+        attributes = dict(attributes or {})
+        self._ensure_alive()
+        index = self._check_index(index)
+        self._check_new_child(index, tag_name, attributes)
+        child_type = self._document.schema.element(tag_name) if self._document.schema else None
+        if child_type is not None:
+            attributes = {
+                k: v
+                for k, v in attributes.items()
+                if v is not None or child_type.attributes[k].type == "null"
+            }
+        with self._document.transaction():
+            node = self._node.children.insert(
+                index, XmlElement(tag_name, {ID: new_id(), **attributes})
+            )
+        return Element(self._document, node)
+
+    def append_child(self, tag_name: str, attributes: dict[str, Any] | None = None) -> Element:
+        """Append a new element `tag_name` (see `insert_child_at`)."""
+        return self.insert_child_at(len(children(self._node)), tag_name, attributes)
+
+    def _sibling_index(self, sibling: Element | TextNode) -> int:
+        node = sibling.node if isinstance(sibling, Element) else sibling.ytext
+        index = child_index(self._node, node)
+        if index < 0:
+            raise NodeNotFoundError(
+                f"{sibling!r} is not a child of {self!r}", element_id=getattr(sibling, "id", None)
+            )
+        return index
+
+    def insert_child_after(
+        self, sibling: Element | TextNode, tag_name: str, attributes: dict[str, Any] | None = None
+    ) -> Element:
+        """Insert a new element right after child `sibling`."""
+        return self.insert_child_at(self._sibling_index(sibling) + 1, tag_name, attributes)
+
+    def insert_child_before(
+        self, sibling: Element | TextNode, tag_name: str, attributes: dict[str, Any] | None = None
+    ) -> Element:
+        """Insert a new element right before child `sibling`."""
+        return self.insert_child_at(self._sibling_index(sibling), tag_name, attributes)
+
+    @property
+    def text(self) -> TextNode:
+        """This element's first text node, created (appended) when it has none.
+
+        Raises:
+            SchemaError: the element's type does not hold rich text.
+        """
+        for child in children(self._node):
+            if isinstance(child, XmlText):
+                from ._text import TextNode
+
+                return TextNode(self._document, child)
+        return self.append_text()
+
+    def append_text(self, text: str = "", attributes: dict[str, Any] | None = None) -> TextNode:
+        """Append a new text node (a new run beside inline elements such as ``hardBreak``)."""
+        self._ensure_alive()
+        element = self.element_type
+        if self._document.schema is not None:
+            if element is None:
+                raise self._unknown_tag()
+            raise_first(text_problems(element), self._where)
+            tags = [*self._child_tags(), "$text"]
+            raise_first(order_problems(element, tags), self._where)
+        from ._text import TextNode
+
+        with self._document.transaction():
+            node = self._node.children.append(XmlText())
+            view = TextNode(self._document, node)
+            if text:
+                view.insert(0, text, attributes)
+        return view
+
+    def insert_json_at(self, index: int, data: dict[str, Any]) -> Element | TextNode:
+        """Insert a node given as JSON (``{"tag": {...}}`` or ``{"$text": [...]}``) at `index`.
+
+        The whole tree is checked before anything is written. A given `$id` is kept
+        (it must be unused); a missing or null one is assigned.
+        """
+        self._ensure_alive()
+        index = self._check_index(index)
+        schema = self._document.schema
+        parent = self.element_type
+        if schema is not None and parent is None:
+            raise self._unknown_tag()
+        plan = plan_json(
+            schema,
+            data,
+            parent=parent,
+            where=self.path,
+            existing_ids=lambda: ids_below(self._document.fragment),
+        )
+        if parent is not None:
+            tags = self._child_tags()
+            tags.insert(index, plan.tag if isinstance(plan, ElementPlan) else "$text")
+            raise_first(order_problems(parent, tags), self._where)
+        with self._document.transaction():
+            node = write_plan(self._node, index, plan)
+        return self._wrap(node)
+
+    def append_json(self, data: dict[str, Any]) -> Element | TextNode:
+        """Append a node given as JSON (see `insert_json_at`)."""
+        return self.insert_json_at(len(children(self._node)), data)
+
+    # ------------------------------------------------------------ structure
+
+    def move(self, parent: Element, index: int | None = None) -> None:
+        """Move this element under `parent` at `index` (default: last), keeping `$id` and content.
+
+        Yjs has no move: the subtree is re-created at the target and the original
+        deleted, in one transaction. Concurrent edits made inside the moved
+        subtree by other peers before they see the move are lost.
+
+        Raises:
+            StructureError: moving the root, or into itself or one of its descendants.
+            SchemaError: the parent does not allow this element there.
+        """
+        if isinstance(self._node, XmlFragment):
+            raise StructureError("the root cannot be moved")
+        self._ensure_alive()
+        parent._ensure_alive()
+        if parent == self or any(
+            Element(self._document, e) == parent for e in iter_elements(self._node)
+        ):
+            raise StructureError(f"{self!r} cannot move into itself or its own descendant")
+        old_parent = self._node.parent
+        assert old_parent is not None
+        old_index = child_index(old_parent, self._node)  # type: ignore[arg-type]
+        same = parent.node == old_parent
+        size = len(children(parent.node)) - (1 if same else 0)
+        target = size if index is None else index
+        if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target <= size:
+            raise StructureError(
+                f"child index {index!r} is outside 0..{size} of <{parent.tag_name}>"
+            )
+        schema = self._document.schema
+        if schema is not None:
+            parent_type = parent.element_type
+            if parent_type is None:
+                raise parent._unknown_tag()
+            raise_first(child_problems(schema, parent_type, self.tag_name), parent._where)
+            tags = parent._child_tags()
+            if same:
+                del tags[old_index]
+            tags.insert(target, self.tag_name)
+            raise_first(order_problems(parent_type, tags), parent._where)
+        plan = snapshot(self._node)
+        with self._document.transaction():
+            del old_parent.children[old_index]
+            self._node = write_plan(parent.node, target, plan)  # type: ignore[assignment]
+
+    def delete(self) -> None:
+        """Remove this element and its subtree.
+
+        Raises:
+            StructureError: the root cannot be deleted.
+        """
+        if isinstance(self._node, XmlFragment):
+            raise StructureError("the root cannot be deleted")
+        self._ensure_alive()
+        parent = self._node.parent
+        index = child_index(parent, self._node) if parent is not None else -1  # type: ignore[arg-type]
+        if index < 0:
+            raise NodeNotFoundError(f"{self!r} was already deleted", element_id=self.id)
+        with self._document.transaction():
+            del parent.children[index]  # type: ignore[union-attr]
+
+    # ------------------------------------------------------------ search
+
+    def get_node_by_id(self, id: str) -> Element | None:
+        """The element with `$id` == `id` in this subtree (this element included), or None."""
+        if self.id == id:
+            return self
+        for node in iter_elements(self._node):
+            if node.attributes.get(ID) == id:
+                return Element(self._document, node)
+        return None
+
+    def find(self, tag_name: str | None = None, **attributes: Any) -> list[Element]:
+        """Descendants with tag `tag_name` (any if None) whose attributes equal `attributes`."""
+        found = []
+        for node in iter_elements(self._node):
+            if tag_name is not None and node.tag != tag_name:
+                continue
+            if attributes:
+                attrs = raw_attributes(node)
+                if any(attrs.get(k, _MISSING) != v for k, v in attributes.items()):
+                    continue
+            found.append(Element(self._document, node))
+        return found
+
+    def grep(self, pattern: str | re.Pattern[str], *, ignore_case: bool = False) -> list[Element]:
+        """Descendant elements whose own text or attribute values match regex `pattern`."""
+        regex = (
+            re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+            if isinstance(pattern, str)
+            else pattern
+        )
+        found = []
+        for node in iter_elements(self._node):
+            texts = [str(c) for c in children(node) if isinstance(c, XmlText)]
+            values = [str(v) for k, v in raw_attributes(node).items() if k != ID and v is not None]
+            if any(regex.search(s) for s in (*texts, *values)):
+                found.append(Element(self._document, node))
+        return found
+
+    def to_json(self) -> dict[str, Any]:
+        """This element as ``{"tag": {"$id": ..., attrs..., "children": [...]}}``."""
+        root_attrs = (
+            self._document._root_attributes() if isinstance(self._node, XmlFragment) else None
+        )
+        return node_to_json(
+            self._document.schema, self._node, tag=self.tag_name, root_attributes=root_attrs
+        )
+
+
+_MISSING = object()
