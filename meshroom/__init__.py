@@ -6,6 +6,10 @@ from ._client import ClientState as ClientState
 from ._client import RoomClient as RoomClient
 from ._client_backoff import Backoff as Backoff
 from ._close_codes import CloseCode as CloseCode
+from ._connection import Connection as Connection
+from ._connection import ConnectionClosed as ConnectionClosed
+from ._connection import MemoryConnection as MemoryConnection
+from ._connection import connection_pair as connection_pair
 from ._exceptions import AuthenticationError as AuthenticationError
 from ._exceptions import ClientError as ClientError
 from ._exceptions import MeshroomError as MeshroomError
@@ -19,6 +23,8 @@ from ._hooks import ConnectionPayload as ConnectionPayload
 from ._hooks import Extension as Extension
 from ._hooks import LoadDocumentPayload as LoadDocumentPayload
 from ._hooks import StoreDocumentPayload as StoreDocumentPayload
+from ._limits import Limits as Limits
+from ._server import Server as Server
 
 __all__ = [
     "Access",
@@ -29,13 +35,19 @@ __all__ = [
     "ClientError",
     "ClientState",
     "CloseCode",
+    "Connection",
+    "ConnectionClosed",
     "ConnectionPayload",
     "Extension",
+    "Limits",
     "LoadDocumentPayload",
+    "MemoryConnection",
     "MeshroomError",
     "ProtocolError",
     "RoomClient",
     "RoomNameError",
+    "Server",
     "StorageError",
     "StoreDocumentPayload",
+    "connection_pair",
 ]

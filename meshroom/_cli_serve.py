@@ -1,0 +1,145 @@
+"""`meshroom serve`: run a room server on uvicorn (websockets protocol, no compression).
+
+Transport choice, measured with ``benchmarks/transports.py`` (fan-out of small
+updates to y-websocket clients): uvicorn with its `websockets` implementation
+and permessage-deflate off was the fastest; compression costs throughput and
+tail latency for the tiny messages Yjs sends, and the Node server does not
+compress either.
+
+The command is assembled from `ServeConfig` so that options stay easy to add:
+a new option fills a field (an extension, a route, a mount) and `build_app`
+does the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ._hooks import Extension
+from ._limits import Limits
+from ._server import Server
+from .cli import app
+
+__all__ = ["ServeConfig", "build_app", "build_server", "serve"]
+
+log = logging.getLogger("meshroom.server")
+
+
+@dataclass
+class ServeConfig:
+    """Everything `meshroom serve` needs; options fill it, `build_app` reads it."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    storage: str | None = None
+    grace_period: float = 5.0
+    max_message_size: int = Limits.max_message_size
+    log_level: str = "info"
+    #: Extensions besides storage (auth, metrics…), any priority.
+    extensions: list[Extension] = field(default_factory=list)
+    #: Extra Starlette routes / mounts served next to the websocket route.
+    routes: list[Any] = field(default_factory=list)
+
+
+def _storage_extension(url: str) -> Extension | None:
+    try:
+        from .storage import FsspecStorage, StorageExtension
+    except ImportError:
+        log.warning("meshroom.storage is not available: documents are kept in memory only")
+        return None
+    if "://" not in url:
+        url = Path(url).expanduser().resolve().as_uri()
+    return StorageExtension(FsspecStorage(url))
+
+
+def build_server(config: ServeConfig) -> Server:
+    """The `Server` described by `config` (storage first, then the other extensions)."""
+    extensions = list(config.extensions)
+    if config.storage:
+        storage = _storage_extension(config.storage)
+        if storage is not None:
+            extensions.append(storage)
+    else:
+        log.warning("no --storage given: documents are kept in memory only")
+    limits = Limits(max_message_size=config.max_message_size)
+    return Server(extensions=extensions, grace_period=config.grace_period, limits=limits)
+
+
+def build_app(config: ServeConfig) -> Any:
+    """The ASGI app for `config`: the server's app plus any extra routes."""
+    from ._asgi import create_app
+
+    return create_app(build_server(config), extra_routes=config.routes)
+
+
+def run(config: ServeConfig) -> None:
+    """Serve `config` until SIGINT/SIGTERM; shutdown stores every open room."""
+    import uvicorn
+
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        build_app(config),
+        host=config.host,
+        port=config.port,
+        ws="websockets",
+        ws_per_message_deflate=False,
+        ws_max_size=config.max_message_size + 1024,
+        log_level=config.log_level,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8765, "--port", help="Port to listen on."),
+    storage: str | None = typer.Option(
+        None,
+        "--storage",
+        help="Where documents are stored: a folder or any fsspec URL "
+        "(memory://, s3://bucket/prefix). Default: memory only.",
+    ),
+    grace_period: float = typer.Option(
+        5.0, "--grace-period", min=0, help="Seconds a room stays open after its last client."
+    ),
+    max_message_size: int = typer.Option(
+        Limits.max_message_size, "--max-message-size", min=1, help="Largest message, in bytes."
+    ),
+    secret: str | None = typer.Option(
+        None,
+        "--secret",
+        envvar="MESHROOM_SECRET",
+        help="Require tokens signed with this secret (see `meshroom token`).",
+    ),
+    static: Path | None = typer.Option(
+        None, "--static", exists=True, file_okay=False, help="Also serve this folder at /."
+    ),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
+) -> None:
+    """Serve rooms over the y-websocket protocol (ws://HOST:PORT/{room}/{document path})."""
+    config = ServeConfig(
+        host=host,
+        port=port,
+        storage=storage,
+        grace_period=grace_period,
+        max_message_size=max_message_size,
+        log_level=log_level.lower(),
+    )
+    if secret:
+        from .auth import JwtAuth
+
+        config.extensions.append(JwtAuth(secret))
+    if static is not None:
+        from starlette.routing import Mount
+        from starlette.staticfiles import StaticFiles
+
+        config.routes.append(Mount("/", app=StaticFiles(directory=static, html=True)))
+    run(config)

@@ -1,0 +1,141 @@
+"""Who is connecting: token discovery and the `on_authenticate` chain.
+
+A token comes from the query (`?token=`), an `Authorization: Bearer` header,
+or, when an extension `requires_token` and neither is present, from a first
+y-websocket AUTH message (type 2, var-string token). Messages that arrive
+before that AUTH message (a y-websocket client sends sync step 1 and its
+awareness at once) are buffered, up to `Limits.pre_auth_bytes`, and handled
+after admission.
+
+Without any auth extension, access is open: identity comes from the query
+(`id`, `name`, `kind` = person | agent), with a generated id when absent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+
+from ._close_codes import CloseCode
+from ._connection import Connection
+from ._exceptions import AuthenticationError, ProtocolError
+from ._hooks import Access, AuthenticatePayload, Extension
+from ._limits import Limits, TokenBucket
+from ._protocol import AuthMessage, decode_auth_token, decode_message
+
+__all__ = ["Admission", "admit"]
+
+_KINDS = ("person", "agent")
+_MAX_QUERY_VALUE = 200
+
+
+@dataclass
+class Admission:
+    """The outcome of a handshake: access granted, and messages to replay."""
+
+    access: Access
+    buffered: list[bytes] = field(default_factory=list)
+
+
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    """The token of an `Authorization: Bearer …` header, if any (header names any case)."""
+    for name, value in headers.items():
+        if name.lower() == "authorization":
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+def open_access(query: Mapping[str, str]) -> Access:
+    """Identity from query parameters, for servers without an auth extension.
+
+    Raises:
+        AuthenticationError: `kind` is not person/agent, or a value is too long.
+    """
+    for key in ("id", "name", "kind"):
+        if len(query.get(key, "")) > _MAX_QUERY_VALUE:
+            raise AuthenticationError(
+                f"query parameter {key!r} is longer than {_MAX_QUERY_VALUE} characters",
+                code=CloseCode.PROTOCOL_ERROR,
+            )
+    kind = query.get("kind") or "person"
+    if kind not in _KINDS:
+        raise AuthenticationError(
+            f"query parameter 'kind' must be 'person' or 'agent', got {kind!r}",
+            code=CloseCode.PROTOCOL_ERROR,
+        )
+    participant_id = query.get("id") or f"anonymous-{uuid.uuid4().hex[:12]}"
+    return Access(participant_id=participant_id, name=query.get("name") or "", kind=kind)  # type: ignore[arg-type]
+
+
+async def _await_token(
+    connection: Connection, limits: Limits, bucket: TokenBucket, buffered: list[bytes]
+) -> str:
+    """Read messages until an AUTH message brings the token (buffering the others)."""
+    total = 0
+    with anyio.fail_after(limits.auth_timeout):
+        while True:
+            data = await connection.recv()
+            total += len(data)
+            if total > limits.pre_auth_bytes:
+                raise AuthenticationError(
+                    f"more than {limits.pre_auth_bytes} bytes before authenticating",
+                    code=CloseCode.UNAUTHENTICATED,
+                )
+            if not bucket.take():
+                raise AuthenticationError(
+                    "too many messages before authenticating", code=CloseCode.RATE_LIMITED
+                )
+            message = decode_message(data)
+            if isinstance(message, AuthMessage):
+                return decode_auth_token(message.body)
+            buffered.append(data)
+
+
+async def admit(
+    connection: Connection,
+    *,
+    room: str,
+    path: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    client: str | None,
+    extensions: Sequence[Extension],
+    limits: Limits,
+    bucket: TokenBucket,
+) -> Admission:
+    """Run the handshake: find the token, ask the extensions, decide.
+
+    Raises:
+        AuthenticationError: refused (its `code` is the close code).
+        ProtocolError: a malformed message arrived while waiting for the token.
+        ConnectionClosed: the client left during the handshake.
+    """
+    requires_token = any(extension.requires_token for extension in extensions)
+    token = query.get("token") or bearer_token(headers)
+    buffered: list[bytes] = []
+    if token is None and requires_token:
+        try:
+            token = await _await_token(connection, limits, bucket, buffered)
+        except TimeoutError:
+            raise AuthenticationError(
+                f"no token within {limits.auth_timeout:g} s", code=CloseCode.AUTH_TIMEOUT
+            ) from None
+        except ProtocolError:
+            raise
+    payload = AuthenticatePayload(
+        room=room, path=path, token=token, headers=dict(headers), client=client
+    )
+    for extension in extensions:
+        access = await extension.on_authenticate(payload)
+        if access is not None:
+            return Admission(access, buffered)
+    if requires_token:
+        raise AuthenticationError(
+            "no token" if token is None else "token not accepted", code=CloseCode.UNAUTHENTICATED
+        )
+    return Admission(open_access(query), buffered)

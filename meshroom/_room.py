@@ -1,0 +1,173 @@
+"""A room: its live documents, its presence document, and the change pipeline to extensions.
+
+A room is provisioned by the server on first use and kept while anything holds
+it (a connection, a server-side `open_document`). Each document is loaded once
+(`on_load_document`, in priority order) however many clients race to open it:
+the first opener loads, the others wait on the same event. Accepted changes
+are queued and handed to `on_change` hooks in order by the room's own task, so
+a slow hook never delays the relay to clients.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+from anyio.abc import TaskStatus
+
+from ._document import LiveDocument
+from ._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
+from ._presence import Presence
+
+if TYPE_CHECKING:
+    from ._session import Session
+
+__all__ = ["Room"]
+
+log = logging.getLogger("meshroom.server")
+
+StoreReason = Literal["room-close", "shutdown", "explicit"]
+
+
+class Room:
+    """Live documents and presence of one room, in one server process."""
+
+    def __init__(self, name: str, *, extensions: Sequence[Extension], max_messages: int) -> None:
+        self.name = name
+        self._extensions = extensions
+        self.documents: dict[str, LiveDocument] = {}
+        self._loaded: dict[str, anyio.Event] = {}
+        self._load_errors: dict[str, BaseException] = {}
+        self.presence_document = LiveDocument(name, "", self._queue_change)
+        self.presence = Presence(self.presence_document.doc, max_messages=max_messages)
+        self.presence_document.start_relaying()
+        #: Connections and server-side handles keeping the room open.
+        self.holders = 0
+        #: How many times a holder let go (each release restarts the grace period).
+        self.releases = 0
+        self.closed = False
+        send, receive = anyio.create_memory_object_stream[ChangePayload](math.inf)
+        self._changes_send = send
+        self._changes_receive = receive
+        self._pending_changes = 0
+        self._changes_idle = anyio.Event()
+        self._changes_idle.set()
+
+    # -- introspection ---------------------------------------------------------------------
+
+    @property
+    def sessions(self) -> list[Session]:
+        """Every open connection, over all documents of the room."""
+        result = list(self.presence_document.sessions)
+        for document in self.documents.values():
+            result.extend(document.sessions)
+        return result
+
+    def participants(self) -> dict[str, dict[str, Any]]:
+        """Participant id → {name, kind, joinedAt, attributes}, as clients see it."""
+        return self.presence.snapshot()
+
+    def document_paths(self) -> list[str]:
+        return sorted(self.documents)
+
+    def __repr__(self) -> str:
+        return f"<Room {self.name!r} documents={len(self.documents)} holders={self.holders}>"
+
+    # -- documents -------------------------------------------------------------------------
+
+    async def open_document(self, path: str) -> LiveDocument:
+        """The live document at `path` (``""``: the presence document), loaded once.
+
+        Raises:
+            Exception: whatever an `on_load_document` hook raised (nothing is kept;
+                the next open tries again).
+        """
+        if path == "":
+            return self.presence_document
+        document = self.documents.get(path)
+        if document is not None:
+            await self._loaded[path].wait()
+            if path in self.documents:
+                return document
+            raise self._load_errors.get(path) or RuntimeError(f"{path!r} failed to load")
+        document = LiveDocument(self.name, path, self._queue_change)
+        loaded = anyio.Event()
+        self.documents[path] = document
+        self._loaded[path] = loaded
+        try:
+            payload = LoadDocumentPayload(room=self.name, path=path, doc=document.doc)
+            for extension in self._extensions:
+                await extension.on_load_document(payload)
+        except BaseException as error:
+            del self.documents[path]
+            self._load_errors[path] = error
+            raise
+        finally:
+            loaded.set()
+        self._load_errors.pop(path, None)
+        document.start_relaying()
+        log.debug("room %r: document %r loaded", self.name, path)
+        return document
+
+    # -- changes ---------------------------------------------------------------------------
+
+    def _queue_change(self, document: LiveDocument, update: bytes, origin: Any) -> None:
+        if document.path == "":
+            return  # the presence document is never stored
+        payload = ChangePayload(
+            room=self.name, path=document.path, doc=document.doc, update=update, origin=origin
+        )
+        self._pending_changes += 1
+        if self._changes_idle.is_set():
+            self._changes_idle = anyio.Event()
+        self._changes_send.send_nowait(payload)
+
+    async def run_changes(
+        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Hand queued changes to the `on_change` hooks, in order, until the room closes."""
+        task_status.started()
+        async with self._changes_receive:
+            async for payload in self._changes_receive:
+                for extension in self._extensions:
+                    try:
+                        await extension.on_change(payload)
+                    except Exception:
+                        log.exception(
+                            "on_change of %s failed for %r/%r",
+                            type(extension).__name__,
+                            self.name,
+                            payload.path,
+                        )
+                self._pending_changes -= 1
+                if self._pending_changes == 0:
+                    self._changes_idle.set()
+
+    async def drain_changes(self) -> None:
+        """Wait until every queued change went through the `on_change` hooks."""
+        await self._changes_idle.wait()
+
+    async def store(self, reason: StoreReason) -> None:
+        """Store every document through `on_store_document`, in priority order.
+
+        Raises:
+            Exception: the first hook failure (the caller keeps the room and retries).
+        """
+        await self.drain_changes()
+        for path, document in list(self.documents.items()):
+            payload = StoreDocumentPayload(
+                room=self.name, path=path, doc=document.doc, reason=reason
+            )
+            for extension in self._extensions:
+                await extension.on_store_document(payload)
+
+    def close(self) -> None:
+        """Stop the change pipeline and forget documents (after they were stored)."""
+        self.closed = True
+        self._changes_send.close()
+        for document in self.documents.values():
+            document.stop_relaying()
+        self.presence_document.stop_relaying()

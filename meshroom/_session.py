@@ -1,0 +1,250 @@
+"""One authenticated connection to one document: the y-websocket message loop.
+
+Two tasks per session: the reader applies what the client sends; the writer
+drains the session's bounded queue into the connection. Everything the server
+sends to a client goes through `enqueue`, which never waits: a full queue
+means the client does not keep up, and it is closed with `SLOW_READER` instead
+of slowing the room down or growing memory.
+
+What the session answers, as the Node `y-websocket` server does:
+
+- on open: sync step 1 (the server's state vector), then every awareness state;
+- sync step 1 → sync step 2; step 2 / update → applied and relayed to others
+  (dropped and counted for read-only access);
+- awareness → applied and relayed to every session of the document, the
+  sender included (that echo is what keeps an idle client from reconnecting);
+- query-awareness → every awareness state; anything unknown → ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import suppress
+from typing import TYPE_CHECKING
+
+import anyio
+from anyio import CancelScope
+
+from ._close_codes import CloseCode
+from ._connection import Connection, ConnectionClosed
+from ._exceptions import ProtocolError
+from ._hooks import Access
+from ._limits import Limits, TokenBucket
+from ._protocol import (
+    EMPTY_UPDATE,
+    AwarenessMessage,
+    QueryAwarenessMessage,
+    SyncMessage,
+    SyncStep,
+    decode_awareness_update,
+    decode_message,
+    encode_awareness,
+    encode_awareness_update,
+    encode_sync_step1,
+    encode_sync_step2,
+)
+
+if TYPE_CHECKING:
+    from ._document import LiveDocument
+    from ._room import Room
+
+__all__ = ["Session"]
+
+log = logging.getLogger("meshroom.server")
+
+
+class Session:
+    """A connection serving one document of one room."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        room: Room,
+        document: LiveDocument,
+        access: Access,
+        limits: Limits,
+        *,
+        client: str | None = None,
+        bucket: TokenBucket | None = None,
+    ) -> None:
+        self.connection = connection
+        self.room = room
+        self.document = document
+        self.access = access
+        self.client = client
+        self._limits = limits
+        self._bucket = bucket or TokenBucket(limits.messages_per_second, limits.messages_burst)
+        send, receive = anyio.create_memory_object_stream[bytes](limits.send_queue_size)
+        self._outbox = send
+        self._outbox_receive = receive
+        self._scope: CancelScope | None = None
+        #: (code, reason) once the server decided to close this session.
+        self.close_reason: tuple[int, str] | None = None
+        self.violations = 0
+        #: Awareness client ids this connection published (removed when it leaves).
+        self.client_ids: set[int] = set()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Session {self.access.participant_id!r} "
+            f"{self.room.name!r}/{self.document.path!r} {self.client or ''}>"
+        )
+
+    # -- outgoing --------------------------------------------------------------------------
+
+    def enqueue(self, message: bytes) -> None:
+        """Queue a message for this client without waiting; overflow closes the session."""
+        if self.close_reason is not None:
+            return
+        try:
+            self._outbox.send_nowait(message)
+        except anyio.WouldBlock:
+            self.kill(
+                CloseCode.SLOW_READER,
+                f"more than {self._limits.send_queue_size} messages waiting: client too slow",
+            )
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass
+
+    def kill(self, code: int, reason: str) -> None:
+        """Close this session with `code` (from any task, without waiting)."""
+        if self.close_reason is None:
+            self.close_reason = (int(code), reason)
+            if code not in (CloseCode.NORMAL, CloseCode.GOING_AWAY):
+                log.info("closing %r: %s (%s)", self, reason, int(code))
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def _writer(self) -> None:
+        async with self._outbox_receive:
+            async for message in self._outbox_receive:
+                await self.connection.send(message)
+
+    # -- incoming --------------------------------------------------------------------------
+
+    async def run(self, buffered: list[bytes]) -> None:
+        """Serve until the client leaves or the session is killed; then close the socket."""
+        try:
+            async with anyio.create_task_group() as group:
+                self._scope = group.cancel_scope
+                if self.close_reason is not None:
+                    group.cancel_scope.cancel()
+                group.start_soon(self._guard, self._writer)
+                self.enqueue(encode_sync_step1(self.document.doc.get_state()))
+                everyone = self.document.awareness.encode_all()
+                if everyone is not None:
+                    self.enqueue(encode_awareness(everyone))
+                for message in buffered:
+                    self.handle(message)
+                await self._guard(self._reader)
+        finally:
+            self._outbox.close()
+            code, reason = self.close_reason or (CloseCode.NORMAL, "")
+            # the peer may be gone already: closing is best effort
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5), suppress(Exception):
+                await self.connection.close(code, reason)
+
+    async def _guard(self, func) -> None:  # type: ignore[no-untyped-def]
+        try:
+            await func()
+        except ConnectionClosed:
+            self.kill(CloseCode.NORMAL, "")
+        except ProtocolError as error:
+            self.kill(CloseCode.PROTOCOL_ERROR, str(error))
+        except Exception as error:
+            log.exception("session %r failed", self)
+            self.kill(1011, f"internal error: {type(error).__name__}")
+        else:
+            self.kill(CloseCode.NORMAL, "")
+
+    async def _reader(self) -> None:
+        while True:
+            message = await self.connection.recv()
+            self.handle(message)
+            await anyio.lowlevel.checkpoint()
+
+    def handle(self, data: bytes) -> None:
+        """Handle one client message (synchronously: ordering is the document's order).
+
+        Raises:
+            ProtocolError: malformed bytes; the caller closes this session only.
+        """
+        if self.close_reason is not None:
+            return
+        if len(data) > self._limits.max_message_size:
+            self.kill(
+                CloseCode.MESSAGE_TOO_BIG,
+                f"message of {len(data)} bytes exceeds {self._limits.max_message_size}",
+            )
+            return
+        if not self._bucket.take():
+            self.kill(
+                CloseCode.RATE_LIMITED,
+                f"more than {self._limits.messages_per_second:g} messages per second",
+            )
+            return
+        message = decode_message(data)
+        match message:
+            case SyncMessage(step=SyncStep.STEP1, payload=state_vector):
+                try:
+                    missing = self.document.doc.get_update(state_vector)
+                except ValueError as error:
+                    raise ProtocolError(f"bad state vector: {error}") from None
+                self.enqueue(encode_sync_step2(missing))
+            case SyncMessage(payload=update):
+                self._apply(update)
+            case AwarenessMessage(update=update):
+                self._awareness(update)
+            case QueryAwarenessMessage():
+                everyone = self.document.awareness.encode_all()
+                if everyone is not None:
+                    self.enqueue(encode_awareness(everyone))
+            case _:
+                pass  # auth after authentication, unknown types: ignored like standard clients
+
+    def _violation(self, reason: str) -> None:
+        self.violations += 1
+        log.info("dropped a write from %r: %s (%d)", self, reason, self.violations)
+        if self.violations > self._limits.read_only_violations:
+            code = CloseCode.READ_ONLY_VIOLATION if self.access.read_only else CloseCode.FORBIDDEN
+            self.kill(code, f"{reason} ({self.violations} writes refused)")
+
+    def _apply(self, update: bytes) -> None:
+        if update == EMPTY_UPDATE:
+            return
+        if self.access.read_only:
+            self._violation("read-only access: writes are not applied")
+            return
+        is_room_document = self.document.path == ""
+        if is_room_document:
+            problem = self.room.presence.check_client_update(update, self.access.participant_id)
+            if problem is not None:
+                if problem.startswith("not a Yjs update"):
+                    raise ProtocolError(problem)
+                self._violation(f"room document: {problem}")
+                return
+        try:
+            self.document.apply(update, self)
+        except ValueError as error:
+            raise ProtocolError(f"not a Yjs update: {error}") from None
+        if is_room_document:
+            self.room.presence.trim()
+
+    def _awareness(self, update: bytes) -> None:
+        entries = decode_awareness_update(update)
+        accepted = self.document.awareness.apply(entries)
+        if not accepted:
+            return
+        for entry in accepted:
+            if entry.state is None:
+                self.client_ids.discard(entry.client_id)
+            else:
+                self.client_ids.add(entry.client_id)
+        self.document.broadcast(encode_awareness(encode_awareness_update(accepted)))
+
+    def remove_awareness(self) -> None:
+        """Tell everyone this connection's awareness states are gone (on disconnect)."""
+        removal = self.document.awareness.remove(self.client_ids)
+        self.client_ids.clear()
+        if removal is not None:
+            self.document.broadcast(encode_awareness(removal))
