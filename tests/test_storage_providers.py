@@ -50,7 +50,7 @@ def s3_endpoint() -> Iterator[str]:
     fs = s3fs.S3FileSystem(
         key="testing", secret="testing", client_kwargs={"endpoint_url": endpoint}
     )
-    fs.mkdir("meshroom-test")
+    fs.makedirs("meshroom-test", exist_ok=True)  # moto's backend is per process
     yield endpoint
     server.stop()
 
@@ -156,17 +156,27 @@ async def test_snapshot_plus_overlapping_log_never_duplicates(provider: Any) -> 
 
 
 async def test_documents_and_rooms_are_listed_by_their_names(provider: Any) -> None:
-    names = [("team a", "notes/plan.md"), ("team a", "readme"), ("../evil", ".."), ("ü/%2F", "x")]
+    names = [
+        ("team a", "notes/plan.md"),
+        ("team a", "notes"),
+        ("team a", "a.ydoc/log"),
+        ("team a", "a"),
+        ("../evil", "x.ydoc"),
+        ("ü/%2F", "[*]"),
+    ]
     doc = Doc()
     for room, path in names:
         await provider.write_snapshot(room, path, doc.get_update())
     assert await provider.list_rooms() == sorted({"team a", "../evil", "ü/%2F"})
-    assert await provider.list_documents("team a") == ["notes/plan.md", "readme"]
-    assert await provider.list_documents("../evil") == [".."]
-    await provider.delete("team a", "readme")
+    assert await provider.list_documents("team a") == ["a", "a.ydoc/log", "notes", "notes/plan.md"]
+    assert await provider.list_documents("../evil") == ["x.ydoc"]
+    assert await provider.list_documents("ü/%2F") == ["[*]"]
+    await provider.delete("team a", "notes")
+    await provider.delete("team a", "a")
     await provider.delete("team a", "never-existed")
-    assert await provider.list_documents("team a") == ["notes/plan.md"]
-    assert await provider.read_snapshot("team a", "readme") is None
+    assert await provider.list_documents("team a") == ["a.ydoc/log", "notes/plan.md"]
+    assert await provider.read_snapshot("team a", "notes") is None
+    assert await provider.read_snapshot("team a", "notes/plan.md") is not None
 
 
 async def test_delete_removes_snapshot_and_log(provider: Any) -> None:

@@ -2,13 +2,14 @@
 
 Layout under the root URL (``./rooms`` by default), one folder per room::
 
-    {root}/{room}/docs/{document path}/snapshot.yjs     full state, one Yjs v1 update
-    {root}/{room}/docs/{document path}/log/{seq}.ylog   update log segments
+    {root}/{room}/docs/{document path}.ydoc/snapshot.yjs     full state, one Yjs v1 update
+    {root}/{room}/docs/{document path}.ydoc/log/{seq}.ylog   update log segments
     {root}/{room}/files/{user file name}                the room's file area
     {root}/{room}/tmp/                                  temporary files of atomic writes
 
-``{room}`` and ``{document path}`` are each one folder name, percent-encoded
-(see `_names`), so ``notes/plan.md`` is stored as ``notes%2Fplan.md``.
+``{room}`` is one folder name and each segment of ``{document path}`` one
+folder, with unsafe characters percent-encoded (see `_names`): the document
+``notes/plan.md`` of room ``team`` lives in ``team/docs/notes/plan.md.ydoc/``.
 
 The log is a series of numbered segments of length-prefixed, checksummed
 records (`_log`). Where the filesystem can append (a local folder,
@@ -36,7 +37,14 @@ from fsspec.core import url_to_fs
 
 from .._exceptions import StorageError
 from ._log import decode_records, encode_records
-from ._names import decode_component, encode_component, validate_file_name
+from ._names import (
+    DOC_SUFFIX,
+    decode_component,
+    decode_document_path,
+    encode_component,
+    encode_document_path,
+    validate_file_name,
+)
 
 __all__ = ["FsspecStorage"]
 
@@ -106,7 +114,7 @@ class FsspecStorage:
         return f"{self.root}/{encode_component(room)}"
 
     def _doc_dir(self, room: str, path: str) -> str:
-        return f"{self._room_dir(room)}/docs/{encode_component(path, kind='document path')}"
+        return f"{self._room_dir(room)}/docs/{encode_document_path(path)}"
 
     def _files_dir(self, room: str) -> str:
         return f"{self._room_dir(room)}/files"
@@ -290,8 +298,25 @@ class FsspecStorage:
 
     async def list_documents(self, room: str) -> list[str]:
         docs = f"{self._room_dir(room)}/docs"
-        names = await self._run(f"{room}: list documents", self._ls_names, docs)
-        return sorted(decode_component(name) for name in names)
+
+        def find() -> list[str]:
+            self.fs.invalidate_cache(docs)
+            try:
+                found = self.fs.find(docs)
+            except FileNotFoundError:
+                return []
+            base = self.fs._strip_protocol(docs).rstrip("/") + "/"
+            paths = set()
+            for entry in found:
+                relative = self.fs._strip_protocol(entry)[len(base) :]
+                segments = relative.split("/")
+                for depth, segment in enumerate(segments[:-1]):
+                    if segment.endswith(DOC_SUFFIX):
+                        paths.add(decode_document_path("/".join(segments[: depth + 1])))
+                        break
+            return sorted(paths)
+
+        return await self._run(f"{room}: list documents", find)
 
     async def delete(self, room: str, path: str) -> None:
         key = (room, path)
