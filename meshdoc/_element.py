@@ -375,6 +375,7 @@ class Element:
             data,
             parent=parent,
             where=self.path,
+            index=index,
             existing_ids=lambda: ids_below(self._document.fragment),
         )
         if parent is not None:

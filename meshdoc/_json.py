@@ -153,7 +153,7 @@ class _Planner:
             raise _shape_error("$text must be a list of runs", where)
         runs: list[tuple[str, dict[str, Any]]] = []
         for i, run in enumerate(data):
-            here = f"{where}/$text[{i}]"
+            here = f"{where}/insert[{i}]"
             if not isinstance(run, dict) or not isinstance(run.get("insert"), str):
                 raise _shape_error('a run must be {"insert": str, "marks": [...]}', here)
             extra = set(run) - {"insert", "marks", "attributes"}
@@ -176,15 +176,19 @@ class _Planner:
             runs.append((run["insert"], attrs))
         return TextPlan(runs)
 
-    def node(self, data: Any, parent: ElementType | None, where: str) -> ElementPlan | TextPlan:
+    def node(
+        self, data: Any, parent: ElementType | None, where: str, index: int
+    ) -> ElementPlan | TextPlan:
         if not isinstance(data, dict) or len(data) != 1:
-            raise _shape_error('a node must be {"tag": {...}} or {"$text": [...]}', where)
+            raise _shape_error(
+                'a node must be {"tag": {...}} or {"$text": [...]}', f"{where}/?[{index}]"
+            )
         ((tag, body),) = data.items()
+        here = f"{where}/{tag}[{index}]"
         if tag == TEXT_KEY:
             if parent is not None:
-                raise_first(text_problems(parent), lambda: (None, where))
-            return self.text(body, where)
-        here = f"{where}/{tag}"
+                raise_first(text_problems(parent), lambda: (None, here))
+            return self.text(body, here)
         if not isinstance(body, dict):
             raise _shape_error(f"the body of <{tag}> must be an object", here)
         element = None
@@ -229,7 +233,7 @@ class _Planner:
             attrs.update(body)
         plan = ElementPlan(tag, attrs)
         for i, child in enumerate(kids):
-            plan.children.append(self.node(child, element, f"{where}[{i}]"))
+            plan.children.append(self.node(child, element, where, i))
         if element is not None:
             tags = [c.tag if isinstance(c, ElementPlan) else TEXT_KEY for c in plan.children]
             raise_first(order_problems(element, tags), lambda: (None, where))
@@ -242,10 +246,11 @@ def plan_json(
     *,
     parent: ElementType | None,
     where: str,
+    index: int,
     existing_ids: Callable[[], set[str]],
 ) -> ElementPlan | TextPlan:
-    """Check one node of JSON for a parent of type `parent` and return what to write."""
-    return _Planner(schema, existing_ids).node(data, parent, where)
+    """Check one node of JSON bound for child `index` of a `parent` typed element at `where`."""
+    return _Planner(schema, existing_ids).node(data, parent, where, index)
 
 
 def plan_root(
