@@ -26,7 +26,7 @@ from pycrdt import Array, Doc, Map
 
 from ._client_backoff import Backoff
 from ._client_link import DocumentLink
-from ._exceptions import ClientError
+from ._exceptions import ClientError, RoomNameError
 from ._names import validate_path, validate_room
 
 if TYPE_CHECKING:
@@ -118,10 +118,14 @@ class RoomClient:
         return self._state
 
     async def __aenter__(self) -> RoomClient:
-        async with AsyncExitStack() as stack:
-            task_group = await stack.enter_async_context(anyio.create_task_group())
+        stack = AsyncExitStack()
+        task_group = await stack.enter_async_context(anyio.create_task_group())
+        try:
             await task_group.start(self.start)
-            self._exit_stack = stack.pop_all()
+        except BaseException:
+            await stack.aclose()  # nothing runs in the group: it exits cleanly
+            raise
+        self._exit_stack = stack
         return self
 
     async def __aexit__(
@@ -190,22 +194,38 @@ class RoomClient:
         """
         from meshdoc import MeshDocument
 
-        validate_path(path)
-        if path == "":
-            raise ValueError("the room document is not a MeshDocument: use participants/messages")
-        self._check_open()
-        lock = self._opening.setdefault(path, anyio.Lock())
-        async with lock:
-            if path in self._documents:
-                return self._documents[path]
-            doc = Doc()
-            link = self._link(path, doc)
-            assert self._task_group is not None
-            await self._task_group.start(link.run)
-            self._links[path] = link
+        doc = await self.open_ydoc(path)
+        document = self._documents.get(path)
+        if document is None:
             document = MeshDocument(schema, fragment=fragment, doc=doc)
             self._documents[path] = document
-            return document
+        return document
+
+    async def open_ydoc(self, path: str) -> Doc:
+        """Connect to the document at `path`, sync it, and return its raw `pycrdt.Doc`.
+
+        For documents that are not element trees (a plain `Text` bound to a code
+        editor, a `Map` of settings); `open()` wraps the same `Doc`.
+
+        Raises:
+            RoomNameError: `path` is not a valid document path.
+            ClientError: the client is not open, or the server refused this document.
+        """
+        validate_path(path)
+        if path == "":
+            raise RoomNameError(
+                "the room document is joined on start: use participants, messages, awareness",
+                name=path,
+            )
+        self._check_open()
+        async with self._opening.setdefault(path, anyio.Lock()):
+            link = self._links.get(path)
+            if link is None:
+                link = self._link(path, Doc())
+                assert self._task_group is not None
+                await self._task_group.start(link.run)
+                self._links[path] = link
+            return link.doc
 
     async def close_document(self, path: str) -> None:
         """Disconnect from one document (its edits so far are flushed first)."""

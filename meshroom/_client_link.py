@@ -78,6 +78,10 @@ def _sync_step2(update: bytes) -> bytes:
     return bytes([YMessageType.SYNC, YSyncMessageType.SYNC_STEP2]) + write_message(update)
 
 
+#: Seconds to wait for the close frame after an auth "permission denied" message, to
+#: report the server's close code (default 2 s; after it, the refusal reads 4403).
+DENIED_CLOSE_WAIT = 2.0
+
 #: Seconds `close()` waits for queued updates to flush before dropping the socket
 #: (default 5 s: enough for a large backlog on a live link, short enough not to hang
 #: on a dead one).
@@ -118,8 +122,10 @@ class DocumentLink:
         on_change: Callable[[], None],
     ) -> None:
         self.url = url
+        #: The URL without its query string (which may carry a token), for messages.
+        self.where = url.split("?", 1)[0]
         self.doc = doc
-        self.origin = RemoteOrigin(url)
+        self.origin = RemoteOrigin(self.where)
         self.awareness = Awareness(doc)
         self.awareness.set_local_state({"user": user})
         self.error: ClientError | None = None
@@ -160,9 +166,9 @@ class DocumentLink:
                 except (OSError, InvalidHandshake, TimeoutError) as error:
                     if not started and anyio.current_time() >= deadline:
                         raise ClientError(
-                            f"cannot connect to {self.url}: {error}", code=None, reason=str(error)
+                            f"cannot connect to {self.where}: {error}", code=None, reason=str(error)
                         ) from error
-                    log.debug("connect to %s failed (%s), retrying", self.url, error)
+                    log.debug("connect to %s failed (%s), retrying", self.where, error)
                     await anyio.sleep(next(delays))
                     continue
 
@@ -222,12 +228,12 @@ class DocumentLink:
                 raise
             body = error.response.body.decode("utf-8", "replace") if error.response.body else ""
             raise ClientError(
-                f"{self.url} refused the connection: HTTP {status} {body}".strip(),
+                f"{self.where} refused the connection: HTTP {status} {body}".strip(),
                 code=int(code),
                 reason=body or f"HTTP {status}",
             ) from error
         except InvalidURI as error:
-            raise ClientError(f"not a WebSocket URL: {self.url}", reason=str(error)) from error
+            raise ClientError(f"not a WebSocket URL: {self.where}", reason=str(error)) from error
 
     async def _session(
         self, websocket: ClientConnection, on_synced: Callable[[], None]
@@ -264,22 +270,30 @@ class DocumentLink:
     async def _receive_loop(
         self, websocket: ClientConnection, on_synced: Callable[[], None]
     ) -> ClientError | None:
+        denied: ClientError | None = None
         try:
             while True:
                 message = await websocket.recv(decode=False)
-                refusal = self._handle(message, on_synced)
-                if refusal is not None:
-                    return refusal
+                denial = self._handle(message, on_synced)
+                if denial is not None and denied is None:
+                    # the server closes right after denying: wait briefly for its close code
+                    denied = denial
+                    with anyio.move_on_after(DENIED_CLOSE_WAIT):
+                        while True:
+                            await websocket.recv(decode=False)
+                    return denied
         except ConnectionClosed as closed:
             code = closed.rcvd.code if closed.rcvd is not None else None
             reason = closed.rcvd.reason if closed.rcvd is not None else ""
             if code in FATAL_CLOSE_CODES and not self._stopping:
                 return ClientError(
-                    f"{self.url} closed the connection: {code} {reason}".strip(),
+                    f"{self.where} closed the connection: {code} {reason or ''}".strip(),
                     code=code,
-                    reason=reason,
+                    reason=reason or (denied.reason if denied else ""),
                 )
-            log.debug("connection to %s closed (%s %s)", self.url, code, reason)
+            if denied is not None:
+                return denied
+            log.debug("connection to %s closed (%s %s)", self.where, code, reason)
             return None
 
     async def _send_loop(
@@ -338,7 +352,9 @@ class DocumentLink:
             decoder = Decoder(message[2:])
             reason = decoder.read_var_string() if len(message) > 2 else "permission denied"
             return ClientError(
-                f"{self.url} denied access: {reason}", code=int(CloseCode.FORBIDDEN), reason=reason
+                f"{self.where} denied access: {reason}",
+                code=int(CloseCode.FORBIDDEN),
+                reason=reason,
             )
         elif kind == _MESSAGE_QUERY_AWARENESS:
             ids = list(self.awareness.states)
@@ -381,7 +397,7 @@ class DocumentLink:
         try:
             outgoing.send_nowait(message)
         except anyio.WouldBlock:
-            log.warning("outgoing queue of %s overflowed; reconnecting to resync", self.url)
+            log.warning("outgoing queue of %s overflowed; reconnecting to resync", self.where)
             self._outgoing = None
             if self._session_scope is not None:
                 self._session_scope.cancel()
