@@ -1,0 +1,248 @@
+"""RoomClient against the real meshroom server over real sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+import anyio
+import pytest
+from conftest import LiveServer, free_port
+from pycrdt import Text
+
+from meshroom import (
+    AuthenticatePayload,
+    AuthenticationError,
+    Backoff,
+    ClientError,
+    ClientState,
+    Extension,
+    RoomClient,
+    RoomNameError,
+)
+
+pytestmark = pytest.mark.anyio
+
+FAST = Backoff(initial=0.05, factor=2.0, maximum=0.3, jitter=0.5)
+
+
+@pytest.fixture
+def url(live_server: LiveServer) -> str:
+    return live_server.base_url
+
+
+def text_of(room: RoomClient, path: str) -> Text:
+    return room.ydoc(path).get("text", type=Text)
+
+
+async def test_two_clients_converge(url: str) -> None:
+    async with (
+        RoomClient(url, "team", name="Ann") as ann,
+        RoomClient(url, "team", name="Bob") as bob,
+    ):
+        ann_text = (await ann.open_ydoc("notes/plan")).get("text", type=Text)
+        bob_text = (await bob.open_ydoc("notes/plan")).get("text", type=Text)
+        ann_text += "Ann writes. "
+        bob_text += "Bob writes. "
+        with anyio.fail_after(5):
+            await ann.wait_for(lambda: "Bob" in str(ann_text) and "Ann" in str(ann_text))
+            await bob.wait_for(lambda: str(bob_text) == str(ann_text))
+        assert sorted(str(ann_text).split(". ")) == ["", "Ann writes", "Bob writes"]
+        # a third peer joining late gets the whole document in its first sync
+        async with RoomClient(url, "team", name="Cid") as cid:
+            late = (await cid.open_ydoc("notes/plan")).get("text", type=Text)
+            assert str(late) == str(ann_text)
+
+
+async def test_participants_and_messages(url: str) -> None:
+    async with (
+        RoomClient(url, "team", name="Ann", id="ann") as ann,
+        RoomClient(url, "team", name="Helper", kind="agent", id="bot") as bot,
+    ):
+        with anyio.fail_after(5):
+            await ann.wait_for(lambda: {"ann", "bot"} <= set(ann.participants))
+        assert ann.participants["bot"]["name"] == "Helper"
+        assert ann.participants["bot"]["kind"] == "agent"
+        assert ann.participants["ann"]["kind"] == "person"
+
+        await ann.send_message("hello everyone")
+        await bot.send_message({"done": True, "items": [1, 2]}, to="ann")
+        with anyio.fail_after(5):
+            await ann.wait_for(lambda: len(ann.messages) == 2)
+            await bot.wait_for(lambda: len(bot.messages) == 2)
+        by_sender = {message["from"]: message for message in ann.messages}
+        assert by_sender["ann"]["text"] == "hello everyone"
+        assert by_sender["ann"]["to"] is None
+        assert by_sender["bot"]["json"] == {"done": True, "items": [1, 2]}
+        assert by_sender["bot"]["to"] == "ann"
+        assert bot.messages == ann.messages
+
+        await bot.stop()
+        with anyio.fail_after(5):
+            await ann.wait_for(lambda: "bot" not in ann.participants)
+
+
+async def test_awareness_published_and_seen(url: str) -> None:
+    path = "notes/plan"
+    async with (
+        RoomClient(url, "team", name="Ann", id="ann") as ann,
+        RoomClient(url, "team", name="Bob", id="bob") as bob,
+    ):
+        await ann.open_ydoc(path)
+        await bob.open_ydoc(path)
+        ann.set_awareness(path, {"cursor": {"anchor": 1, "head": 4}})
+        ann_id = ann.client_id(path)
+
+        def bob_sees_cursor() -> bool:
+            state = bob.awareness(path).get(ann_id)
+            return state is not None and state.get("cursor") == {"anchor": 1, "head": 4}
+
+        with anyio.fail_after(5):
+            await bob.wait_for(bob_sees_cursor)
+        assert bob.awareness(path)[ann_id]["user"] == {"id": "ann", "name": "Ann", "kind": "person"}
+        # room-level awareness is separate from the document's
+        with anyio.fail_after(5):
+            await bob.wait_for(lambda: ann.client_id("") in bob.awareness(""))
+        assert "cursor" not in bob.awareness("")[ann.client_id("")]
+        await ann.close_document(path)
+        with anyio.fail_after(5):
+            await bob.wait_for(lambda: ann_id not in bob.awareness(path))
+
+
+ServerFactory = Callable[..., AbstractAsyncContextManager[LiveServer]]
+
+
+async def test_reconnect_after_server_restart_does_not_duplicate(
+    server_factory: ServerFactory,
+) -> None:
+    port = free_port()
+    url = f"ws://127.0.0.1:{port}"
+    path = "notes/plan"
+    async with anyio.create_task_group() as group:
+        ann = RoomClient(url, "team", name="Ann", backoff=FAST)
+        bob = RoomClient(url, "team", name="Bob", backoff=FAST)
+        async with server_factory(port=port):
+            await group.start(ann.start)
+            await group.start(bob.start)
+            ann_text = (await ann.open_ydoc(path)).get("text", type=Text)
+            bob_text = (await bob.open_ydoc(path)).get("text", type=Text)
+            ann_text += "before. "
+            with anyio.fail_after(5):
+                await bob.wait_for(lambda: str(bob_text) == "before. ")
+        # the server is gone: both edit offline
+        with anyio.fail_after(5):
+            await ann.wait_for(lambda: not ann.connected)
+            await bob.wait_for(lambda: not bob.connected)
+        ann_text += "ann offline. "
+        bob_text.insert(0, "bob offline. ")
+        async with server_factory(port=port):  # a fresh, empty server on the same port
+            with anyio.fail_after(10):
+                await ann.wait_for(lambda: ann.connections(path) == 2 and ann.connected)
+                await bob.wait_for(lambda: bob.connections(path) == 2 and bob.connected)
+                await ann.wait_for(
+                    lambda: str(ann_text) == str(bob_text) and "bob" in str(ann_text)
+                )
+            final = str(ann_text)
+            for piece in ("before. ", "ann offline. ", "bob offline. "):
+                assert final.count(piece) == 1, final
+            assert len(final) == len("before. ann offline. bob offline. ")
+            # a newcomer sees exactly the same, once
+            async with RoomClient(url, "team", name="Cid") as cid:
+                assert str((await cid.open_ydoc(path)).get("text", type=Text)) == final
+            await ann.stop()
+            await bob.stop()
+    assert ann.state is ClientState.CLOSED
+
+
+class Refuse(Extension):
+    requires_token = True
+
+    async def on_authenticate(self, payload: AuthenticatePayload) -> None:
+        if payload.token != "good":
+            raise AuthenticationError("this room is private", code=4403)
+        return None
+
+
+async def test_refused_connection_raises_client_error(server_factory: ServerFactory) -> None:
+    async with server_factory(extensions=[Refuse()]) as live:
+        client = RoomClient(live.base_url, "private", name="Eve", token="bad")
+        with pytest.raises(ClientError) as refused:
+            async with client:
+                pass
+        assert refused.value.code == 4403
+        assert client.state is ClientState.CLOSED
+
+
+async def test_unreachable_server_raises_client_error() -> None:
+    url = f"ws://127.0.0.1:{free_port()}"  # nothing listens there
+    client = RoomClient(url, "team", connect_timeout=0.5, backoff=FAST)
+    with pytest.raises(ClientError, match="cannot connect"):
+        async with client:
+            pass
+
+
+async def test_clean_close_and_no_reuse(url: str) -> None:
+    watcher = RoomClient(url, "team", name="Watcher", id="watcher")
+    async with watcher, anyio.create_task_group() as group:
+        ann = RoomClient(url, "team", name="Ann", id="ann")
+        await group.start(ann.start)  # the start/stop API
+        await ann.open_ydoc("doc")
+        await watcher.open_ydoc("doc")
+        with anyio.fail_after(5):
+            await watcher.wait_for(lambda: "ann" in watcher.participants)
+            await watcher.wait_for(lambda: len(watcher.awareness("doc")) == 2)
+        text_of(ann, "doc").insert(0, "last words")
+        await ann.stop()  # flushes the edit, withdraws awareness, closes with 1000
+        assert ann.state is ClientState.CLOSED
+        with anyio.fail_after(5):
+            await watcher.wait_for(lambda: str(text_of(watcher, "doc")) == "last words")
+            await watcher.wait_for(lambda: "ann" not in watcher.participants)
+            await watcher.wait_for(lambda: len(watcher.awareness("doc")) == 1)
+        with pytest.raises(RuntimeError, match="more than once"):
+            async with ann:
+                pass
+        with pytest.raises(ClientError, match="closed"):
+            await ann.send_message("too late")
+
+
+async def test_bad_input_is_refused_and_changes_nothing(url: str) -> None:
+    with pytest.raises(ValueError, match="ws://"):
+        RoomClient("http://127.0.0.1:1", "team")
+    with pytest.raises(ValueError, match="kind"):
+        RoomClient(url, "team", kind="robot")  # type: ignore[arg-type]
+    with pytest.raises(RoomNameError):
+        RoomClient(url, "a/b")
+    async with RoomClient(url, "team", name="Ann") as ann:
+        with pytest.raises(ValueError, match="JSON"):
+            await ann.send_message({"when": object()})
+        with pytest.raises(ValueError, match="participant id"):
+            await ann.send_message("hi", to="")
+        with pytest.raises(RoomNameError):
+            await ann.open_ydoc("notes/../secrets")
+        with pytest.raises(ValueError, match="dict"):
+            ann.set_awareness("", ["cursor"])  # type: ignore[arg-type]
+        with pytest.raises(ClientError, match="not open"):
+            ann.set_awareness("never/opened", {"cursor": 1})
+        before = ann.awareness("")[ann.client_id("")]
+        with pytest.raises(ValueError, match="JSON"):
+            ann.set_awareness("", {"cursor": float("nan")})
+        assert ann.awareness("")[ann.client_id("")] == before
+        assert ann.messages == []
+
+
+async def test_open_returns_a_synced_mesh_document(url: str) -> None:
+    async with (
+        RoomClient(url, "team", name="Ann") as ann,
+        RoomClient(url, "team", name="Bob") as bob,
+    ):
+        ann_doc = await ann.open("notes/plan")
+        ann_doc.root.append_child("paragraph").append_text("written before Bob came")
+        bob_doc = await bob.open("notes/plan")  # returns after the first sync
+        assert bob_doc.to_json() == ann_doc.to_json()
+        assert "written before Bob came" in str(bob_doc.to_json())
+        assert await bob.open("notes/plan") is bob_doc
+        assert bob.documents == {"notes/plan": bob_doc}
+        heading = bob_doc.root.append_child("heading")
+        with anyio.fail_after(5):
+            await ann.wait_for(lambda: heading.id in str(ann_doc.to_json()))
+        assert ann_doc.to_json() == bob_doc.to_json()
