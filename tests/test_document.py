@@ -1,0 +1,135 @@
+"""MeshDocument: layout in the Yjs doc, encode/decode, transactions with origins, events."""
+
+from __future__ import annotations
+
+import pytest
+from _meshdoc_schemas import article_schema
+from pycrdt import Doc, XmlFragment
+
+from meshdoc import (
+    DocumentEvent,
+    MeshDocument,
+    SchemaError,
+    TransactionError,
+    UpdateError,
+)
+
+
+def test_root_is_the_fragment_itself_named_default():
+    doc = MeshDocument(article_schema())
+    doc.root.append_child("paragraph").text.insert(0, "hi")
+    raw = Doc()
+    raw.apply_update(doc.get_update())
+    fragment = raw.get("default", type=XmlFragment)
+    (child,) = list(fragment.children)
+    assert child.tag == "paragraph"  # no wrapper element around the content
+    assert str(child.children[0]) == "hi"
+
+
+def test_wrapping_an_existing_doc_writes_nothing():
+    raw = Doc()
+    state = raw.get_state()
+    doc = MeshDocument(article_schema(), doc=raw, fragment="prosemirror")
+    doc.to_json()
+    doc.validate()
+    assert raw.get_state() == state
+    assert doc.doc is raw and doc.fragment_name == "prosemirror"
+
+
+def test_update_round_trip_and_from_update():
+    doc = MeshDocument(article_schema())
+    doc.root.set_attribute("title", "T")
+    doc.root.append_child("heading", {"level": 1}).text.insert(0, "Title")
+    copy = MeshDocument.from_update(article_schema(), doc.get_update())
+    assert copy.to_json() == doc.to_json()
+    # incremental: only what the peer lacks
+    state = copy.get_state()
+    doc.root.append_child("paragraph")
+    delta = doc.get_update(state)
+    assert len(delta) < len(doc.get_update())
+    copy.apply_update(delta)
+    assert copy.to_json() == doc.to_json()
+    assert copy.get_update(doc.get_state()) == doc.get_update(doc.get_state())
+
+
+def test_bad_update_bytes_raise_update_error_and_change_nothing():
+    doc = MeshDocument(article_schema())
+    doc.root.append_child("paragraph")
+    before = doc.get_update()
+    with pytest.raises(UpdateError):
+        doc.apply_update(b"\x01\x02garbage")
+    with pytest.raises(UpdateError):
+        doc.apply_update("not bytes")  # type: ignore[arg-type]
+    with pytest.raises(UpdateError):
+        MeshDocument.from_update(None, b"\xff\xff\xff")
+    assert doc.get_update() == before
+
+
+def test_transactions_group_edits_and_carry_origin():
+    doc = MeshDocument(article_schema())
+    events: list[DocumentEvent] = []
+    sub = doc.observe(events.append)
+    with doc.transaction(origin="alice"):
+        a = doc.root.append_child("paragraph")
+        a.text.insert(0, "one")
+        with doc.transaction():  # nested: joins
+            b = doc.root.append_child("paragraph")
+        with doc.transaction(origin="alice"):  # same origin: joins
+            b.set_attribute("align", "left")
+    assert len(events) == 1
+    (event,) = events
+    assert event.origin == "alice" and event.root_changed
+    assert event.update  # the bytes to send to peers
+    peer = MeshDocument(article_schema())
+    peer.apply_update(event.update)
+    assert peer.to_json() == doc.to_json()
+    a.set_attribute("align", "center")  # default origin
+    assert events[-1].origin == "local" and events[-1].element_ids == [a.id]
+    a.text.insert(3, "!")
+    assert events[-1].element_ids == [a.id] and not events[-1].root_changed
+    doc.unobserve(sub)
+    doc.root.append_child("paragraph")
+    assert len(events) == 3
+
+
+def test_nested_transaction_with_other_origin_is_refused():
+    doc = MeshDocument(None)
+    with doc.transaction(origin="alice"), pytest.raises(TransactionError):
+        doc.transaction(origin="bob")
+    with doc.transaction(origin="bob"):
+        doc.root.append_child("p")
+    assert len(doc.root.get_children()) == 1
+
+
+def test_remote_updates_reach_observers_with_their_origin():
+    doc = MeshDocument(None)
+    seen: list[DocumentEvent] = []
+    doc.observe(seen.append)
+    peer = MeshDocument(None, origin="peer")
+    p = peer.root.append_child("p")
+    doc.apply_update(peer.get_update(), origin="net")
+    p.set_attribute("x", 1)
+    doc.apply_update(peer.get_update(doc.get_state()))
+    assert [e.origin for e in seen] == ["net", None]
+    assert seen[0].root_changed and seen[1].element_ids == [p.id]
+    doc.root.set_attribute("k", "v")
+    assert seen[-1].root_changed and seen[-1].origin == "local"
+
+
+def test_custom_default_origin_and_json_round_trip_of_root_attributes():
+    doc = MeshDocument(article_schema(), origin="agent-7")
+    events: list[DocumentEvent] = []
+    doc.observe(events.append)
+    doc.root.set_attribute("title", "x")
+    assert events[0].origin == "agent-7"
+    again = MeshDocument.from_json(article_schema(), doc.to_json())
+    assert again.root.get_attribute("title") == "x"
+
+
+def test_untyped_root_tag_round_trips():
+    data = {"article": {"lang": "en", "children": [{"p": {"$id": "p1", "children": []}}]}}
+    doc = MeshDocument.from_json(None, data)
+    assert doc.root.tag_name == "article" and doc.to_json() == data
+    assert doc.root.attributes == {"lang": "en"}
+    with pytest.raises(SchemaError):
+        MeshDocument.from_json(article_schema(), data)
