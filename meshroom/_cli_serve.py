@@ -37,6 +37,9 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 8765
     storage: str | None = None
+    #: Seconds of quiet before a document snapshot, and longest wait under constant editing.
+    storage_debounce: float = 1.0
+    storage_max_delay: float = 10.0
     grace_period: float = 5.0
     max_message_size: int = Limits.max_message_size
     log_level: str = "info"
@@ -46,22 +49,24 @@ class ServeConfig:
     routes: list[Any] = field(default_factory=list)
 
 
-def _storage_extension(url: str) -> Extension | None:
+def _storage_extension(url: str, config: ServeConfig) -> Extension | None:
     try:
         from .storage import FsspecStorage, StorageExtension
     except ImportError:
         log.warning("meshroom.storage is not available: documents are kept in memory only")
         return None
     if "://" not in url:
-        url = Path(url).expanduser().resolve().as_uri()
-    return StorageExtension(FsspecStorage(url))
+        url = str(Path(url).expanduser().resolve())  # a plain path: no percent-encoding
+    return StorageExtension(
+        FsspecStorage(url), debounce=config.storage_debounce, max_delay=config.storage_max_delay
+    )
 
 
 def build_server(config: ServeConfig) -> Server:
     """The `Server` described by `config` (storage first, then the other extensions)."""
     extensions = list(config.extensions)
     if config.storage:
-        storage = _storage_extension(config.storage)
+        storage = _storage_extension(config.storage, config)
         if storage is not None:
             extensions.append(storage)
     else:
@@ -107,6 +112,15 @@ def serve(
         help="Where documents are stored: a folder or any fsspec URL "
         "(memory://, s3://bucket/prefix). Default: memory only.",
     ),
+    storage_debounce: float = typer.Option(
+        1.0, "--storage-debounce", min=0, help="Seconds of quiet before a document is snapshotted."
+    ),
+    storage_max_delay: float = typer.Option(
+        10.0,
+        "--storage-max-delay",
+        min=0,
+        help="Longest wait for a snapshot while a document is edited without pause.",
+    ),
     grace_period: float = typer.Option(
         5.0, "--grace-period", min=0, help="Seconds a room stays open after its last client."
     ),
@@ -129,6 +143,8 @@ def serve(
         host=host,
         port=port,
         storage=storage,
+        storage_debounce=storage_debounce,
+        storage_max_delay=storage_max_delay,
         grace_period=grace_period,
         max_message_size=max_message_size,
         log_level=log_level.lower(),
