@@ -168,3 +168,93 @@ async def run_node(script: str, *args: str, timeout: float = 60) -> NodeResult:
 def node() -> Callable[..., Any]:
     """`result = await node("server_peer.mjs", url, ...)`: run a Node peer to completion."""
     return run_node
+
+
+class NodePeer:
+    """A live `tests/node/server_peer.mjs` process: send commands, read its state and events."""
+
+    def __init__(self, process: anyio.abc.Process) -> None:
+        self.process = process
+        self.events: list[dict[str, Any]] = []
+        self._replies: dict[int, dict[str, Any]] = {}
+        self._next_id = 0
+        self._changed = anyio.Event()
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        buffer = b""
+        async for chunk in self.process.stdout:
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                if not line.strip():
+                    continue
+                value = json.loads(line)
+                if "id" in value:
+                    self._replies[value["id"]] = value
+                else:
+                    self.events.append(value)
+                self._changed.set()
+                self._changed = anyio.Event()
+
+    async def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Send one command and wait for its answer."""
+        self._next_id += 1
+        request_id = self._next_id
+        assert self.process.stdin is not None
+        line = json.dumps({"id": request_id, "op": op, **fields}) + "\n"
+        await self.process.stdin.send(line.encode())
+        with anyio.fail_after(20):
+            while request_id not in self._replies:
+                await self._changed.wait()
+        return self._replies.pop(request_id)
+
+    async def state(self) -> dict[str, Any]:
+        return await self.request("state")
+
+    async def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20
+    ) -> dict[str, Any]:
+        """Poll the peer's state until `predicate(state)` holds (fails the test on timeout)."""
+        with anyio.fail_after(timeout):
+            while True:
+                current = await self.state()
+                if predicate(current):
+                    return current
+                await anyio.sleep(0.05)
+
+    async def wait_event(self, event: str, timeout: float = 20) -> dict[str, Any]:
+        with anyio.fail_after(timeout):
+            while True:
+                for value in self.events:
+                    if value.get("event") == event:
+                        return value
+                await self._changed.wait()
+
+
+@asynccontextmanager
+async def open_node_peer(
+    base_url: str, room: str, params: dict[str, str] | None = None
+) -> AsyncIterator[NodePeer]:
+    """Start a Node y-websocket peer on `room` ("name" or "name/doc path"); stop it on exit."""
+    args = ["node", "server_peer.mjs", base_url, room]
+    if params:
+        args.append(json.dumps(params))
+    process = await anyio.open_process(args, cwd=NODE_DIR, stderr=None)
+    peer = NodePeer(process)
+    async with process, anyio.create_task_group() as group:
+        group.start_soon(peer._read)
+        try:
+            yield peer
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                if process.returncode is None:
+                    process.terminate()
+                    await process.wait()
+            group.cancel_scope.cancel()
+
+
+@pytest.fixture
+def node_peer() -> Callable[..., AbstractAsyncContextManager[NodePeer]]:
+    """`async with node_peer(live.base_url, "room/doc.md", {"id": "ann"}) as peer:`."""
+    return open_node_peer

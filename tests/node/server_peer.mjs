@@ -1,0 +1,95 @@
+// An unmodified yjs + y-websocket peer driven over stdin/stdout, one JSON object per line.
+//
+//   node server_peer.mjs <server url> <room name> ['{"id":"ann","name":"Ann"}']
+//
+// The room name goes to WebsocketProvider as is ("my room/notes.md"); the third
+// argument becomes the URL query (`params`). Events are printed as they happen
+// ({"event":"synced"}, {"event":"close","code":4400,"reason":"…"}); commands read
+// from stdin are answered with {"id": <same id>, ...}:
+//
+//   {"id":1,"op":"insert","text":"hi"}        append to the shared text "t"
+//   {"id":2,"op":"awareness","state":{...}}   set the local awareness state (null clears)
+//   {"id":3,"op":"push","message":{...}}      append to the room document's "messages"
+//   {"id":4,"op":"forge","key":"x","value":1} write into "participants" (must be refused)
+//   {"id":5,"op":"state"}                     report text, peers' awareness, presence
+//   {"id":6,"op":"quit"}                      disconnect and exit
+import * as Y from 'yjs'
+import { WebsocketProvider } from 'y-websocket'
+import WebSocket from 'ws'
+import readline from 'node:readline'
+
+const [url, room, paramsJson] = process.argv.slice(2)
+const params = paramsJson ? JSON.parse(paramsJson) : {}
+const doc = new Y.Doc()
+const text = doc.getText('t')
+const participants = doc.getMap('participants')
+const messages = doc.getArray('messages')
+
+const provider = new WebsocketProvider(url, room, doc, {
+  WebSocketPolyfill: WebSocket,
+  params,
+  disableBc: true,
+  maxBackoffTime: 500
+})
+provider.awareness.setLocalState({ user: { name: params.name || 'node' } })
+
+const emit = (value) => process.stdout.write(JSON.stringify(value) + '\n')
+let synced = false
+provider.on('sync', (isSynced) => {
+  if (isSynced && !synced) {
+    synced = true
+    emit({ event: 'synced' })
+  }
+})
+provider.on('connection-close', (event) => {
+  if (event) emit({ event: 'close', code: event.code, reason: event.reason })
+})
+provider.on('status', ({ status }) => emit({ event: 'status', status }))
+
+const state = () => ({
+  synced: provider.synced,
+  connected: provider.wsconnected,
+  clientId: doc.clientID,
+  text: text.toString(),
+  peers: Array.from(provider.awareness.getStates().entries())
+    .filter(([id]) => id !== doc.clientID)
+    .map(([id, value]) => ({ clientId: id, state: value })),
+  participants: participants.toJSON(),
+  messages: messages.toJSON()
+})
+
+const lines = readline.createInterface({ input: process.stdin })
+lines.on('line', (line) => {
+  if (!line.trim()) return
+  const command = JSON.parse(line)
+  const reply = { id: command.id }
+  switch (command.op) {
+    case 'insert':
+      text.insert(command.at ?? text.length, command.text)
+      break
+    case 'awareness':
+      provider.awareness.setLocalState(command.state)
+      break
+    case 'push':
+      messages.push([command.message])
+      break
+    case 'forge':
+      participants.set(command.key, command.value)
+      break
+    case 'state':
+      Object.assign(reply, state())
+      break
+    case 'quit':
+      provider.destroy()
+      emit(reply)
+      setTimeout(() => process.exit(0), 20)
+      return
+    default:
+      reply.error = `unknown op ${command.op}`
+  }
+  emit(reply)
+})
+lines.on('close', () => {
+  provider.destroy()
+  setTimeout(() => process.exit(0), 20)
+})

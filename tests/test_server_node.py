@@ -1,0 +1,178 @@
+"""Interop: unmodified Node yjs + y-websocket clients and pycrdt's Python provider.
+
+They co-edit one document through the meshroom server and converge; awareness
+reaches late joiners and disappears after a disconnect; `meshroom serve`,
+started exactly as the README says, serves a Node client and stores on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from conftest import ROOT, free_port, open_node_peer
+from pycrdt import Doc, Provider, Text
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+pytestmark = [pytest.mark.anyio, pytest.mark.interop]
+
+#: The console script, exactly as the README runs it.
+MESHROOM = shutil.which("meshroom") or str(Path(sys.executable).with_name("meshroom"))
+
+
+class WebsocketChannel:
+    """A `websockets` client connection as a pycrdt `Channel` (the Python reference provider)."""
+
+    def __init__(self, websocket: ClientConnection, path: str) -> None:
+        self._websocket = websocket
+        self._path = path
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def __aiter__(self) -> WebsocketChannel:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self.recv()
+        except ConnectionClosed:
+            raise StopAsyncIteration from None
+
+    async def send(self, message: bytes) -> None:
+        await self._websocket.send(message)
+
+    async def recv(self) -> bytes:
+        while True:
+            message = await self._websocket.recv()
+            if isinstance(message, bytes):
+                return message
+
+
+@asynccontextmanager
+async def python_provider(url: str, doc: Doc) -> AsyncIterator[Provider]:
+    async with connect(url) as websocket, Provider(doc, WebsocketChannel(websocket, url)) as p:
+        yield p
+
+
+async def test_node_and_python_providers_converge(live_server):
+    room = "interop room/notes/plan.md"  # the space travels percent-encoded
+    doc = Doc()
+    text = doc.get("t", type=Text)
+    async with (
+        open_node_peer(live_server.base_url, room, {"id": "ann", "name": "Ann"}) as ann,
+        open_node_peer(live_server.base_url, room, {"id": "bob", "name": "Bob"}) as bob,
+        python_provider(live_server.url("interop room", "notes/plan.md"), doc) as provider,
+    ):
+        await ann.wait_event("synced")
+        await bob.wait_event("synced")
+        with anyio.fail_after(10):
+            await provider.synced.wait()
+        # Concurrent edits from all three.
+        await ann.request("insert", text="[ann]")
+        await bob.request("insert", text="[bob]")
+        text += "[py]"
+
+        def converged(state):
+            return all(part in state["text"] for part in ("[ann]", "[bob]", "[py]"))
+
+        final_ann = await ann.wait_for(converged)
+        final_bob = await bob.wait_for(lambda s: s["text"] == final_ann["text"])
+        with anyio.fail_after(10):
+            while str(text) != final_ann["text"]:
+                await anyio.sleep(0.02)
+        assert final_bob["text"] == str(text) == final_ann["text"]
+        assert len(final_ann["text"]) == len("[ann][bob][py]")
+
+    room_state = live_server.server.room("interop room")
+    assert room_state is not None
+    assert room_state.document_paths() == ["notes/plan.md"]
+
+
+async def test_awareness_for_late_joiners_and_removal(live_server):
+    room = "aware/doc"
+    async with open_node_peer(live_server.base_url, room, {"name": "Ann"}) as ann:
+        await ann.wait_event("synced")
+        await ann.request("awareness", state={"user": {"name": "Ann"}, "cursor": 3})
+        async with open_node_peer(live_server.base_url, room, {"name": "Bob"}) as bob:
+            await bob.wait_event("synced")
+            # The late joiner sees Ann's current state; Ann sees Bob.
+            seen = await bob.wait_for(
+                lambda s: any(p["state"].get("cursor") == 3 for p in s["peers"])
+            )
+            assert [p["state"]["user"]["name"] for p in seen["peers"]] == ["Ann"]
+            await ann.wait_for(
+                lambda s: [p["state"]["user"]["name"] for p in s["peers"]] == ["Bob"]
+            )
+            # No phantom entry for the server itself.
+            assert len(seen["peers"]) == 1
+            await bob.request("quit")
+        # Bob's state disappears for Ann after his disconnect.
+        await ann.wait_for(lambda s: s["peers"] == [])
+
+
+def _start_serve(port: int, storage: str) -> subprocess.Popen:
+    command = [
+        MESHROOM, "serve",
+        "--host", "127.0.0.1", "--port", str(port), "--storage", storage,
+        "--grace-period", "30",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ)
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(process.stdout.read().decode())  # type: ignore[union-attr]
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("meshroom serve did not start")
+
+
+async def test_meshroom_serve_subprocess(tmp_path):
+    port = free_port()
+    storage = tmp_path / "rooms"
+    process = _start_serve(port, str(storage))
+    try:
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
+        assert health["status"] == "ok"
+        async with open_node_peer(f"ws://127.0.0.1:{port}", "team/readme.md", {"name": "A"}) as a:
+            await a.wait_event("synced")
+            await a.request("insert", text="served by meshroom serve")
+            async with open_node_peer(f"ws://127.0.0.1:{port}", "team/readme.md") as b:
+                await b.wait_for(lambda s: s["text"] == "served by meshroom serve")
+    finally:
+        # The grace period (30 s) is longer than the test: only SIGTERM's shutdown can store.
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+    # uvicorn re-raises the signal once shut down cleanly (the Unix convention).
+    assert process.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output
+    assert "room 'team' opened" in output
+    assert "connect" in output and "disconnect" in output
+    assert any(storage.rglob("*")), f"nothing stored under {storage}:\n{output}"
+
+    # A restarted server loads what the first one stored.
+    process = _start_serve(port, str(storage))
+    try:
+        async with open_node_peer(f"ws://127.0.0.1:{port}", "team/readme.md") as c:
+            await c.wait_for(lambda s: s["text"] == "served by meshroom serve")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
