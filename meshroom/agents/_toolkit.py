@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
 
 from ._exceptions import ToolDefinitionError
 from ._tools import ErrorResponse, Tool, ToolContext, ToolResponse
@@ -31,9 +32,17 @@ def validation_errors(schema: dict[str, Any], arguments: Any) -> list[str]:
     errors = sorted(validator.iter_errors(arguments), key=lambda error: list(error.path))
     reasons = []
     for error in errors[:_MAX_ERRORS]:
+        error = _deepest(error)
         where = "/" + "/".join(str(part) for part in error.absolute_path)
         reasons.append(f"at {where}: {error.message}")
     return reasons
+
+
+def _deepest(error: ValidationError) -> ValidationError:
+    """For anyOf/oneOf failures, the alternative that matched furthest says what is wrong."""
+    while error.context:
+        error = max(error.context, key=lambda item: len(item.absolute_path))
+    return error
 
 
 class Toolkit:

@@ -1,0 +1,286 @@
+"""`Agent`: an LLM that joins a room as a participant and works through tools.
+
+The agent is a peer like any browser tab: it connects with a `RoomClient`
+(kind "agent", so every client lists it as one), edits documents through the
+same CRDT (so its edits merge with people's), publishes where it works in
+awareness, posts its tool calls to the room as they happen, and answers room
+messages addressed to it::
+
+    agent = Agent("Editor", rules="Keep the plan short.", toolkits=[documents_toolkit()],
+                  llm=OpenAILLM("gpt-4.1-mini"))
+    async with agent.connect("ws://127.0.0.1:8765", "team"):
+        result = await agent.run("Add a risks section to notes/plan")
+
+Every edit it makes carries `agent.origin`, so per-origin undo removes the
+agent's work and only the agent's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from ._llm import LLM
+from ._loop import AgentEvent, AgentResult, run_loop
+from ._toolkit import Toolkit
+from ._tools import ToolContext
+
+__all__ = ["Agent", "AgentOrigin"]
+
+logger = logging.getLogger("meshroom.agents")
+
+#: Progress messages are posted as JSON room messages of this type.
+PROGRESS_TYPE = "agent.progress"
+
+
+@dataclass(frozen=True)
+class AgentOrigin:
+    """Transaction origin of an agent's edits (hashable, so undo managers can track it)."""
+
+    participant_id: str
+    name: str
+    kind: str = "agent"
+
+
+class Agent:
+    """An LLM participant that uses toolkits to work in a room.
+
+    Args:
+        name: Display name in the room (participants, awareness, messages).
+        rules: Instructions (one string or several); toolkit rules are added after them.
+        toolkits: What the agent can do. Tool names must be unique across toolkits.
+        llm: The model (`OpenAILLM`, or anything with the `LLM` protocol).
+        max_steps: Model turns per run before it stops (default 20: enough for a
+            read-plan-edit-check cycle on a few sections, small enough to bound cost).
+        time_limit: Seconds per run, or None for no limit.
+        progress: Post each tool call to the room as a JSON message of type
+            "agent.progress", so front ends can show what the agent is doing.
+        on_event: Called with every `AgentEvent` (the CLI prints them).
+        answer_messages: While connected, answer room messages addressed to the
+            agent (sent `to` its id, or to everyone starting with `@name`).
+        participant_id: The agent's participant id (default: the client's UUID).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        rules: str | Sequence[str] = (),
+        toolkits: Sequence[Toolkit] = (),
+        llm: LLM,
+        max_steps: int = 20,
+        time_limit: float | None = None,
+        progress: bool = True,
+        on_event: Callable[[AgentEvent], Any] | None = None,
+        answer_messages: bool = True,
+        participant_id: str | None = None,
+    ) -> None:
+        if not name.strip():
+            raise ValueError("an agent needs a name")
+        if max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, got {max_steps}")
+        names = [tool.name for toolkit in toolkits for tool in toolkit]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"tool names offered twice: {duplicates}")
+        self.name = name
+        self.rules = [rules] if isinstance(rules, str) else list(rules)
+        self.toolkits = list(toolkits)
+        self.llm = llm
+        self.max_steps = max_steps
+        self.time_limit = time_limit
+        self.progress = progress
+        self.on_event = on_event
+        self.answer_messages = answer_messages
+        self._participant_id = participant_id
+        self.client: Any = None
+        self._busy = anyio.Lock()
+
+    # -- identity ----------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """The agent's participant id (its client's, once connected)."""
+        if self.client is not None:
+            return str(self.client.id)
+        return self._participant_id or self.name
+
+    @property
+    def origin(self) -> AgentOrigin:
+        """The origin every edit of this agent carries."""
+        return AgentOrigin(self.id, self.name)
+
+    @property
+    def room(self) -> str:
+        return str(self.client.room) if self.client is not None else ""
+
+    def instructions(self) -> str:
+        """The system prompt: who the agent is, its rules, then each toolkit's rules."""
+        lines = [f"You are {self.name}, an AI agent working in a shared room"]
+        if self.room:
+            lines[0] += f" named {self.room!r}"
+        lines[0] += (
+            " alongside people who edit the same documents at the same time. Work through "
+            "the tools; re-read before editing, because documents change under you. When the "
+            "work is done, answer with a short summary and no tool calls."
+        )
+        lines += self.rules
+        for toolkit in self.toolkits:
+            lines += toolkit.all_rules
+        return "\n\n".join(line for line in lines if line)
+
+    # -- joining a room ----------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def connect(
+        self, url: str, room: str, *, token: str | None = None, **client_options: Any
+    ) -> AsyncIterator[Agent]:
+        """Join `room` on the server at `url` as a participant of kind "agent".
+
+        Raises:
+            ClientError: the server cannot be reached or refused the agent.
+        """
+        from .._client import RoomClient
+
+        options: dict[str, Any] = {"name": self.name, "kind": "agent", "token": token}
+        if self._participant_id is not None:
+            options["id"] = self._participant_id
+        client = RoomClient(url, room, **options, **client_options)
+        async with client, self.attach(client):
+            yield self
+
+    @asynccontextmanager
+    async def attach(self, client: Any) -> AsyncIterator[Agent]:
+        """Work through an already-open room peer (a `RoomClient`, or an in-process peer)."""
+        if self.client is not None:
+            raise RuntimeError(f"agent {self.name!r} is already in room {self.room!r}")
+        self.client = client
+        try:
+            async with anyio.create_task_group() as group:
+                if self.answer_messages:
+                    await group.start(self._answer_messages, group)
+                yield self
+                group.cancel_scope.cancel()
+        finally:
+            self.client = None
+
+    # -- running -----------------------------------------------------------------------------
+
+    async def run(
+        self,
+        instruction: str,
+        *,
+        on_behalf_of: str | None = None,
+        history: Sequence[dict[str, Any]] = (),
+    ) -> AgentResult:
+        """Work on `instruction` until a final answer or a limit; return how it ended.
+
+        Runs are serialised: a second run waits for the first (one agent, one train of
+        thought, one cursor).
+
+        Raises:
+            LLMError: the model endpoint kept failing (tool failures never raise).
+        """
+        context = ToolContext(
+            room=self.room,
+            caller=self.id,
+            on_behalf_of=on_behalf_of,
+            client=self.client,
+            origin=self.origin,
+            agent=self,
+        )
+        messages = [*history, {"role": "user", "content": instruction}]
+
+        async def on_event(event: AgentEvent) -> None:
+            if self.on_event is not None:
+                outcome = self.on_event(event)
+                if hasattr(outcome, "__await__"):
+                    await outcome
+            if self.progress and event.kind == "tool_call":
+                await self._post(
+                    {
+                        "type": PROGRESS_TYPE,
+                        "step": event.step,
+                        "tool": event.name,
+                        "summary": event.summary,
+                    },
+                    to=on_behalf_of,
+                )
+
+        async with self._busy:
+            return await run_loop(
+                llm=self.llm,
+                instructions=self.instructions(),
+                messages=messages,
+                toolkits=self.toolkits,
+                context=context,
+                max_steps=self.max_steps,
+                time_limit=self.time_limit,
+                on_event=on_event,
+            )
+
+    async def _post(self, content: Any, *, to: str | None = None) -> None:
+        if self.client is None:
+            return
+        try:
+            await self.client.send_message(content, to=to)
+        except Exception:  # progress is best effort: never stop the work for it
+            logger.debug("could not post to the room", exc_info=True)
+
+    # -- answering room messages -------------------------------------------------------------
+
+    def _addressed(self, message: dict[str, Any]) -> str | None:
+        """The instruction in `message` if it is for this agent, else None."""
+        text = message.get("text")
+        if not isinstance(text, str) or message.get("from") == self.id:
+            return None
+        if message.get("to") == self.id:
+            return text
+        mention = f"@{self.name}"
+        if message.get("to") is None and text.lower().startswith(mention.lower()):
+            return text[len(mention) :].lstrip(" ,:")
+        return None
+
+    async def _answer_messages(
+        self, group: TaskGroup, *, task_status: anyio.abc.TaskStatus[None]
+    ) -> None:
+        from pycrdt import Array, ArrayEvent
+
+        send, receive = anyio.create_memory_object_stream[dict[str, Any]](100)
+        messages = self.client.ydoc("").get("messages", type=Array)
+
+        def observe(event: ArrayEvent) -> None:
+            for part in event.delta:
+                for item in part.get("insert", ()):
+                    if isinstance(item, dict) or hasattr(item, "to_py"):
+                        data = item.to_py() if hasattr(item, "to_py") else item
+                        try:
+                            send.send_nowait(dict(data))
+                        except anyio.WouldBlock:
+                            logger.warning("agent %s dropped a room message", self.name)
+
+        subscription = messages.observe(observe)
+        task_status.started()
+        try:
+            async with receive:
+                async for message in receive:
+                    instruction = self._addressed(message)
+                    if instruction is not None:
+                        group.start_soon(self._answer, instruction, message.get("from"))
+        finally:
+            messages.unobserve(subscription)
+
+    async def _answer(self, instruction: str, sender: str | None) -> None:
+        try:
+            result = await self.run(instruction, on_behalf_of=sender)
+            text = result.text or f"I stopped before finishing ({result.stop_reason})."
+        except Exception as error:
+            logger.warning("agent %s failed to answer", self.name, exc_info=True)
+            text = f"I could not do that: {error}"
+        await self._post(text, to=sender)

@@ -1,0 +1,322 @@
+"""The documents toolkit over a real server: read, insert, update, move, delete, text, undo.
+
+Tools are called the way the agent loop calls them (`Toolkit.execute` with raw JSON
+arguments) through a real `RoomClient`; a second client checks that every edit
+reached the room, carries the agent's origin, and that refused edits change nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+import pytest
+
+from meshdoc import ChildProperty, ElementType, MeshSchema, ValueProperty
+from meshroom import RoomClient
+from meshroom.agents import ErrorResponse, JsonResponse, ToolContext
+from meshroom.agents._agent import AgentOrigin
+from meshroom.agents.toolkits import documents_toolkit
+
+pytestmark = pytest.mark.anyio
+
+PATH = "notes/plan"
+
+
+def plan_schema() -> MeshSchema:
+    return MeshSchema(
+        "doc",
+        elements=[
+            ElementType("doc", properties=[ChildProperty("children", ["heading", "paragraph"])]),
+            ElementType(
+                "heading",
+                properties=[
+                    ValueProperty("level", type="number", enum=[1, 2, 3], required=True),
+                    ChildProperty("children", []),
+                ],
+                rich_text=True,
+            ),
+            ElementType(
+                "paragraph",
+                properties=[
+                    ValueProperty("align", enum=["left", "center", "right"]),
+                    ChildProperty("children", []),
+                ],
+                rich_text=True,
+            ),
+        ],
+    )
+
+
+def paragraph(text: str) -> dict[str, Any]:
+    return {
+        "paragraph": {
+            "$id": None,
+            "align": None,
+            "children": [{"$text": [{"insert": text, "marks": []}]}],
+        }
+    }
+
+
+async def call(toolkit, context, name: str, **arguments: Any):
+    return await toolkit.execute(context, name, json.dumps(arguments))
+
+
+@pytest.fixture
+async def room(live_server):
+    schema = plan_schema()
+    async with (
+        RoomClient(live_server.base_url, "team", name="Editor", kind="agent", id="editor") as agent,
+        RoomClient(live_server.base_url, "team", name="Ann", id="ann") as ann,
+    ):
+        document = await ann.open(PATH, schema)
+        with document.transaction():
+            heading = document.root.append_child("heading", {"level": 1})
+            heading.text.insert(0, "Plan")
+            first = document.root.append_child("paragraph")
+            first.text.insert(0, "Ship the beta on Friday.")
+        toolkit = documents_toolkit(schema)
+        context = ToolContext(
+            room="team", caller="editor", client=agent, origin=AgentOrigin("editor", "Editor")
+        )
+        yield toolkit, context, agent, ann, document
+
+
+async def converged(a: RoomClient, b: RoomClient) -> None:
+    """Both replicas hold the same content (state vectors miss deletions: compare JSON)."""
+
+    def same() -> bool:
+        return (
+            a.ydoc(PATH).get_state() == b.ydoc(PATH).get_state()
+            and a.documents[PATH].to_json() == b.documents[PATH].to_json()
+        )
+
+    with anyio.fail_after(5):
+        await a.wait_for(same)
+
+
+async def test_read_and_insert_with_schema_shaped_input(room):
+    toolkit, context, agent, ann, document = room
+    outline = await call(toolkit, context, "read_document", path=PATH, format=None)
+    lines = outline.to_content().splitlines()
+    heading_id = document.root.get_child_elements()[0].id
+    assert lines[0] == f"[{heading_id}] heading level=1: 'Plan'"
+    first_id = document.root.get_child_elements()[1].id
+
+    # the input schema embeds the document schema: a heading needs a level
+    spec = toolkit.get("insert_elements").input_schema
+    assert {"heading", "paragraph", "$text"} <= set(spec["$defs"])
+    result = await call(
+        toolkit,
+        context,
+        "insert_elements",
+        path=PATH,
+        position="after",
+        target_id=first_id,
+        elements=[paragraph("Risks: none yet."), paragraph("Owner: Ann.")],
+    )
+    assert isinstance(result, JsonResponse), result
+    new_ids = result.data["inserted"]
+    await converged(agent, ann)
+    texts = [str(e.text) for e in document.root.get_child_elements()]
+    assert texts == ["Plan", "Ship the beta on Friday.", "Risks: none yet.", "Owner: Ann."]
+    assert [e.id for e in document.root.get_child_elements()[2:]] == new_ids
+
+    as_json = await call(toolkit, context, "read_document", path=PATH, format="json")
+    assert as_json.data == document.to_json()
+
+
+async def test_schema_violations_are_reported_and_change_nothing(room):
+    toolkit, context, agent, ann, document = room
+    before = document.to_json()
+    first_id = document.root.get_child_elements()[1].id
+    # caught by the toolkit's validation: heading level 7 is outside the enum
+    bad_level = {"heading": {"$id": None, "level": 7, "children": []}}
+    result = await call(
+        toolkit,
+        context,
+        "insert_elements",
+        path=PATH,
+        position="after",
+        target_id=first_id,
+        elements=[bad_level],
+    )
+    assert isinstance(result, ErrorResponse) and "schema" in result.message
+    assert "/elements/0/heading/level" in result.details[0]
+    # caught by the toolkit too: a heading inside a paragraph, named at its place
+    nested = paragraph("x")
+    nested["paragraph"]["children"] = [{"heading": {"$id": None, "level": 1, "children": []}}]
+    result = await call(
+        toolkit,
+        context,
+        "insert_elements",
+        path=PATH,
+        position="last_child",
+        target_id=None,
+        elements=[nested],
+    )
+    assert isinstance(result, ErrorResponse), result
+    assert "/elements/0/paragraph/children/0" in result.details[0]
+    # caught by meshdoc: the first element is fine, the second reuses an existing $id:
+    # the whole call is rolled back
+    reused = paragraph("y")
+    reused["paragraph"]["$id"] = first_id
+    result = await call(
+        toolkit,
+        context,
+        "insert_elements",
+        path=PATH,
+        position="last_child",
+        target_id=None,
+        elements=[paragraph("ok"), reused],
+    )
+    assert isinstance(result, ErrorResponse), result
+    assert first_id in result.message
+    result = await call(
+        toolkit,
+        context,
+        "update_attributes",
+        path=PATH,
+        id=first_id,
+        attributes=[{"name": "align", "value": "diagonal"}],
+    )
+    assert isinstance(result, ErrorResponse) and "diagonal" in result.message
+    result = await call(toolkit, context, "get_element", path=PATH, id="no-such-id")
+    assert isinstance(result, ErrorResponse) and "no-such-id" in result.message
+    await anyio.sleep(0.1)
+    await converged(agent, ann)
+    assert document.to_json() == before
+
+
+async def test_update_move_delete(room):
+    toolkit, context, agent, ann, document = room
+    heading, first = (e.id for e in document.root.get_child_elements())
+    result = await call(
+        toolkit,
+        context,
+        "update_attributes",
+        path=PATH,
+        id=first,
+        attributes=[{"name": "align", "value": "center"}],
+    )
+    assert not isinstance(result, ErrorResponse), result
+    result = await call(
+        toolkit,
+        context,
+        "move_element",
+        path=PATH,
+        id=heading,
+        position="after",
+        target_id=first,
+    )
+    assert not isinstance(result, ErrorResponse), result
+    await converged(agent, ann)
+    children = document.root.get_child_elements()
+    assert [c.id for c in children] == [first, heading]
+    assert children[0].get_attribute("align") == "center"
+    assert str(children[1].text) == "Plan"
+    element = await call(toolkit, context, "get_element", path=PATH, id=heading)
+    assert element.data["index"] == 1 and element.data["element"]["heading"]["level"] == 1
+    result = await call(toolkit, context, "delete_elements", path=PATH, ids=[heading])
+    assert not isinstance(result, ErrorResponse), result
+    await converged(agent, ann)
+    assert [c.id for c in document.root.get_child_elements()] == [first]
+
+
+async def test_replace_text_by_exact_match_and_cursor(room):
+    toolkit, context, agent, ann, document = room
+    first = document.root.get_child_elements()[1]
+    result = await call(
+        toolkit,
+        context,
+        "replace_text",
+        path=PATH,
+        id=first.id,
+        find="Friday",
+        replace="Monday",
+        occurrence=None,
+    )
+    assert not isinstance(result, ErrorResponse), result
+    await converged(agent, ann)
+    assert str(first.text) == "Ship the beta on Monday."
+    # ambiguous and missing text are explained, not guessed
+    result = await call(
+        toolkit,
+        context,
+        "replace_text",
+        path=PATH,
+        id=first.id,
+        find="e",
+        replace="E",
+        occurrence=None,
+    )
+    assert isinstance(result, ErrorResponse) and "occurs" in result.message
+    result = await call(
+        toolkit,
+        context,
+        "replace_text",
+        path=PATH,
+        id=first.id,
+        find="Sunday",
+        replace="x",
+        occurrence=None,
+    )
+    assert isinstance(result, ErrorResponse) and "does not occur" in result.message
+    result = await call(
+        toolkit,
+        context,
+        "replace_text",
+        path=PATH,
+        id=first.id,
+        find="e",
+        replace="E",
+        occurrence=2,
+    )
+    assert not isinstance(result, ErrorResponse)
+    await converged(agent, ann)
+    assert str(first.text) == "Ship the bEta on Monday."
+    # the agent's cursor: a Yjs relative position Ann resolves in her own copy
+    from meshdoc import StickyPosition
+
+    with anyio.fail_after(5):
+        await ann.wait_for(lambda: any("cursor" in state for state in ann.awareness(PATH).values()))
+    state = next(s for s in ann.awareness(PATH).values() if "cursor" in s)
+    assert state["user"]["kind"] == "agent"
+    assert state["selection"] == {"element": first.id, "start": 10, "end": 11}
+    anchor = StickyPosition.from_json(state["cursor"]["anchor"])
+    assert first.text.index_of(anchor) == 10
+
+
+async def test_rewrite_keeps_concurrent_typing_and_undo_is_per_origin(room):
+    toolkit, context, agent, ann, document = room
+    first = document.root.get_child_elements()[1]
+    result = await call(
+        toolkit,
+        context,
+        "rewrite_text",
+        path=PATH,
+        id=first.id,
+        text="Ship the public beta on Friday, after review.",
+    )
+    assert not isinstance(result, ErrorResponse)
+    # Ann types at the start at the same time
+    first.text.insert(0, "TODO: ")
+    await converged(agent, ann)
+    assert str(first.text) == "TODO: Ship the public beta on Friday, after review."
+    result = await call(toolkit, context, "undo", path=PATH, steps=None)
+    assert result.to_content() == "undid 1 edit(s)"
+    await converged(agent, ann)
+    assert str(first.text) == "TODO: Ship the beta on Friday."
+    result = await call(toolkit, context, "undo", path=PATH, steps=3)
+    assert result.to_content() == "nothing of yours to undo"
+
+
+async def test_list_documents(room):
+    toolkit, context = room[:2]
+    await call(toolkit, context, "read_document", path="other/doc", format="outline")
+    listed = await call(toolkit, context, "list_documents")
+    assert listed.data == ["other/doc"]  # open through the agent's client
+    await call(toolkit, context, "read_document", path=PATH, format="outline")
+    listed = await call(toolkit, context, "list_documents")
+    assert listed.data == ["notes/plan", "other/doc"]
