@@ -20,11 +20,15 @@ from ._schema import ElementType as ElementType
 from ._schema import MarkType as MarkType
 from ._schema import MeshSchema as MeshSchema
 from ._schema import ValueProperty as ValueProperty
+from ._text import EMBED_CHARACTER as EMBED_CHARACTER
+from ._text import TextNode as TextNode
+from ._text_sticky import StickyPosition as StickyPosition
 from ._undo import UndoManager as UndoManager
 from ._validate import Violation as Violation
 
 __all__ = [
     "DEFAULT_MARKS",
+    "EMBED_CHARACTER",
     "ChildProperty",
     "DocumentEvent",
     "Element",
@@ -36,8 +40,10 @@ __all__ = [
     "NodeNotFoundError",
     "SchemaDefinitionError",
     "SchemaError",
+    "StickyPosition",
     "StructureError",
     "Subscription",
+    "TextNode",
     "TextRangeError",
     "TransactionError",
     "UndoManager",

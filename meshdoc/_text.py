@@ -1,0 +1,389 @@
+"""Rich text inside a meshdoc element: a thin, code-point indexed view over a Yjs `XmlText`.
+
+pycrdt counts text positions in UTF-8 bytes and Yjs counts UTF-16 units, while Python (and
+every caller of this API) counts code points. An index that lands inside a multi-byte
+character is silently misplaced by pycrdt (it appends at the end), and an edit that splits
+the two UTF-16 halves of an emoji makes Yjs and yrs disagree on the text. `TextNode` converts
+every code-point index to a byte offset on a character boundary, so no edit made here ever
+splits a character, and refuses strings that cannot cross the wire (lone surrogates).
+
+Formatting is stored as Yjs attributes (marks), exactly as y-prosemirror stores them, so a
+paragraph edited here shows up formatted in a browser editor.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from pycrdt import Assoc, Doc, XmlText
+
+from ._exceptions import TextRangeError
+from ._text_sticky import StickyPosition, create_position, resolve_position
+
+__all__ = ["EMBED_CHARACTER", "StickyPosition", "TextNode"]
+
+#: Stands for an embedded object (an image, a mention…) in `str(node)`, so that string indices
+#: and text indices agree: an embed occupies one position.
+EMBED_CHARACTER = "\ufffc"
+
+
+class _DocumentLike(Protocol):
+    """What `TextNode` needs from its document: the Yjs doc and nestable transactions."""
+
+    @property
+    def doc(self) -> Doc: ...
+
+    def transaction(self, origin: Any = None) -> AbstractContextManager[Any]: ...
+
+
+class _BareDocument:
+    """Adapts a plain `pycrdt.Doc` to the document protocol (for use without `MeshDocument`)."""
+
+    def __init__(self, doc: Doc) -> None:
+        self.doc = doc
+
+    def transaction(self, origin: Any = None) -> AbstractContextManager[Any]:
+        return self.doc.transaction(origin=origin)
+
+
+class _TextState:
+    """What is known about one `XmlText` between edits, shared by every `TextNode` on it.
+
+    `ascii` is True only while the text is known to hold nothing but ASCII characters (no
+    embeds): then a code-point index is its byte offset and no walk over the text is needed.
+    It is trusted only while the document's state vector is the one recorded after our last
+    look: any insertion anywhere (another peer, undo, a raw pycrdt write, even earlier in the
+    same transaction) moves the state vector, and deletions cannot add a non-ASCII character.
+    """
+
+    __slots__ = ("ascii", "state_vector")
+
+    def __init__(self) -> None:
+        self.ascii: bool = False
+        self.state_vector: bytes = b""
+
+
+# One state per XmlText branch, per document; dropped with the document.
+_STATES: weakref.WeakKeyDictionary[Doc, dict[Any, _TextState]] = weakref.WeakKeyDictionary()
+
+
+def _state_for(doc: Doc, ytext: XmlText) -> _TextState:
+    per_doc = _STATES.setdefault(doc, {})
+    key = ytext.integrated
+    state = per_doc.get(key)
+    if state is None:
+        state = per_doc[key] = _TextState()
+    return state
+
+
+def _check_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, not {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"text holds a lone surrogate {text[exc.start]!r} at {exc.start}; "
+            "only whole characters can be stored"
+        ) from None
+    return text
+
+
+def _check_json(value: object, where: str) -> None:
+    if value is None or isinstance(value, (str, bool, int)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where} must be a finite number, not {value!r}")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_json(item, f"{where}[{i}]")
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{where} keys must be str, not {type(key).__name__}")
+            _check_json(item, f"{where}[{key!r}]")
+        return
+    raise TypeError(f"{where} must be JSON-like, not {type(value).__name__}")
+
+
+def _check_attributes(attributes: object, *, allow_none_values: bool) -> dict[str, Any]:
+    if not isinstance(attributes, Mapping):
+        raise TypeError(f"attributes must be a mapping, not {type(attributes).__name__}")
+    checked: dict[str, Any] = {}
+    for key, value in attributes.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"attribute names must be non-empty str, got {key!r}")
+        if value is None and not allow_none_values:
+            raise ValueError(f"attribute {key!r} is None; use format() to remove a mark")
+        _check_json(value, f"attribute {key!r}")
+        checked[key] = value
+    return checked
+
+
+def _check_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    return value
+
+
+class TextNode:
+    """Rich text of one element, indexed in code points like a Python `str`.
+
+    ```py
+    from pycrdt import Doc, XmlFragment, XmlText
+    doc = Doc()
+    root = doc.get("default", type=XmlFragment)
+    node = TextNode(doc, root.children.append(XmlText()))
+    node.insert(0, "héllo 😀 world")
+    node.format(0, 5, {"bold": True})
+    node.delete(5, 2)
+    assert str(node) == "héllo world" and len(node) == 11
+    assert node.to_delta()[0] == {"insert": "héllo", "attributes": {"bold": True}}
+    ```
+
+    Every write runs in the document's current transaction (or opens one), so it carries
+    that transaction's origin: observers, audit and per-origin undo see who made it.
+
+    Args:
+        document: The `MeshDocument` (anything with `.doc` and `.transaction(origin=None)`),
+            or a bare `pycrdt.Doc`.
+        ytext: The `pycrdt.XmlText` holding the text; it must belong to `document.doc`.
+    """
+
+    __slots__ = ("_doc", "_document", "_raw", "_state", "_ytext")
+
+    def __init__(self, document: _DocumentLike | Doc, ytext: XmlText) -> None:
+        if isinstance(document, Doc):
+            document = _BareDocument(document)
+        if not isinstance(ytext, XmlText):
+            raise TypeError(f"ytext must be a pycrdt.XmlText, not {type(ytext).__name__}")
+        doc = document.doc
+        if ytext.doc is not doc:
+            raise ValueError("ytext belongs to another document")
+        self._document = document
+        self._doc = doc
+        self._ytext = ytext
+        self._raw = ytext.integrated
+        self._state = _state_for(doc, ytext)
+
+    @property
+    def ytext(self) -> XmlText:
+        """The underlying `pycrdt.XmlText`."""
+        return self._ytext
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _chunks(self) -> list[tuple[Any, dict[str, Any] | None]]:
+        return self._ytext.diff()
+
+    def _byte_length(self) -> int:
+        with self._doc.transaction() as txn:
+            return self._raw.len(txn._txn)
+
+    def _is_ascii(self) -> bool:
+        """True when code-point indices equal byte offsets (and refresh what we know)."""
+        state = self._state
+        state_vector = self._doc.get_state()
+        if state.ascii and state.state_vector == state_vector:
+            return True
+        chunks = self._chunks()
+        state.ascii = all(isinstance(c, str) and c.isascii() for c, _ in chunks)
+        state.state_vector = state_vector
+        return state.ascii
+
+    def __str__(self) -> str:
+        """The plain text; each embed shows as `EMBED_CHARACTER` so indices line up."""
+        return "".join(c if isinstance(c, str) else EMBED_CHARACTER for c, _ in self._chunks())
+
+    def __len__(self) -> int:
+        """The length in code points (an embed counts one)."""
+        if self._is_ascii():
+            return self._byte_length()
+        return sum(len(c) if isinstance(c, str) else 1 for c, _ in self._chunks())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(str(self))
+
+    def __repr__(self) -> str:
+        return f"TextNode({str(self)!r})"
+
+    def to_delta(self) -> list[dict[str, Any]]:
+        """The text as a Quill/Yjs delta: `[{"insert": str, "attributes"?: {...}}, ...]`.
+
+        Runs with equal attributes are merged; strings are Python strings (code points).
+        """
+        delta: list[dict[str, Any]] = []
+        for content, attrs in self._chunks():
+            attrs = dict(attrs) if attrs else None
+            if (
+                isinstance(content, str)
+                and delta
+                and isinstance(delta[-1]["insert"], str)
+                and delta[-1].get("attributes") == attrs
+            ):
+                delta[-1]["insert"] += content
+                continue
+            op: dict[str, Any] = {"insert": content}
+            if attrs:
+                op["attributes"] = attrs
+            delta.append(op)
+        return delta
+
+    # -- positions ---------------------------------------------------------------------------
+
+    def _offsets(self, *indices: int) -> list[int]:
+        """Byte offsets for sorted code-point indices, each on a character boundary."""
+        if self._is_ascii():
+            return list(indices)
+        result: list[int] = []
+        want = iter(indices)
+        target = next(want, None)
+        chars = 0
+        nbytes = 0
+        for content, _ in self._chunks():
+            size = len(content) if isinstance(content, str) else 1
+            while target is not None and target <= chars + size:
+                if isinstance(content, str):
+                    result.append(nbytes + len(content[: target - chars].encode("utf-8")))
+                else:
+                    result.append(nbytes + (target - chars))
+                target = next(want, None)
+            chars += size
+            nbytes += len(content.encode("utf-8")) if isinstance(content, str) else 1
+        while target is not None:
+            result.append(nbytes)
+            target = next(want, None)
+        return result
+
+    def _check_range(self, index: object, length: object) -> tuple[int, int]:
+        index = _check_int(index, "index")
+        length = _check_int(length, "length")
+        size = len(self)
+        if length < 0:
+            raise ValueError(f"length must be >= 0, got {length}")
+        if not 0 <= index <= size or index + length > size:
+            raise TextRangeError(
+                f"range [{index}, {index + length}) is outside the text (0..{size})"
+            )
+        return index, length
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _after_write(self, inserted: str | None) -> None:
+        state = self._state
+        if state.ascii and (inserted is None or inserted.isascii()):
+            state.state_vector = self._doc.get_state()
+        else:
+            state.ascii = False
+
+    def insert(self, index: int, text: str, attributes: Mapping[str, Any] | None = None) -> None:
+        """Insert `text` at code-point `index`, with `attributes` as its marks.
+
+        Without attributes the new text carries no marks (it does not inherit its neighbour's).
+
+        Raises:
+            TypeError: `index` is not an int, `text` not a str, or attributes not JSON-like.
+            ValueError: `text` holds a lone surrogate.
+            TextRangeError: `index` is outside `0..len(node)`.
+        """
+        index = _check_int(index, "index")
+        text = _check_text(text)
+        attrs = _check_attributes(attributes, allow_none_values=False) if attributes else {}
+        with self._document.transaction():
+            size = len(self)
+            if not 0 <= index <= size:
+                raise TextRangeError(f"index {index} is outside the text (0..{size})")
+            if not text:
+                return
+            (offset,) = self._offsets(index)
+            with self._doc.transaction() as txn:
+                self._raw.insert(txn._txn, offset, text, iter(attrs.items()))
+            self._after_write(text)
+
+    def delete(self, index: int, length: int) -> None:
+        """Delete `length` code points starting at `index`.
+
+        Raises:
+            TypeError: `index` or `length` is not an int.
+            ValueError: `length` is negative.
+            TextRangeError: the range reaches outside the text.
+        """
+        with self._document.transaction():
+            index, length = self._check_range(index, length)
+            if length == 0:
+                return
+            start, stop = self._offsets(index, index + length)
+            with self._doc.transaction() as txn:
+                self._raw.remove_range(txn._txn, start, stop - start)
+            self._after_write(None)
+
+    def replace(
+        self, index: int, length: int, text: str, attributes: Mapping[str, Any] | None = None
+    ) -> None:
+        """Replace `length` code points at `index` with `text`, in one transaction."""
+        text = _check_text(text)
+        attrs = _check_attributes(attributes, allow_none_values=False) if attributes else None
+        with self._document.transaction():
+            self._check_range(index, length)
+            self.delete(index, length)
+            self.insert(index, text, attrs)
+
+    def format(self, index: int, length: int, attributes: Mapping[str, Any]) -> None:
+        """Set marks on a range: `{"bold": True}` adds, `{"bold": None}` removes.
+
+        Raises:
+            TypeError: bad index/length types, or attributes not a JSON-like mapping.
+            ValueError: `length` is negative or `attributes` is empty.
+            TextRangeError: the range reaches outside the text.
+        """
+        attrs = _check_attributes(attributes, allow_none_values=True)
+        if not attrs:
+            raise ValueError("format() needs at least one attribute")
+        with self._document.transaction():
+            index, length = self._check_range(index, length)
+            if length == 0:
+                return
+            start, stop = self._offsets(index, index + length)
+            with self._doc.transaction() as txn:
+                self._raw.format(txn._txn, start, stop - start, iter(attrs.items()))
+            self._after_write(None)
+
+    # -- sticky positions --------------------------------------------------------------------
+
+    def sticky_index(self, index: int, assoc: Assoc = Assoc.AFTER) -> StickyPosition:
+        """A position that follows the text through later and concurrent edits.
+
+        `Assoc.AFTER` sticks to the character at `index` (text typed at the position goes
+        before it), `Assoc.BEFORE` to the character before `index`. The result serialises to
+        the JSON form of a Yjs `RelativePosition`, which any peer can resolve.
+
+        Cost: proportional to the document size (made on a scratch copy of the document).
+
+        Raises:
+            TextRangeError: `index` is outside `0..len(node)`.
+        """
+        index = _check_int(index, "index")
+        size = len(self)
+        if not 0 <= index <= size:
+            raise TextRangeError(f"index {index} is outside the text (0..{size})")
+        with self._doc.transaction():
+            (offset,) = self._offsets(index)
+            return create_position(self._doc, self._ytext, offset, Assoc(assoc))
+
+    def index_of(self, position: StickyPosition) -> int:
+        """Resolve a sticky position back to a code-point index in this text.
+
+        Raises:
+            UpdateError: the position points into another type (or an unknown item).
+        """
+        if not isinstance(position, StickyPosition):
+            raise TypeError(f"expected a StickyPosition, not {type(position).__name__}")
+        with self._doc.transaction():
+            return resolve_position(self._doc, self._ytext, position, str(self))

@@ -1,0 +1,240 @@
+"""Just enough of the Yjs v1 update format to read item IDs and origins, and to write one item.
+
+pycrdt does not expose the IDs of the items that make up a text, yet a position that survives
+concurrent edits (a Yjs `RelativePosition`) is made of exactly such an ID. Reading the update
+produced by a single scratch insert tells which items it was placed between; writing an update
+by hand places an item right after a given ID. The layout follows lib0's encoding and Yjs's
+`encoding.js` (`writeStructs`, `writeDeleteSet`).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Item", "decode_items", "decode_update", "encode_delete", "encode_item", "utf16_length"]
+
+
+def utf16_length(text: str) -> int:
+    """Length of `text` in UTF-16 code units: what Yjs clocks count."""
+    return len(text) + sum(1 for c in text if ord(c) > 0xFFFF)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One struct read from an update (GC and skip structs are left out)."""
+
+    client: int
+    clock: int
+    length: int
+    origin: tuple[int, int] | None
+    right_origin: tuple[int, int] | None
+    parent: tuple[int, int] | str | None
+    content_ref: int
+    text: str | None = None  #: the content of a string item
+
+
+class _Reader:
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def byte(self) -> int:
+        value = self.data[self.pos]
+        self.pos += 1
+        return value
+
+    def uint(self) -> int:
+        result = 0
+        shift = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            if b < 0x80:
+                return result
+            shift += 7
+
+    def int(self) -> int:
+        b = self.byte()
+        result = b & 0x3F
+        negative = bool(b & 0x40)
+        shift = 6
+        while b & 0x80:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            shift += 7
+        return -result if negative else result
+
+    def bytes(self) -> bytes:
+        n = self.uint()
+        value = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return value
+
+    def string(self) -> str:
+        return self.bytes().decode("utf-8", errors="surrogatepass")
+
+    def id(self) -> tuple[int, int]:
+        return (self.uint(), self.uint())
+
+    def any(self) -> Any:
+        tag = self.byte()
+        if tag in (126, 127):
+            return None
+        if tag == 125:
+            return self.int()
+        if tag == 124:
+            value = struct.unpack(">f", self.data[self.pos : self.pos + 4])[0]
+            self.pos += 4
+            return value
+        if tag == 123:
+            value = struct.unpack(">d", self.data[self.pos : self.pos + 8])[0]
+            self.pos += 8
+            return value
+        if tag == 122:
+            value = struct.unpack(">q", self.data[self.pos : self.pos + 8])[0]
+            self.pos += 8
+            return value
+        if tag in (120, 121):
+            return tag == 120
+        if tag == 119:
+            return self.string()
+        if tag == 118:
+            return {self.string(): self.any() for _ in range(self.uint())}
+        if tag == 117:
+            return [self.any() for _ in range(self.uint())]
+        if tag == 116:
+            return self.bytes()
+        raise ValueError(f"unknown lib0 'any' tag {tag}")
+
+
+def _content_length(reader: _Reader, ref: int) -> int | str:
+    """Read an item's content: its length in clock units, or the string of a string item."""
+    if ref == 1:  # deleted
+        return reader.uint()
+    if ref == 2:  # JSON
+        n = reader.uint()
+        for _ in range(n):
+            reader.string()
+        return n
+    if ref == 3:  # binary
+        reader.bytes()
+        return 1
+    if ref == 4:  # string
+        return reader.string()
+    if ref == 5:  # embed
+        reader.string()
+        return 1
+    if ref == 6:  # format
+        reader.string()
+        reader.string()
+        return 1
+    if ref == 7:  # type
+        type_ref = reader.uint()
+        if type_ref in (3, 5):  # XmlElement, XmlHook carry a name
+            reader.string()
+        return 1
+    if ref == 8:  # any
+        n = reader.uint()
+        for _ in range(n):
+            reader.any()
+        return n
+    if ref == 9:  # subdocument
+        reader.string()
+        reader.any()
+        return 1
+    raise ValueError(f"unknown Yjs content ref {ref}")
+
+
+def decode_items(update: bytes) -> list[Item]:
+    """The items of a v1 update, in the order they are written (by client, then clock)."""
+    return _read_structs(_Reader(update))
+
+
+def _read_structs(reader: _Reader) -> list[Item]:
+    items: list[Item] = []
+    for _ in range(reader.uint()):
+        count = reader.uint()
+        client = reader.uint()
+        clock = reader.uint()
+        for _ in range(count):
+            info = reader.byte()
+            ref = info & 0x1F
+            if ref in (0, 10):  # GC, skip
+                clock += reader.uint()
+                continue
+            origin = reader.id() if info & 0x80 else None
+            right_origin = reader.id() if info & 0x40 else None
+            parent: tuple[int, int] | str | None = None
+            if origin is None and right_origin is None:
+                parent = reader.string() if reader.uint() == 1 else reader.id()
+                if info & 0x20:
+                    reader.string()
+            content = _content_length(reader, ref)
+            if isinstance(content, str):
+                length, text = utf16_length(content), content
+            else:
+                length, text = content, None
+            items.append(Item(client, clock, length, origin, right_origin, parent, ref, text))
+            clock += length
+    return items
+
+
+def decode_update(update: bytes) -> tuple[list[Item], dict[int, list[tuple[int, int]]]]:
+    """The items of a v1 update and its delete set (`client -> [(clock, length), ...]`)."""
+    reader = _Reader(update)
+    items = _read_structs(reader)
+    deletes: dict[int, list[tuple[int, int]]] = {}
+    for _ in range(reader.uint()):
+        client = reader.uint()
+        deletes[client] = [(reader.uint(), reader.uint()) for _ in range(reader.uint())]
+    return items, deletes
+
+
+def _uint(value: int, out: bytearray) -> None:
+    while value > 0x7F:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    out.append(value)
+
+
+def encode_item(
+    client: int,
+    clock: int,
+    text: str,
+    origin: tuple[int, int] | None,
+    right_origin: tuple[int, int] | None,
+) -> bytes:
+    """A v1 update holding one string item placed between `origin` and `right_origin`."""
+    if origin is None and right_origin is None:
+        raise ValueError("an item written here needs an origin to find its parent")
+    out = bytearray()
+    _uint(1, out)
+    _uint(1, out)
+    _uint(client, out)
+    _uint(clock, out)
+    out.append(4 | (0x80 if origin else 0) | (0x40 if right_origin else 0))
+    for ident in (origin, right_origin):
+        if ident is not None:
+            _uint(ident[0], out)
+            _uint(ident[1], out)
+    data = text.encode("utf-8")
+    _uint(len(data), out)
+    out += data
+    _uint(0, out)  # empty delete set
+    return bytes(out)
+
+
+def encode_delete(client: int, clock: int, length: int) -> bytes:
+    """A v1 update that only deletes `length` clock units from `(client, clock)`."""
+    out = bytearray()
+    _uint(0, out)
+    _uint(1, out)
+    _uint(client, out)
+    _uint(1, out)
+    _uint(clock, out)
+    _uint(length, out)
+    return bytes(out)
