@@ -68,7 +68,17 @@ def server_command(name: str, port: int) -> list[str]:
     if name == "meshroom":
         meshroom = shutil.which("meshroom")
         base = [meshroom] if meshroom else [sys.executable, "-m", "meshroom.cli"]
-        return [*base, "serve", "--host", "127.0.0.1", "--port", str(port), "--memory"]
+        # no --storage: documents in memory, like the two other servers
+        return [
+            *base,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
     if name == "node":
         return ["node", str(NODE_SERVER)]
     if name == "pycrdt":
