@@ -94,6 +94,8 @@ class Server:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def __aenter__(self) -> Server:
+        if self._state is not ServerState.UNOPENED:
+            raise MeshroomError("A Server can only be started once.")
         async with AsyncExitStack() as stack:
             self._group = await stack.enter_async_context(anyio.create_task_group())
             await self._startup()
@@ -117,8 +119,6 @@ class Server:
         self._stopped.set()
 
     async def _startup(self) -> None:
-        if self._state is not ServerState.UNOPENED:
-            raise MeshroomError("A Server can only be started once.")
         self._state = ServerState.RUNNING
         for extension in self.extensions:
             await extension.on_startup()
@@ -371,8 +371,8 @@ class Server:
     async def _run_session(self, session: Session, buffered: list[bytes]) -> None:
         room, document, access = session.room, session.document, session.access
         payload = ConnectionPayload(room=room.name, path=document.path, access=access)
+        room.presence.join(access)  # before joining the relay: the state includes it
         document.sessions.add(session)
-        room.presence.join(access)
         log.info(
             "connect %s %r to %r/%r%s",
             session.client or "-",

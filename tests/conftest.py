@@ -258,3 +258,62 @@ async def open_node_peer(
 def node_peer() -> Callable[..., AbstractAsyncContextManager[NodePeer]]:
     """`async with node_peer(live.base_url, "room/doc.md", {"id": "ann"}) as peer:`."""
     return open_node_peer
+
+
+# -- raw y-websocket peers ------------------------------------------------------------------------
+
+
+class RawPeer:
+    """A bare websocket speaking y-websocket by hand: send any bytes, read decoded messages."""
+
+    def __init__(self, websocket: Any) -> None:
+        self.websocket = websocket
+
+    async def send(self, data: bytes) -> None:
+        await self.websocket.send(data)
+
+    async def recv(self, timeout: float = 10) -> Any:
+        """The next message, decoded (`meshroom._protocol` types)."""
+        from meshroom._protocol import decode_message
+
+        with anyio.fail_after(timeout):
+            return decode_message(await self.websocket.recv())
+
+    async def recv_until(self, predicate: Callable[[Any], bool], timeout: float = 10) -> Any:
+        """Read messages until one satisfies `predicate`; return it."""
+        with anyio.fail_after(timeout):
+            while True:
+                message = await self.recv(timeout)
+                if predicate(message):
+                    return message
+
+    async def closed(self, timeout: float = 10) -> tuple[int | None, str]:
+        """Wait for the server to close; return (code, reason), skipping pending messages."""
+        from websockets.exceptions import ConnectionClosed
+
+        with anyio.fail_after(timeout):
+            try:
+                while True:
+                    await self.websocket.recv()
+            except ConnectionClosed as closed:
+                received = closed.rcvd
+                if received is None:
+                    return None, ""
+                return received.code, received.reason
+
+
+@asynccontextmanager
+async def open_raw_peer(url: str, **connect_options: Any) -> AsyncIterator[RawPeer]:
+    """Connect a `RawPeer` (websockets client, compression off like y-websocket over ws)."""
+    from websockets.asyncio.client import connect
+
+    connect_options.setdefault("compression", None)
+    connect_options.setdefault("max_size", None)
+    async with connect(url, **connect_options) as websocket:
+        yield RawPeer(websocket)
+
+
+@pytest.fixture
+def raw_peer() -> Callable[..., AbstractAsyncContextManager[RawPeer]]:
+    """`async with raw_peer(live.url("room", "doc")) as peer:`."""
+    return open_raw_peer
