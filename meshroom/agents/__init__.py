@@ -9,6 +9,8 @@ examples and benchmarks.
 
 from __future__ import annotations
 
+from ._agent import Agent as Agent
+from ._agent import AgentOrigin as AgentOrigin
 from ._exceptions import AgentError as AgentError
 from ._exceptions import LLMError as LLMError
 from ._exceptions import ToolDefinitionError as ToolDefinitionError
@@ -40,8 +42,10 @@ from ._tools import tool as tool
 
 __all__ = [
     "LLM",
+    "Agent",
     "AgentError",
     "AgentEvent",
+    "AgentOrigin",
     "AgentResult",
     "ErrorResponse",
     "FileResponse",

@@ -168,6 +168,8 @@ class ScriptedLLMServer:
     def __init__(self, script: Iterable[Step] = (), *, model: str = "scripted", port: int = 0):
         self.model = model
         self.requests: list[ScriptedRequest] = []
+        #: Exceptions raised by function steps (answered with HTTP 400, which is not retried).
+        self.errors: list[Exception] = []
         self._script: Iterator[Step] = iter(script)
         self._lock = threading.Lock()
         self._port = port
@@ -220,8 +222,12 @@ class ScriptedLLMServer:
         with self._lock:
             self.requests.append(request)
             step = next(self._script, None)
-        while callable(step):
-            step = step(request)
+        try:
+            while callable(step):
+                step = step(request)
+        except Exception as error:  # a broken script fails the run, visibly and without retries
+            self.errors.append(error)
+            return Fail(400, f"scripted step raised {type(error).__name__}: {error}")
         return step
 
 
