@@ -1,0 +1,182 @@
+"""A ProseMirror-JSON tree in the rich-text schema → CommonMark text.
+
+Blocks are rendered to lines and containers prefix their children's lines
+(``> `` for a blockquote, the list marker then an indent for a list item), so
+any nesting comes out right. The output is chosen to parse back to the same
+tree with `meshdoc`'s own parser:
+
+* blocks are separated by a blank line; a list is tight (one line per item)
+  when each of its items holds one block;
+* a list right after a list of the same kind switches marker (``-``/``*``,
+  ``.``/``)``) so Markdown does not merge the two;
+* code blocks are always fenced, with a fence longer than any inside the code;
+* headings with a hard break use the setext form (levels 1 and 2).
+
+What Markdown cannot spell is dropped or folded, never turned into other
+content: an empty paragraph (except the one a list item or blockquote starts
+with), a hard break ending a block, and a hard break inside a heading of level
+3 to 6 (written as a space).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ._markdown_inline import serialize_inline
+
+__all__ = ["serialize_markdown"]
+
+JSON = dict[str, Any]
+
+
+def serialize_markdown(blocks: list[JSON]) -> str:
+    """Markdown for the block nodes of a ``doc``; ends with a newline unless empty.
+
+    Args:
+        blocks: ProseMirror JSON block nodes (the ``content`` of a ``doc``).
+
+    Returns:
+        CommonMark text (with ``~~strikethrough~~``).
+
+    Raises:
+        ValueError: if a node type is not part of the rich-text schema.
+    """
+    lines = _blocks(blocks)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _blocks(blocks: list[JSON]) -> list[str]:
+    out: list[str] = []
+    previous: JSON | None = None
+    switch = False
+    for block in blocks:
+        switched = _switches(block, previous, switch)
+        lines = _block(block, switched)
+        if not lines:
+            continue
+        previous, switch = block, switched
+        if out:
+            out.append("")
+        out.extend(lines)
+    return out
+
+
+def _switches(block: JSON, previous: JSON | None, switched: bool) -> bool:
+    """Whether a list takes the other marker: it follows a list of its kind using this one."""
+    same = previous is not None and previous.get("type") == block.get("type")
+    return same and not switched
+
+
+def _block(node: JSON, switch: bool = False) -> list[str]:
+    kind = node.get("type")
+    content = node.get("content") or []
+    attrs = node.get("attrs") or {}
+    if kind == "paragraph":
+        text = serialize_inline(content)
+        return text.split("\n") if text else []
+    if kind == "heading":
+        return _heading(int(attrs.get("level") or 1), content)
+    if kind == "codeBlock":
+        return _code_block(attrs.get("language"), content)
+    if kind == "horizontalRule":
+        return ["---"]
+    if kind == "blockquote":
+        inner = _blocks(content)
+        return [f"> {line}" if line else ">" for line in inner] or [">"]
+    if kind in ("bulletList", "orderedList"):
+        return _list(node, switch)
+    raise ValueError(f"cannot write a {kind!r} node as Markdown: not in the rich-text schema")
+
+
+def _heading(level: int, content: list[JSON]) -> list[str]:
+    level = min(max(level, 1), 6)
+    breaks = any(node.get("type") == "hardBreak" for node in content)
+    if breaks and level <= 2:
+        text = serialize_inline(content)
+        if "\n" in text:
+            return [*text.split("\n"), "=" * 3 if level == 1 else "-" * 3]
+    if breaks:
+        content = [
+            {"type": "text", "text": " "} if node.get("type") == "hardBreak" else node
+            for node in content
+        ]
+    text = serialize_inline(content, heading=True)
+    return ["#" * level + (" " + text if text else "")]
+
+
+def _code_block(language: Any, content: list[JSON]) -> list[str]:
+    code = "".join(node.get("text", "") for node in content if node.get("type") == "text")
+    info = "" if language is None else re.sub(r"\s+", " ", str(language)).strip()
+    char = "~" if "`" in info else "`"
+    longest = max((len(run) for run in re.findall(re.escape(char) + "+", code)), default=0)
+    fence = char * max(3, longest + 1)
+    info = re.sub(r"([\\&])", r"\\\1", info)
+    return [fence + info, *(code.split("\n") if code else []), fence]
+
+
+def _list(node: JSON, switch: bool) -> list[str]:
+    ordered = node["type"] == "orderedList"
+    items = [item for item in node.get("content") or [] if item.get("type") == "listItem"]
+    start = int((node.get("attrs") or {}).get("start", 1)) if ordered else 0
+    rendered = [_item_lines(item) for item in items]
+    tight = all(item_tight for _, item_tight in rendered)
+    out: list[str] = []
+    for index, (lines, _) in enumerate(rendered):
+        bullet = "*" if switch else "-"
+        marker = f"{start + index}{')' if switch else '.'}" if ordered else bullet
+        if lines and lines[0] == "---":
+            lines[0] = "___"  # "- ---" would read as one thematic break
+        indent = " " * (len(marker) + 1)
+        if out and not tight:
+            out.append("")
+        out.append(f"{marker} {lines[0]}" if lines else marker)
+        out.extend(indent + line if line else "" for line in lines[1:])
+    return out
+
+
+def _item_lines(item: JSON) -> tuple[list[str], bool]:
+    """An item's lines, and whether they hold no blank line between blocks.
+
+    A nested list may follow its item's paragraph on the next line when
+    Markdown lets it interrupt a paragraph: a bullet list, or an ordered list
+    starting at 1, whose first item is not empty.
+    """
+    blocks = _item_blocks(item)
+    out: list[str] = []
+    tight = True
+    previous: JSON | None = None
+    switch = False
+    for block in blocks:
+        switched = _switches(block, previous, switch)
+        lines = _block(block, switched)
+        if lines and out:
+            interrupts = (
+                previous is not None
+                and previous.get("type") == "paragraph"
+                and _interrupts_paragraph(block, lines)
+            )
+            if not interrupts:
+                out.append("")
+                tight = False
+        out.extend(lines)
+        if lines:
+            previous, switch = block, switched
+    return out, tight
+
+
+def _interrupts_paragraph(block: JSON, lines: list[str]) -> bool:
+    if block.get("type") == "bulletList":
+        return lines[0] not in ("-", "*")
+    if block.get("type") == "orderedList":
+        start = int((block.get("attrs") or {}).get("start", 1))
+        return start == 1 and not re.fullmatch(r"1[.)]", lines[0])
+    return False
+
+
+def _item_blocks(item: JSON) -> list[JSON]:
+    """An item's blocks without the empty paragraph Tiptap puts first in a bare item."""
+    content = item.get("content") or []
+    if content and content[0].get("type") == "paragraph" and not content[0].get("content"):
+        return content[1:]
+    return content
