@@ -28,7 +28,7 @@ import anyio.to_thread
 from pycrdt import Doc, Text
 
 from meshroom import ChangePayload, LoadDocumentPayload, StorageError
-from meshroom.storage import StorageExtension, validate_file_name
+from meshroom.storage import SnapshotSource, StorageExtension, validate_file_name
 
 T = TypeVar("T")
 
@@ -118,16 +118,24 @@ class SqliteStorage:
         )
         return [bytes(row[0]) for row in rows]
 
-    async def compact(self, room: str, path: str, snapshot: bytes) -> None:
+    async def compact(self, room: str, path: str, snapshot: SnapshotSource) -> None:
         self._check(room, path)
+        # Note where the log ends, then encode: the snapshot covers every row up to
+        # `last`; rows appended while it is written have a larger seq and stay.
+        last = await self._run(
+            lambda db: db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM log WHERE room = ? AND path = ?", (room, path)
+            ).fetchone()[0]
+        )
+        data = snapshot() if callable(snapshot) else snapshot
 
         def compact(db: sqlite3.Connection) -> None:
-            with db:  # one transaction: the new snapshot and the empty log, or neither
+            with db:  # one transaction: the new snapshot and the shorter log, or neither
                 db.execute("BEGIN")
+                db.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?)", (room, path, data))
                 db.execute(
-                    "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?)", (room, path, snapshot)
+                    "DELETE FROM log WHERE room = ? AND path = ? AND seq <= ?", (room, path, last)
                 )
-                db.execute("DELETE FROM log WHERE room = ? AND path = ?", (room, path))
 
         await self._run(compact)
 

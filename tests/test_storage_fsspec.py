@@ -34,6 +34,7 @@ async def test_local_layout_one_folder_per_room(tmp_path: Path) -> None:
     assert [p.name for p in (doc_dir / "log").iterdir()] == ["00000000000000000001.ylog"]
     assert (tmp_path / "team" / "files" / "reports" / "q3.md").read_bytes() == b"# Q3"
     assert list((tmp_path / "team" / "tmp").iterdir()) == []  # atomic writes left nothing
+    assert sorted(p.name for p in doc_dir.iterdir()) == ["log", "snapshot.yjs"]
     assert (tmp_path / "%2E%2E" / "docs" / "x.ydoc" / "snapshot.yjs").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["%2E%2E", "team"]
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from pycrdt import Array, Doc, Text
 
@@ -217,3 +218,28 @@ async def test_file_names_cannot_escape_the_room(provider: Any, name: str) -> No
     with pytest.raises(RoomNameError):
         await provider.read_file("room", name)
     assert await provider.list_files("room") == []
+
+
+async def test_appends_while_a_compaction_runs_are_kept(provider: Any) -> None:
+    doc = Doc()
+    await provider.append_updates("room", "doc", [edit(doc, "before")])
+    encoded = anyio.Event()
+    late: list[bytes] = []
+
+    def encode() -> bytes:
+        state = doc.get_update()
+        late.append(edit(doc, "late"))  # arrives once the snapshot is encoded
+        encoded.set()
+        return state
+
+    async def append_late() -> None:
+        await encoded.wait()
+        await provider.append_updates("room", "doc", late)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(append_late)
+        await provider.compact("room", "doc", encode)
+    loaded = replay(
+        await provider.read_snapshot("room", "doc"), await provider.read_log("room", "doc")
+    )
+    assert tokens(loaded) == ["before", "late"]

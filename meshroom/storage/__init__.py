@@ -15,12 +15,14 @@ from ._log import decode_records as decode_records
 from ._log import encode_record as encode_record
 from ._names import validate_file_name as validate_file_name
 from ._provider import FileStore as FileStore
+from ._provider import SnapshotSource as SnapshotSource
 from ._provider import StorageProvider as StorageProvider
 
 __all__ = [
     "STORAGE_ORIGIN",
     "FileStore",
     "FsspecStorage",
+    "SnapshotSource",
     "StorageExtension",
     "StorageProvider",
     "decode_records",

@@ -62,17 +62,22 @@ class _Document:
     #: False when changes arrived without `on_load_document`: snapshots then merge
     #: with what is stored instead of replacing it.
     loaded: bool
-    pending: list[bytes] = field(default_factory=list)
+    #: (change number, update) not yet appended to the log.
+    pending: list[tuple[int, bytes]] = field(default_factory=list)
     pending_since: float | None = None
     changes: int = 0
     stored_changes: int = 0
     first_unsaved_at: float | None = None
     last_change_at: float = 0.0
-    failures: int = 0
-    retry_at: float = 0.0
+    log_failures: int = 0
+    log_retry_at: float = 0.0
+    snapshot_failures: int = 0
+    snapshot_retry_at: float = 0.0
+    compacting: bool = False
     closed: bool = False
     wake: anyio.Event = field(default_factory=anyio.Event)
-    lock: anyio.Lock = field(default_factory=anyio.Lock)
+    flush_lock: anyio.Lock = field(default_factory=anyio.Lock)
+    compact_lock: anyio.Lock = field(default_factory=anyio.Lock)
 
     @property
     def dirty(self) -> bool:
@@ -213,8 +218,8 @@ class StorageExtension(Extension):
             document = self._track(payload.room, payload.path, payload.doc, loaded=False)
         if not document.pending:
             document.pending_since = anyio.current_time()
-        document.pending.append(bytes(payload.update))
         self._mark_changed(document)
+        document.pending.append((document.changes, bytes(payload.update)))
 
     async def on_store_document(self, payload: StoreDocumentPayload) -> None:
         """Write the document now (room close, shutdown or an explicit save).
@@ -285,16 +290,20 @@ class StorageExtension(Extension):
         )
 
     async def _writer(self, document: _Document) -> None:
-        """Wait for the next log flush or snapshot of one document, do it, repeat."""
+        """Flush the log when due and start snapshots when due, for one document.
+
+        A snapshot runs in its own task, so log appends go on while it is written.
+        """
         while not document.closed:
-            log_due = (
-                document.pending_since + self.flush_interval
-                if document.pending_since is not None
-                else math.inf
-            )
-            due = min(log_due, self._snapshot_due(document))
-            if due != math.inf:
-                due = max(due, document.retry_at)
+            log_due = math.inf
+            if document.pending_since is not None:
+                log_due = max(document.pending_since + self.flush_interval, document.log_retry_at)
+            snapshot_due = math.inf
+            if not document.compacting:
+                snapshot_due = self._snapshot_due(document)
+                if snapshot_due != math.inf:
+                    snapshot_due = max(snapshot_due, document.snapshot_retry_at)
+            due = min(log_due, snapshot_due)
             wake = document.wake = anyio.Event()
             if due == math.inf:
                 await wake.wait()
@@ -304,85 +313,105 @@ class StorageExtension(Extension):
             if document.closed:
                 return
             now = anyio.current_time()
-            if now < document.retry_at:
-                continue
-            try:
-                if now >= self._snapshot_due(document):
-                    await self._compact(document)
-                elif document.pending_since is not None and now >= log_due:
+            if now >= snapshot_due and not document.compacting:
+                document.compacting = True
+                assert self._tg is not None
+                self._tg.start_soon(self._background_compact, document)
+            if now >= log_due:
+                try:
                     await self._flush(document)
+                except Exception as error:
+                    document.log_failures += 1
+                    document.log_retry_at = self._backoff(document, "log", error)
                 else:
-                    continue
-            except Exception as error:
-                self._failed(document, error)
-            else:
-                document.failures = 0
-                document.retry_at = 0.0
+                    document.log_failures = 0
+                    document.log_retry_at = 0.0
 
-    def _failed(self, document: _Document, error: Exception) -> None:
-        document.failures += 1
-        delay = min(self.retry_initial * 2 ** (document.failures - 1), self.retry_max)
-        document.retry_at = anyio.current_time() + delay
+    async def _background_compact(self, document: _Document) -> None:
+        try:
+            await self._compact(document)
+        except Exception as error:
+            document.snapshot_failures += 1
+            document.snapshot_retry_at = self._backoff(document, "snapshot", error)
+        else:
+            document.snapshot_failures = 0
+            document.snapshot_retry_at = 0.0
+        finally:
+            document.compacting = False
+            document.wake.set()
+
+    def _backoff(self, document: _Document, what: str, error: Exception) -> float:
+        """Log a failed write; return when to try again."""
+        failures = document.log_failures if what == "log" else document.snapshot_failures
+        delay = min(self.retry_initial * 2 ** (failures - 1), self.retry_max)
         logger.warning(
-            "storage: writing %s/%s failed (attempt %d, retry in %.2fs, %d updates buffered): %s",
+            "storage: writing the %s of %s/%s failed (attempt %d, retry in %.2fs, "
+            "%d updates buffered): %s",
+            what,
             document.room,
             document.path,
-            document.failures,
+            failures,
             delay,
             len(document.pending),
             error,
         )
+        return anyio.current_time() + delay
 
     async def _flush(self, document: _Document) -> None:
-        async with document.lock:
+        async with document.flush_lock:
             if not document.pending:
                 return
             batch, since = document.pending, document.pending_since
             document.pending, document.pending_since = [], None
             try:
-                await self.provider.append_updates(document.room, document.path, batch)
+                await self.provider.append_updates(
+                    document.room, document.path, [update for _, update in batch]
+                )
             except BaseException:
                 document.pending[:0] = batch
                 document.pending_since = since
                 raise
 
     async def _compact(self, document: _Document) -> None:
-        async with document.lock:
-            if not document.dirty and not document.pending:
+        async with document.compact_lock:
+            if not document.dirty:
                 return
-            batch, since = document.pending, document.pending_since
-            document.pending, document.pending_since = [], None
+            stored: list[bytes] = []
+            if not document.loaded:
+                stored = await self._read_stored(document)
             covered = document.changes
-            state = document.doc.get_update()
-            try:
-                if not document.loaded:
-                    state = await self._merge_with_stored(document, state)
-                await self.provider.compact(document.room, document.path, state)
-            except BaseException:
-                document.pending[:0] = batch
-                if since is not None:
-                    document.pending_since = since
-                raise
-            document.stored_changes = covered
+
+            def encode() -> bytes:
+                nonlocal covered
+                covered = document.changes
+                state = document.doc.get_update()
+                return merge_updates(*stored, state) if stored else state
+
+            await self.provider.compact(document.room, document.path, encode)
+            document.stored_changes = max(document.stored_changes, covered)
+            # Buffered updates the snapshot covers need no log write any more.
+            document.pending = [(n, u) for n, u in document.pending if n > covered]
+            if not document.pending:
+                document.pending_since = None
             document.first_unsaved_at = anyio.current_time() if document.dirty else None
 
-    async def _merge_with_stored(self, document: _Document, state: bytes) -> bytes:
-        """Fold stored content into a snapshot of a document that was never loaded."""
+    async def _read_stored(self, document: _Document) -> list[bytes]:
+        """What is stored for a document that was never loaded (merged into its snapshot)."""
         stored = await self.provider.read_snapshot(document.room, document.path)
         records = await self.provider.read_log(document.room, document.path)
-        updates = ([stored] if stored else []) + records
-        return merge_updates(*updates, state) if updates else state
+        return ([stored] if stored else []) + records
 
     async def _store_with_retries(self, document: _Document) -> None:
         delay = self.retry_initial
         for attempt in range(1, self.store_attempts + 1):
             try:
                 await self._compact(document)
-                document.failures = 0
-                document.retry_at = 0.0
+                document.snapshot_failures = 0
+                document.snapshot_retry_at = 0.0
                 return
             except Exception as error:
-                self._failed(document, error)
+                document.snapshot_failures += 1
+                document.snapshot_retry_at = self._backoff(document, "snapshot", error)
                 if attempt == self.store_attempts:
                     raise StorageError(
                         f"could not store {document.room}/{document.path} "

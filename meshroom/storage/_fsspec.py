@@ -5,7 +5,7 @@ Layout under the root URL (``./rooms`` by default), one folder per room::
     {root}/{room}/docs/{document path}.ydoc/snapshot.yjs     full state, one Yjs v1 update
     {root}/{room}/docs/{document path}.ydoc/log/{seq}.ylog   update log segments
     {root}/{room}/files/{user file name}                the room's file area
-    {root}/{room}/tmp/                                  temporary files of atomic writes
+    {root}/{room}/tmp/                                       temporary files of file writes
 
 ``{room}`` is one folder name and each segment of ``{document path}`` one
 folder, with unsafe characters percent-encoded (see `_names`): the document
@@ -27,6 +27,7 @@ import contextlib
 import functools
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar
@@ -45,6 +46,7 @@ from ._names import (
     encode_document_path,
     validate_file_name,
 )
+from ._provider import SnapshotSource
 
 __all__ = ["FsspecStorage"]
 
@@ -104,6 +106,8 @@ class FsspecStorage:
         self._next_seq: dict[tuple[str, str], int] = {}
         #: The segment this process appends to, per document (append mode only).
         self._open_segment: dict[tuple[str, str], int] = {}
+        #: Guards segment numbering per document (appends may overlap a compaction).
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
 
     def __repr__(self) -> str:
         return f"FsspecStorage({self.url!r}, log_mode={self.log_mode!r})"
@@ -155,13 +159,16 @@ class FsspecStorage:
                 seqs.append(int(stem))
         return sorted(seqs)
 
-    def _put_atomic(self, target: str, data: bytes, tmp_dir: str) -> None:
-        """Write `data` to `target` so a reader sees the old or the new content, whole."""
+    def _put_atomic(self, target: str, data: bytes, tmp: str) -> None:
+        """Write `data` to `target` so a reader sees the old or the new content, whole.
+
+        Local folders (and filesystems of unknown kind) write `tmp` first and rename
+        it over `target`; object stores replace an object atomically with one PUT.
+        """
         parent = target.rsplit("/", 1)[0]
         if self._local:
-            os.makedirs(tmp_dir, exist_ok=True)
             os.makedirs(parent, exist_ok=True)
-            tmp = f"{tmp_dir}/{uuid.uuid4().hex}.tmp"
+            os.makedirs(tmp.rsplit("/", 1)[0], exist_ok=True)
             try:
                 with open(tmp, "wb") as file:
                     file.write(data)
@@ -178,11 +185,15 @@ class FsspecStorage:
         elif self._atomic_put:
             self.fs.pipe_file(target, data)
         else:
-            self.fs.makedirs(tmp_dir, exist_ok=True)
             self.fs.makedirs(parent, exist_ok=True)
-            tmp = f"{tmp_dir}/{uuid.uuid4().hex}.tmp"
             self.fs.pipe_file(tmp, data)
             self.fs.mv(tmp, target)
+
+    def _snapshot_paths(self, room: str, path: str) -> tuple[str, str]:
+        # One writer per document at a time, so a fixed temp name is safe, and a
+        # temp file left by a killed process is simply overwritten next time.
+        doc_dir = self._doc_dir(room, path)
+        return f"{doc_dir}/{SNAPSHOT_NAME}", f"{doc_dir}/{SNAPSHOT_NAME}.tmp"
 
     # -- documents -----------------------------------------------------------
 
@@ -198,14 +209,27 @@ class FsspecStorage:
         return await self._run(f"{room}/{path}: read snapshot", read)
 
     async def write_snapshot(self, room: str, path: str, snapshot: bytes) -> None:
-        doc_dir = self._doc_dir(room, path)
+        target, tmp = self._snapshot_paths(room, path)
         await self._run(
-            f"{room}/{path}: write snapshot",
-            self._put_atomic,
-            f"{doc_dir}/{SNAPSHOT_NAME}",
-            bytes(snapshot),
-            f"{self._room_dir(room)}/tmp",
+            f"{room}/{path}: write snapshot", self._put_atomic, target, bytes(snapshot), tmp
         )
+
+    def _allocate(self, key: tuple[str, str], doc_dir: str) -> tuple[int, bool]:
+        """Pick the segment for the next append: (seq, append to it rather than create it)."""
+        with self._lock(key):
+            if key not in self._next_seq:
+                existing = self._segments(doc_dir)
+                self._next_seq[key] = existing[-1] + 1 if existing else 1
+            if self.log_mode == "append" and key in self._open_segment:
+                return self._open_segment[key], True
+            seq = self._next_seq[key]
+            self._next_seq[key] = seq + 1
+            if self.log_mode == "append":
+                self._open_segment[key] = seq
+            return seq, False
+
+    def _lock(self, key: tuple[str, str]) -> threading.Lock:
+        return self._locks.setdefault(key, threading.Lock())
 
     async def append_updates(self, room: str, path: str, updates: Sequence[bytes]) -> None:
         if not updates:
@@ -215,20 +239,11 @@ class FsspecStorage:
         data = encode_records(updates)
 
         def append() -> None:
-            if key not in self._next_seq:
-                existing = self._segments(doc_dir)
-                self._next_seq[key] = existing[-1] + 1 if existing else 1
-            if self.log_mode == "objects":
-                seq = self._next_seq[key]
-                self._next_seq[key] = seq + 1
-                self.fs.pipe_file(self._segment_path(doc_dir, seq), data)
-                return
-            seq = self._open_segment.get(key)
-            if seq is None:
-                seq = self._next_seq[key]
-                self._next_seq[key] = seq + 1
-                self._open_segment[key] = seq
+            seq, _existing = self._allocate(key, doc_dir)
             segment = self._segment_path(doc_dir, seq)
+            if self.log_mode == "objects":
+                self.fs.pipe_file(segment, data)
+                return
             try:
                 if self._local:
                     os.makedirs(f"{doc_dir}/log", exist_ok=True)
@@ -243,7 +258,9 @@ class FsspecStorage:
                         file.write(data)
             except BaseException:
                 # The segment may now end in a torn record: never append after it.
-                self._open_segment.pop(key, None)
+                with self._lock(key):
+                    if self._open_segment.get(key) == seq:
+                        del self._open_segment[key]
                 raise
 
         await self._run(f"{room}/{path}: append to log", append)
@@ -274,23 +291,29 @@ class FsspecStorage:
 
         return await self._run(f"{room}/{path}: read log", read)
 
-    async def compact(self, room: str, path: str, snapshot: bytes) -> None:
+    async def compact(self, room: str, path: str, snapshot: SnapshotSource) -> None:
         key = (room, path)
         doc_dir = self._doc_dir(room, path)
-        tmp_dir = f"{self._room_dir(room)}/tmp"
+        target, tmp = self._snapshot_paths(room, path)
 
-        def compact() -> None:
-            covered = self._segments(doc_dir)
-            if covered:
-                nxt = max(self._next_seq.get(key, 0), covered[-1] + 1)
-                self._next_seq[key] = nxt
-            # New appends go to a fresh segment, never one about to be deleted.
-            self._open_segment.pop(key, None)
-            self._put_atomic(f"{doc_dir}/{SNAPSHOT_NAME}", bytes(snapshot), tmp_dir)
+        def rotate() -> int:
+            # Appends from now on go to segments >= boundary, which are kept.
+            with self._lock(key):
+                if key not in self._next_seq:
+                    existing = self._segments(doc_dir)
+                    self._next_seq[key] = existing[-1] + 1 if existing else 1
+                self._open_segment.pop(key, None)
+                return self._next_seq[key]
+
+        def write_then_drop(boundary: int, data: bytes) -> None:
+            self._put_atomic(target, data, tmp)
+            covered = [seq for seq in self._segments(doc_dir) if seq < boundary]
             if covered:
                 self.fs.rm([self._segment_path(doc_dir, seq) for seq in covered])
 
-        await self._run(f"{room}/{path}: compact", compact)
+        boundary = await self._run(f"{room}/{path}: compact", rotate)
+        data = snapshot() if callable(snapshot) else snapshot
+        await self._run(f"{room}/{path}: compact", write_then_drop, boundary, bytes(data))
 
     async def list_rooms(self) -> list[str]:
         names = await self._run("list rooms", self._ls_names, self.root)
@@ -323,8 +346,9 @@ class FsspecStorage:
         doc_dir = self._doc_dir(room, path)
 
         def delete() -> None:
-            self._open_segment.pop(key, None)
-            self._next_seq.pop(key, None)
+            with self._lock(key):
+                self._open_segment.pop(key, None)
+                self._next_seq.pop(key, None)
             self.fs.invalidate_cache(doc_dir)
             if self.fs.exists(doc_dir):
                 self.fs.rm(doc_dir, recursive=True)
@@ -362,13 +386,8 @@ class FsspecStorage:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"file data must be bytes, not {type(data).__name__}")
         target = f"{self._files_dir(room)}/{validate_file_name(name)}"
-        await self._run(
-            f"{room}: write file {name}",
-            self._put_atomic,
-            target,
-            bytes(data),
-            f"{self._room_dir(room)}/tmp",
-        )
+        tmp = f"{self._room_dir(room)}/tmp/{uuid.uuid4().hex}.tmp"
+        await self._run(f"{room}: write file {name}", self._put_atomic, target, bytes(data), tmp)
 
     async def delete_file(self, room: str, name: str) -> None:
         target = f"{self._files_dir(room)}/{validate_file_name(name)}"

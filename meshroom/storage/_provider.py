@@ -8,9 +8,13 @@ makes compaction safe without a transaction across two files: write the new
 snapshot atomically first, then drop the log records it covers. A crash between
 the two leaves both, and replaying both gives the same document.
 
-`StorageExtension` calls the provider for one document at a time (never two
-calls for the same room and path concurrently), so a provider needs no locking
-of its own for a single document.
+For one document, `StorageExtension` never runs two appends, or two
+compactions, at the same time; but an append may run while a compaction is in
+progress (so a slow snapshot never delays the log). That is why `compact` takes
+a function that encodes the snapshot: the provider first fixes which log
+records it will drop (everything appended before that point), then calls
+``snapshot()``, which returns a state that covers all of them; records
+appended afterwards are kept.
 
 A custom provider (a database table, a bucket layout of your own) is any class
 with these methods; ``examples/sqlite_storage.py`` is one.
@@ -18,10 +22,14 @@ with these methods; ``examples/sqlite_storage.py`` is one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Protocol, Union, runtime_checkable
 
-__all__ = ["FileStore", "StorageProvider"]
+__all__ = ["FileStore", "SnapshotSource", "StorageProvider"]
+
+#: A snapshot, or a function returning one. Call the function on the event loop
+#: (it reads the live document), after fixing the log records to drop.
+SnapshotSource = Union[bytes, Callable[[], bytes]]  # noqa: UP007 (a runtime alias)
 
 
 @runtime_checkable
@@ -52,11 +60,13 @@ class StorageProvider(Protocol):
         """Return the intact log records in append order; skip (never raise on) a torn tail."""
         ...
 
-    async def compact(self, room: str, path: str, snapshot: bytes) -> None:
-        """Store `snapshot` (which covers every update appended so far), then drop the log.
+    async def compact(self, room: str, path: str, snapshot: SnapshotSource) -> None:
+        """Replace the snapshot and drop the log records it covers.
 
-        Must be crash-safe in that order: the snapshot is written atomically before
-        any log record is removed.
+        In this order: note where the log ends now; get the snapshot bytes (call
+        `snapshot` if it is a function); write them atomically; only then drop the
+        records appended before the noted point. Records appended meanwhile stay.
+        A crash at any step leaves a snapshot + log that replays to the same state.
         """
         ...
 
