@@ -14,6 +14,8 @@ While offline nothing is queued: the next handshake carries it all.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +54,7 @@ FATAL_CLOSE_CODES = frozenset(
         CloseCode.UNAUTHENTICATED,
         CloseCode.FORBIDDEN,
         CloseCode.READ_ONLY_VIOLATION,
+        CloseCode.MESSAGE_TOO_BIG,  # resending the same state would be refused again
     }
 )
 
@@ -81,6 +84,10 @@ def _sync_step2(update: bytes) -> bytes:
 #: Seconds to wait for the close frame after an auth "permission denied" message, to
 #: report the server's close code (default 2 s; after it, the refusal reads 4403).
 DENIED_CLOSE_WAIT = 2.0
+
+#: Seconds after which a silent peer's awareness is dropped; ours is re-announced at half
+#: of it (default 30 s, y-protocols' `outdatedTimeout`, so JS peers agree).
+AWARENESS_OUTDATED = 30.0
 
 #: Seconds `close()` waits for queued updates to flush before dropping the socket
 #: (default 5 s: enough for a large backlog on a live link, short enough not to hang
@@ -126,7 +133,7 @@ class DocumentLink:
         self.where = url.split("?", 1)[0]
         self.doc = doc
         self.origin = RemoteOrigin(self.where)
-        self.awareness = Awareness(doc)
+        self.awareness = Awareness(doc, outdated_timeout=int(AWARENESS_OUTDATED * 1000))
         self.awareness.set_local_state({"user": user})
         self.error: ClientError | None = None
         self.connected = False
@@ -139,6 +146,7 @@ class DocumentLink:
         self._applying_remote = False
         self._stopping = False
         self._stopped = anyio.Event()
+        self._run_scope = anyio.CancelScope()
         self._doc_subscription = doc.observe(self._on_doc_update)
         self._awareness_subscription = self.awareness.observe(self._on_awareness)
 
@@ -148,64 +156,78 @@ class DocumentLink:
         """Connect and stay in sync until `close()` or a refusal.
 
         Signals readiness once the first sync completed (the server's sync step 2 was
-        applied). Before that, a refusal or a timeout raises `ClientError`; after it, a
-        refusal is stored in `error` (and `on_change` called) and `run` returns.
+        applied). Before that, a refusal, or no sync within `connect_timeout`, raises
+        `ClientError`; after it, a refusal is stored in `error` (and `on_change` called)
+        and `run` returns.
         """
         started = False
         delays = self._backoff.delays()
         deadline = anyio.current_time() + self._connect_timeout
         try:
-            while not self._stopping:
-                try:
-                    websocket = await self._connect(deadline if not started else None)
-                except ClientError as error:
-                    if not started:
-                        raise
-                    self._fail(error)
-                    return
-                except (OSError, InvalidHandshake, TimeoutError) as error:
-                    if not started and anyio.current_time() >= deadline:
+            with self._run_scope:
+                while not self._stopping:
+                    try:
+                        websocket = await self._connect(None if started else deadline)
+                    except ClientError as error:
+                        if not started:
+                            raise
+                        self._fail(error)
+                        return
+                    except (OSError, InvalidHandshake, TimeoutError) as error:
+                        if not started and anyio.current_time() >= deadline:
+                            raise ClientError(
+                                f"cannot connect to {self.where}: {error}", reason=str(error)
+                            ) from error
+                        log.debug("connect to %s failed (%s), retrying", self.where, error)
+                        await anyio.sleep(next(delays))
+                        continue
+
+                    # before the first sync, the whole handshake counts against the deadline
+                    sync_scope = anyio.CancelScope(deadline=math.inf if started else deadline)
+
+                    def on_synced(sync_scope: anyio.CancelScope = sync_scope) -> None:
+                        nonlocal started, delays
+                        delays = self._backoff.delays()
+                        sync_scope.deadline = math.inf
+                        if not started:
+                            started = True
+                            task_status.started()
+
+                    with sync_scope:
+                        error = await self._session(websocket, on_synced)
+                    if sync_scope.cancelled_caught and not started:
                         raise ClientError(
-                            f"cannot connect to {self.where}: {error}", code=None, reason=str(error)
-                        ) from error
-                    log.debug("connect to %s failed (%s), retrying", self.where, error)
-                    await anyio.sleep(next(delays))
-                    continue
-
-                def on_synced() -> None:
-                    nonlocal started, delays
-                    delays = self._backoff.delays()
-                    if not started:
-                        started = True
-                        task_status.started()
-
-                error = await self._session(websocket, on_synced)
-                if error is not None:
-                    if not started:
-                        raise error
-                    self._fail(error)
-                    return
-                if not self._stopping:
-                    await anyio.sleep(next(delays))
+                            f"{self.where} accepted the connection but did not sync within "
+                            f"{self._connect_timeout} s"
+                        )
+                    if error is not None:
+                        if not started:
+                            raise error
+                        self._fail(error)
+                        return
+                    if not self._stopping:
+                        await anyio.sleep(next(delays))
         finally:
             self._stopped.set()
             self.doc.unobserve(self._doc_subscription)
             self.awareness.unobserve(self._awareness_subscription)
 
     async def close(self) -> None:
-        """Withdraw our awareness, flush queued updates, close the socket with 1000."""
+        """Withdraw our awareness, flush queued updates, close the socket with 1000.
+
+        Offline (between reconnect attempts), there is nothing to flush: it stops at once.
+        """
         self._stopping = True
         if self.awareness.get_local_state() is not None:
             self.awareness.set_local_state(None)  # queues the removal, if connected
         outgoing, self._outgoing = self._outgoing, None
-        if outgoing is not None:
+        if outgoing is None:
+            self._run_scope.cancel()
+        else:
             outgoing.close()  # the sender drains the queue, then closes the socket
-        elif self._session_scope is not None:
-            self._session_scope.cancel()
-        with anyio.move_on_after(CLOSE_TIMEOUT):
-            await self._stopped.wait()
-        if self._session_scope is not None:
-            self._session_scope.cancel()
+            with anyio.move_on_after(CLOSE_TIMEOUT):
+                await self._stopped.wait()
+            self._run_scope.cancel()
 
     # -- one connection ----------------------------------------------------------------------
 
@@ -310,12 +332,12 @@ class DocumentLink:
 
     async def _renew_awareness(self) -> None:
         """Re-announce our state and forget silent peers, as pycrdt's `Awareness.start` does."""
-        outdated = self.awareness._outdated_timeout / 1000
+        outdated = AWARENESS_OUTDATED
         while True:
             await anyio.sleep(outdated / 10)
             local = self.awareness.get_local_state()
             meta = self.awareness.meta.get(self.awareness.client_id)
-            now = self.awareness._get_time() / 1000
+            now = time.time()
             if local is not None and meta and now - meta["lastUpdated"] / 1000 >= outdated / 2:
                 self.awareness.set_local_state(local)
             silent = [
