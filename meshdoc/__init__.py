@@ -14,6 +14,7 @@ from ._exceptions import StructureError as StructureError
 from ._exceptions import TextRangeError as TextRangeError
 from ._exceptions import TransactionError as TransactionError
 from ._exceptions import UpdateError as UpdateError
+from ._richtext_schema import RICH_TEXT_SCHEMA as RICH_TEXT_SCHEMA
 from ._schema import DEFAULT_MARKS as DEFAULT_MARKS
 from ._schema import ChildProperty as ChildProperty
 from ._schema import ElementType as ElementType
@@ -29,6 +30,7 @@ from ._validate import Violation as Violation
 __all__ = [
     "DEFAULT_MARKS",
     "EMBED_CHARACTER",
+    "RICH_TEXT_SCHEMA",
     "ChildProperty",
     "DocumentEvent",
     "Element",

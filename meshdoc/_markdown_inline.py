@@ -355,6 +355,7 @@ def _canonical(runs: list[JSON]) -> list[tuple[str, tuple[tuple[str, Any, Any], 
                 if name == "link"
                 else (name, None, None)
                 for name, attrs in _marks_of(run).items()
+                if name in _RANK or name == "code"
             )
         )
         if out and out[-1][1] == marks:

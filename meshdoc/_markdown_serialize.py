@@ -37,10 +37,9 @@ def serialize_markdown(blocks: list[JSON]) -> str:
         blocks: ProseMirror JSON block nodes (the ``content`` of a ``doc``).
 
     Returns:
-        CommonMark text (with ``~~strikethrough~~``).
-
-    Raises:
-        ValueError: if a node type is not part of the rich-text schema.
+        CommonMark text (with ``~~strikethrough~~``). A node outside the
+        rich-text schema is written as what it holds (its text as a paragraph,
+        or its blocks).
     """
     lines = _blocks(blocks)
     return "\n".join(lines) + "\n" if lines else ""
@@ -86,7 +85,10 @@ def _block(node: JSON, switch: bool = False) -> list[str]:
         return [f"> {line}" if line else ">" for line in inner] or [">"]
     if kind in ("bulletList", "orderedList"):
         return _list(node, switch)
-    raise ValueError(f"cannot write a {kind!r} node as Markdown: not in the rich-text schema")
+    # a node Markdown has no spelling for: keep what it holds
+    if any(child.get("type") in ("text", "hardBreak") for child in content):
+        return _block({"type": "paragraph", "content": content})
+    return _blocks(content)
 
 
 def _heading(level: int, content: list[JSON]) -> list[str]:
