@@ -112,6 +112,8 @@ class Peer:
         self.close_reason = ""
         self.awareness: dict[int, dict | None] = {}
         self.received = 0
+        #: Message types received, in order (0 sync, 1 awareness, 2 auth…).
+        self.types: list[int] = []
 
     async def _run(self) -> None:
         try:
@@ -119,6 +121,7 @@ class Peer:
                 self.received += 1
                 if isinstance(message, str) or not message:
                     continue
+                self.types.append(message[0])
                 if message[0] == 0:
                     step, pos = read_var_uint(message, 1)
                     payload, _ = _read_bytes(message, pos)

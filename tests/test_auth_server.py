@@ -1,0 +1,264 @@
+"""Auth end to end: refusals before any content, read-only enforced, identity from the token.
+
+A real server (uvicorn, in this event loop) with `JwtAuth`, raw y-websocket
+peers over real sockets. Each test checks both sides: what the refused or
+read-only client got, and what the honest clients and the server hold.
+"""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import jwt
+import pytest
+from conftest import run_server
+from pycrdt import Array, Map, Text
+from test_auth_peer import (
+    OLD_SECRET,
+    SECRET,
+    awareness_message,
+    eventually,
+    open_peer,
+    sync_step1,
+    update_message,
+)
+
+from meshroom import CloseCode, Limits
+from meshroom.auth import Grant, JwtAuth, mint_token
+
+pytestmark = pytest.mark.anyio
+
+LIMITS = Limits(
+    auth_timeout=1.0,
+    read_only_violations=5,
+    pre_auth_bytes=64 * 1024,
+    max_message_size=256 * 1024,
+)
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+async def live():
+    async with run_server(extensions=[JwtAuth([SECRET, OLD_SECRET])], limits=LIMITS) as server:
+        yield server
+
+
+def token(
+    room: str = "team",
+    paths: tuple[str, ...] = ("*",),
+    *,
+    read_only: bool = False,
+    pid: str = "w",
+    name: str = "",
+    secret: str = SECRET,
+    **options,
+) -> str:
+    grant = Grant(room, paths, read_only=read_only)
+    return mint_token(
+        secret=secret, grants=[grant], participant_id=pid, name=name or pid, **options
+    )
+
+
+def _expired() -> str:
+    return token(now=time.time() - 7200, expires_in=60)
+
+
+def _unsigned() -> str:
+    claims = {"sub": "x", "exp": int(time.time()) + 60, "grants": [{"room": "team"}]}
+    return jwt.encode(claims, None, algorithm="none")
+
+
+# (case, token factory, room, path (the secret document when not ""), close code, reason)
+REFUSALS = [
+    ("garbage", lambda: "not-a-jwt", "team", "notes/a.md", 4401, "malformed token"),
+    ("bad signature", lambda: token(secret="x" * 40), "team", "notes/a.md", 4401, "signature"),
+    ("expired", _expired, "team", "notes/a.md", 4401, "token expired"),
+    ("alg none", _unsigned, "team", "notes/a.md", 4401, "not accepted"),
+    ("wrong room", lambda: token("other"), "team", "notes/a.md", 4403, "no access"),
+    ("wrong path", lambda: token(paths=("drafts/*",)), "team", "notes/a.md", 4403, "no access"),
+    ("room wrong", lambda: token("other"), "team", "", 4403, "no access"),
+]
+
+
+@pytest.mark.parametrize("via", ["query", "header", "message"])
+@pytest.mark.parametrize(
+    ("case", "make", "room", "path", "code", "reason"), REFUSALS, ids=[r[0] for r in REFUSALS]
+)
+async def test_refused_before_any_document_content(live, via, case, make, room, path, code, reason):
+    secret_path = f"notes/{case.replace(' ', '-')}-{via}.md"
+    async with open_peer(live.base_url, "team", secret_path, token()) as writer:
+        await writer.write("confidential")
+        path = secret_path if path else ""
+        async with open_peer(live.base_url, room, path, make(), via=via, wait_sync=False) as peer:
+            assert await peer.wait_closed() == code
+            assert reason in peer.close_reason
+            # Only the permission-denied AUTH message may arrive: no sync, no awareness.
+            assert set(peer.types) <= {2}
+            assert str(peer.text) == ""
+        assert str(writer.text) == "confidential"
+
+
+async def test_no_token_times_out_without_content(live):
+    async with open_peer(live.base_url, "team", "notes/a.md", None, wait_sync=False) as peer:
+        # The client's sync step 1 is buffered, never answered, until the deadline.
+        assert await peer.wait_closed() == CloseCode.AUTH_TIMEOUT
+        assert set(peer.types) <= {2}
+
+
+async def test_every_token_way_admits(live):
+    async with open_peer(live.base_url, "team", "ways.md", token()) as writer:
+        await writer.write("shared")
+        for via in ("query", "header", "message"):
+            async with open_peer(live.base_url, "team", "ways.md", token(pid=via), via=via) as peer:
+                await eventually(lambda p=peer: str(p.text) == "shared")
+
+
+async def test_key_rotation_old_and_new_secrets(live):
+    for secret in (SECRET, OLD_SECRET):
+        async with open_peer(live.base_url, "team", "rot.md", token(secret=secret)) as peer:
+            assert peer.synced.is_set()
+
+
+async def test_clock_skew_within_leeway_admitted(live):
+    skewed = token(now=time.time() - 3600 - 10, expires_in=3600)  # expired 10 s ago
+    async with open_peer(live.base_url, "team", "skew.md", skewed) as peer:
+        assert peer.synced.is_set()
+
+
+async def test_read_only_writes_never_applied_nor_relayed(live):
+    base, room, path = live.base_url, "team", "ro.md"
+    reader_token = token(read_only=True, pid="r", name="Reader")
+    async with (
+        open_peer(base, room, path, token()) as writer,
+        open_peer(base, room, path, reader_token) as reader,
+    ):
+        await writer.write("hello ")
+        await eventually(lambda: str(reader.text) == "hello ")
+        # The reader publishes awareness: relayed, so writers can show its cursor.
+        await reader.send(awareness_message(reader.doc.client_id, 1, {"cursor": 3}))
+        await eventually(lambda: writer.awareness.get(reader.doc.client_id) == {"cursor": 3})
+        # Writes as an update and as a sync step 2: dropped, not fatal below the limit.
+        await reader.write("EVIL1")
+        await reader.write("EVIL2", as_step2=True)
+        await writer.write("world")
+        await eventually(lambda: "world" in str(reader.text))
+        live_doc = live.server.room(room).documents[path].doc
+        assert str(live_doc.get("t", type=Text)) == "hello world"
+        assert str(writer.text) == "hello world"
+        # A repeat offender is disconnected with 4406; the writer stays.
+        for index in range(LIMITS.read_only_violations):
+            await reader.write(f"EVIL{index + 3}")
+        assert await reader.wait_closed() == CloseCode.READ_ONLY_VIOLATION
+        assert "read-only" in reader.close_reason
+        await writer.write("!")
+        async with open_peer(base, room, path, token(read_only=True, pid="late")) as late:
+            await eventually(lambda: str(late.text) == "hello world!")
+        assert "EVIL" not in str(writer.text)
+        assert not writer.closed.is_set()
+
+
+async def test_path_patterns_decide_read_or_write(live):
+    grants = [Grant("team", ["*"], read_only=True), Grant("team", ["notes/*"])]
+    mixed = mint_token(secret=SECRET, grants=grants, participant_id="mixed")
+    base = live.base_url
+    for path, expected in (("notes/plan.md", "mine"), ("budget.md", "")):
+        async with open_peer(base, "team", path, mixed) as peer:
+            await peer.write("mine")
+            async with open_peer(base, "team", path, token(pid="check")) as check:
+                await anyio.sleep(0.2)  # let a (wrongly) relayed write arrive
+                await eventually(lambda c=check, e=expected: str(c.text) == e)
+
+
+async def test_read_only_room_document_refuses_messages(live):
+    reader = token(read_only=True, pid="quiet")
+    async with open_peer(live.base_url, "team", "", reader) as peer:
+        messages = peer.doc.get("messages", type=Array)
+        before = peer.doc.get_state()
+        messages.append({"from": "quiet", "to": None, "text": "hi", "time": 1})
+        await peer.send(update_message(peer.doc.get_update(before)))
+        await anyio.sleep(0.2)
+        assert len(live.server.room("team").presence.messages) == 0
+
+
+async def test_presence_identity_comes_from_the_token(live):
+    ann = token(read_only=True, pid="ann-7", name="Ann", kind="agent")
+    async with open_peer(live.base_url, "team", "", token(pid="watcher")) as watcher:
+        participants = watcher.doc.get("participants", type=Map)
+        async with open_peer(live.base_url, "team", "", ann, via="message") as peer:
+            # The client claims another identity in its awareness and its query.
+            await peer.send(
+                awareness_message(peer.doc.client_id, 1, {"user": {"id": "admin", "name": "Root"}})
+            )
+            await eventually(lambda: "ann-7" in (participants.to_py() or {}))
+            entry = participants.to_py()["ann-7"]
+            assert (entry["name"], entry["kind"]) == ("Ann", "agent")
+            assert "admin" not in participants.to_py()
+        await eventually(lambda: "ann-7" not in (participants.to_py() or {}))
+
+
+async def test_pre_auth_bytes_are_capped(live):
+    async with open_peer(live.base_url, "team", "a.md", None, wait_sync=False) as peer:
+        chunk = sync_step1(b"\x00" * 16 * 1024)
+        for _ in range(8):
+            try:
+                await peer.send(chunk)
+            except Exception:
+                break
+        assert await peer.wait_closed() == CloseCode.UNAUTHENTICATED
+        assert "before authenticating" in peer.close_reason
+        assert set(peer.types) <= {2}
+
+
+async def test_oversized_message_closes_only_that_connection(live):
+    async with (
+        open_peer(live.base_url, "team", "big.md", token()) as honest,
+        open_peer(live.base_url, "team", "big.md", token(pid="big")) as big,
+    ):
+        await big.send(update_message(b"\x00" * (LIMITS.max_message_size + 10)))
+        assert await big.wait_closed() == CloseCode.MESSAGE_TOO_BIG
+        await honest.write("still fine")
+        assert not honest.closed.is_set()
+
+
+async def test_messages_per_second_limited():
+    limits = Limits(messages_per_second=20, messages_burst=40)
+    async with (
+        run_server(extensions=[JwtAuth(SECRET)], limits=limits) as live,
+        open_peer(live.base_url, "team", "a.md", token()) as peer,
+    ):
+        for clock in range(1, 400):
+            if peer.closed.is_set():
+                break
+            try:
+                await peer.send(awareness_message(peer.doc.client_id, clock, {"n": clock}))
+            except Exception:
+                break
+        assert await peer.wait_closed() == CloseCode.RATE_LIMITED
+        assert "messages per second" in peer.close_reason
+
+
+async def test_connections_per_ip_limited():
+    async with run_server(
+        extensions=[JwtAuth(SECRET)], limits=Limits(max_connections_per_ip=3)
+    ) as live:
+        async with (
+            open_peer(live.base_url, "team", "a.md", token(pid="1")),
+            open_peer(live.base_url, "team", "a.md", token(pid="2")),
+            open_peer(live.base_url, "team", "a.md", token(pid="3")),
+            open_peer(live.base_url, "team", "a.md", token(pid="4"), wait_sync=False) as fourth,
+        ):
+            assert await fourth.wait_closed() == CloseCode.RATE_LIMITED
+            assert "connections from" in fourth.close_reason
+            assert set(fourth.types) <= {2}
+
+        # Slots free up when connections close.
+        async def reconnect() -> bool:
+            async with open_peer(live.base_url, "team", "a.md", token(pid="5")) as peer:
+                return peer.synced.is_set()
+
+        assert await reconnect()
