@@ -9,6 +9,7 @@ meshdoc's Markdown converter, as one edit the agent can undo.
 
 from __future__ import annotations
 
+import functools
 import io
 import mimetypes
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,14 @@ __all__ = ["convert_to_markdown", "storage_toolkit"]
 _MARKDOWN = {".md", ".markdown", ".txt"}
 #: Longest file `read_file` returns whole (a model's context is the real limit).
 MAX_READ = 200_000
+
+
+@functools.cache
+def _converter() -> Any:
+    """One MarkItDown per process: building one registers every converter (slow)."""
+    from markitdown import MarkItDown
+
+    return MarkItDown()
 
 
 def convert_to_markdown(name: str, data: bytes) -> str:
