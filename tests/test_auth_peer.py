@@ -111,6 +111,8 @@ class Peer:
         self.close_code: int | None = None
         self.close_reason = ""
         self.awareness: dict[int, dict | None] = {}
+        #: Every awareness state ever received, removals included (None).
+        self.awareness_seen: list[dict | None] = []
         self.received = 0
         #: Message types received, in order (0 sync, 1 awareness, 2 auth…).
         self.types: list[int] = []
@@ -135,6 +137,7 @@ class Peer:
                 elif message[0] == 1:
                     for client_id, _clock, state in decode_awareness(message[1:]):
                         self.awareness[client_id] = state
+                        self.awareness_seen.append(state)
         except ConnectionClosed:
             pass
         finally:
@@ -265,14 +268,11 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-def run_node(script: str, options: dict, timeout: float = 30) -> dict:
+async def run_node(script: str, options: dict, timeout: float = 30) -> dict:
     """Run a Node peer from tests/node with JSON options; return its JSON report."""
-    done = subprocess.run(
-        ["node", str(NODE_DIR / script), json.dumps(options)],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    with anyio.fail_after(timeout):
+        done = await anyio.run_process(
+            ["node", str(NODE_DIR / script), json.dumps(options)], cwd=NODE_DIR, check=False
+        )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    return json.loads(done.stdout.decode().strip().splitlines()[-1])
