@@ -1,0 +1,232 @@
+"""Replay real editing traces through meshdoc's text API, raw pycrdt and Yjs, side by side.
+
+    python benchmarks/traces.py [TRACE.json.gz ...] [--json OUT]
+
+Without files, every trace in `../shared/traces/` (beside the repository) is replayed. Times
+are the best of `--repeat` runs for Python (default 1) and of at least 3 for Yjs (warm JIT). Each
+trace runs three times: through `TextNode` in a `MeshDocument` (one transaction per trace
+transaction), through the same `pycrdt.XmlText` with pycrdt's own calls, and through a
+`Y.XmlText` in Node (`benchmarks/node/traces_yjs.mjs`). Every replay must end at the trace's
+`endContent`. Concurrent traces run one replica per agent: a transaction runs on its agent's
+replica after the replica merged the updates of its causal history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pycrdt import Doc, XmlElement, XmlFragment, XmlText
+
+from meshdoc import MeshDocument, TextNode
+
+HERE = Path(__file__).resolve().parent
+TRACES = HERE.parent / ".." / "shared" / "traces"
+NODE_DIR = HERE / "node"
+
+Patch = tuple[int, int, str]
+
+
+class Replica:
+    """One peer: a document, its text, and a way to apply a list of patches as one edit."""
+
+    def __init__(self, engine: str, client_id: int | None = None) -> None:
+        self.doc = Doc(client_id=client_id) if client_id is not None else Doc()
+        self.last_update: bytes | None = None
+        self.capturing = False
+        if engine == "meshdoc":
+            self.document = MeshDocument(None, doc=self.doc)
+            self.apply = self._meshdoc_apply
+        else:
+            self.apply = self._pycrdt_apply
+
+    def attach(self, engine: str) -> None:
+        """Find the text made by `base_update` (after it was applied)."""
+        paragraph = self.doc.get("default", type=XmlFragment).children[0]
+        self.ytext = paragraph.children[0]
+        if engine == "meshdoc":
+            self.node = TextNode(self.document, self.ytext)
+        self.doc.observe(self._on_transaction)
+
+    def _on_transaction(self, event: Any) -> None:
+        if self.capturing:
+            self.last_update = event.update
+
+    def _meshdoc_apply(self, patches: list[Patch]) -> None:
+        node = self.node
+        with self.document.transaction():
+            for pos, deleted, inserted in patches:
+                if deleted:
+                    node.delete(pos, deleted)
+                if inserted:
+                    node.insert(pos, inserted)
+
+    def _pycrdt_apply(self, patches: list[Patch]) -> None:
+        ytext = self.ytext
+        with self.doc.transaction():
+            for pos, deleted, inserted in patches:
+                if deleted:
+                    del ytext[pos : pos + deleted]
+                if inserted:
+                    ytext.insert(pos, inserted)
+
+    def text(self) -> str:
+        return str(self.node) if hasattr(self, "node") else str(self.ytext)
+
+
+def base_update(start: str) -> bytes:
+    """The shared starting state: one paragraph holding one text (with `start` in it)."""
+    doc = Doc(client_id=1 << 30)
+    paragraph = doc.get("default", type=XmlFragment).children.append(XmlElement("p"))
+    ytext = paragraph.children.append(XmlText())
+    if start:
+        ytext.insert(0, start)
+    return doc.get_update()
+
+
+def replay_sequential(trace: dict[str, Any], engine: str) -> tuple[float, str]:
+    replica = Replica(engine)
+    replica.doc.apply_update(base_update(trace.get("startContent", "")))
+    replica.attach(engine)
+    apply = replica.apply
+    txns = [txn["patches"] for txn in trace["txns"]]
+    start = time.perf_counter()
+    for patches in txns:
+        apply(patches)
+    return time.perf_counter() - start, replica.text()
+
+
+def replay_concurrent(trace: dict[str, Any], engine: str) -> tuple[float, str]:
+    n = trace["numAgents"]
+    base = base_update(trace.get("startContent", ""))
+    replicas = []
+    applied = []
+    for agent in range(n):
+        replica = Replica(engine, client_id=agent + 1)
+        replica.doc.apply_update(base)
+        replica.attach(engine)
+        replicas.append(replica)
+        applied.append([0] * n)
+    updates: list[list[tuple[int, bytes]]] = [[] for _ in range(n)]
+    seen: list[list[int]] = []
+    start = time.perf_counter()
+    for i, txn in enumerate(trace["txns"]):
+        agent = txn["agent"]
+        target = [0] * n
+        for p in txn["parents"]:
+            target = [max(a, b) for a, b in zip(target, seen[p], strict=True)]
+        replica, have = replicas[agent], applied[agent]
+        missing: list[tuple[int, bytes]] = []
+        for b in range(n):
+            if b != agent and have[b] < target[b]:
+                missing += updates[b][have[b] : target[b]]
+                have[b] = target[b]
+        for _, update in sorted(missing):  # trace order: no update waits for another
+            replica.doc.apply_update(update)
+        if have[agent] != target[agent]:
+            raise ValueError(f"transaction {i}: agent {agent}'s history is out of order")
+        replica.capturing, replica.last_update = True, None
+        replica.apply(txn["patches"])
+        replica.capturing = False
+        updates[agent].append((i, replica.last_update or b"\x00\x00"))
+        have[agent] += 1
+        target[agent] += 1
+        seen.append(target)
+    final = Replica(engine)
+    final.doc.apply_update(base)
+    final.attach(engine)
+    taken = [0] * n
+    for txn in trace["txns"]:
+        final.doc.apply_update(updates[txn["agent"]][taken[txn["agent"]]][1])
+        taken[txn["agent"]] += 1
+    return time.perf_counter() - start, final.text()
+
+
+def replay(trace: dict[str, Any], engine: str) -> tuple[float, str]:
+    run: Callable[[dict[str, Any], str], tuple[float, str]] = (
+        replay_concurrent if trace.get("kind") == "concurrent" else replay_sequential
+    )
+    return run(trace, engine)
+
+
+def replay_yjs(path: Path, repeat: int) -> dict[str, Any]:
+    if not (NODE_DIR / "node_modules" / "yjs").exists():
+        raise SystemExit(f"run `npm ci` in {NODE_DIR} first (it needs the yjs package)")
+    proc = subprocess.run(
+        ["node", "traces_yjs.mjs", str(path.resolve()), str(repeat)],
+        cwd=NODE_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"Yjs replay of {path.name} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout)
+
+
+def trace_name(path: Path) -> str:
+    return path.name.removesuffix(".gz").removesuffix(".json")
+
+
+def bench(path: Path, repeat: int = 1) -> dict[str, Any]:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        trace = json.load(f)
+    ops = sum(len(txn["patches"]) for txn in trace["txns"])
+    row: dict[str, Any] = {"trace": trace_name(path), "ops": ops}
+    for engine in ("meshdoc", "pycrdt"):
+        best = float("inf")
+        for _ in range(repeat):
+            seconds, text = replay(trace, engine)
+            if text != trace["endContent"]:
+                raise SystemExit(f"{engine} replay of {path.name} did not reach endContent")
+            best = min(best, seconds)
+        row[f"{engine}_s"] = round(best, 4)
+    yjs = replay_yjs(path, max(3, repeat))
+    if not yjs["ok"]:
+        raise SystemExit(f"Yjs replay of {path.name} did not reach endContent")
+    row["yjs_s"] = round(yjs["seconds"], 4)
+    row["ratio"] = round(row["meshdoc_s"] / max(yjs["seconds"], 1e-9), 2)
+    return row
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    header = f"{'trace':<26} {'ops':>8} {'meshdoc s':>10} {'pycrdt s':>9} {'Yjs s':>7} {'ratio':>6}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(
+            f"{r['trace']:<26} {r['ops']:>8} {r['meshdoc_s']:>10.3f} {r['pycrdt_s']:>9.3f}"
+            f" {r['yjs_s']:>7.3f} {r['ratio']:>6.2f}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("traces", nargs="*", type=Path, help="trace files (.json.gz)")
+    parser.add_argument("--json", type=Path, help="write the rows as JSON to this file")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="Python runs per engine, best kept (Yjs: 3+)"
+    )
+    args = parser.parse_args(argv)
+    paths = args.traces or sorted(TRACES.glob("*.json.gz"))
+    if not paths:
+        raise SystemExit(f"no traces given and none found in {TRACES}")
+    rows = []
+    for path in paths:
+        rows.append(bench(path, args.repeat))
+        print(f"done: {rows[-1]}", file=sys.stderr, flush=True)
+    print_table(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
