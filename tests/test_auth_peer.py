@@ -114,6 +114,7 @@ class Peer:
         #: Every awareness state ever received, removals included (None).
         self.awareness_seen: list[dict | None] = []
         self.received = 0
+        self.step2_count = 0
         #: Message types received, in order (0 sync, 1 awareness, 2 auth…).
         self.types: list[int] = []
 
@@ -133,6 +134,7 @@ class Peer:
                         if payload != b"\x00\x00":
                             self.doc.apply_update(payload)
                         if step == 1:
+                            self.step2_count += 1
                             self.synced.set()
                 elif message[0] == 1:
                     for client_id, _clock, state in decode_awareness(message[1:]):
@@ -154,6 +156,16 @@ class Peer:
 
     async def send(self, data: bytes) -> None:
         await self.ws.send(data)
+
+    async def barrier(self, timeout: float = 10) -> None:
+        """Wait until the server handled everything this peer sent before now.
+
+        The server answers a sync step 1 after the messages before it (one connection's
+        messages are handled in order), so its step 2 reply marks the point.
+        """
+        seen = self.step2_count
+        await self.ws.send(sync_step1(self.doc.get_state()))
+        await eventually(lambda: self.step2_count > seen or self.closed.is_set(), timeout)
 
     async def wait_closed(self, timeout: float = 10) -> int | None:
         with anyio.fail_after(timeout):
@@ -229,6 +241,25 @@ def wait_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("server did not start")
+
+
+SERVER_SCRIPT = """
+import json
+import os
+import uvicorn
+from meshroom import Limits, Server
+from meshroom.auth import JwtAuth
+
+limits = Limits(**json.loads(os.environ.get("LIMITS", "{}")))
+server = Server(extensions=[JwtAuth(os.environ["SECRET"])], grace_period=0.2, limits=limits)
+uvicorn.run(server.app, host="127.0.0.1", port=int(os.environ["PORT"]), ws="websockets-sansio",
+            ws_per_message_deflate=False, log_level="warning", lifespan="on")
+"""
+
+
+def start_auth_server(port: int, limits: dict | None = None) -> subprocess.Popen:
+    """A `JwtAuth` server (secret `SECRET`) in its own process, `Limits(**limits)`."""
+    return start_server(SERVER_SCRIPT, port, {"SECRET": SECRET, "LIMITS": json.dumps(limits or {})})
 
 
 def start_server(script: str, port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
