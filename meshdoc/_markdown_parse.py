@@ -12,6 +12,8 @@ What Markdown has and the schema lacks is folded into what it has:
 * a soft line break becomes one space (an editor shows a paragraph as one flow);
 * an indented code block becomes a ``codeBlock`` without language;
 * an image becomes its alt text (StarterKit has no image node);
+* inline code drops the marks around it (bold, link…): Tiptap's ``code`` mark
+  excludes all others, and ProseMirror keeps ``code`` when both meet;
 * a list item or blockquote with no paragraph first gets an empty one, as
   Tiptap's ``listItem`` (``paragraph block*``) and ``blockquote`` (``block+``)
   require.
@@ -179,6 +181,8 @@ def _inline_nodes(children: list[Token]) -> list[JSON]:
 
 
 def _text_node(text: str, marks: dict[str, dict[str, Any]]) -> JSON:
+    if "code" in marks:  # Tiptap's code mark excludes every other mark
+        marks = {"code": {}}
     node: JSON = {"type": "text", "text": text}
     if marks:
         node["marks"] = [

@@ -24,6 +24,8 @@ document → Markdown → document gives it back, special characters and all
 references when needed). What Markdown cannot spell is dropped: an empty
 paragraph, a hard break ending a block, a hard break in a heading of level 3-6
 (a space), an ``underline`` mark, a newline inside inline code (a space).
+Inline code keeps no other mark (``[`x`](url)`` reads as code without the
+link), because Tiptap's ``code`` mark excludes all others.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ _CONTAINERS = ("doc", "listItem")
 def markdown_to_prosemirror(text: str) -> dict[str, Any]:
     """The ProseMirror (Tiptap) JSON ``doc`` node for Markdown, without touching a document.
 
+    Empty Markdown gives a ``doc`` with one empty paragraph (Tiptap's empty document).
+
     ```py
     assert markdown_to_prosemirror("*hi*") == {"type": "doc", "content": [
         {"type": "paragraph", "content": [
@@ -62,8 +66,7 @@ def markdown_to_prosemirror(text: str) -> dict[str, Any]:
     Raises:
         TypeError: `text` is not a string.
     """
-    content = parse_markdown(text)
-    return {"type": "doc", "content": content} if content else {"type": "doc"}
+    return {"type": "doc", "content": parse_markdown(text) or [{"type": "paragraph"}]}
 
 
 def prosemirror_to_markdown(node: dict[str, Any]) -> str:
@@ -116,6 +119,9 @@ def from_markdown(
 ) -> MeshDocument:
     """A document holding `text`, or `text` appended to the root of `document`.
 
+    A document left with no block gets one empty paragraph, as Tiptap's
+    ``doc`` (``block+``) holds.
+
     Args:
         text: Markdown source.
         document: a document to fill (its own schema applies); a new one in
@@ -133,7 +139,10 @@ def from_markdown(
         document = MeshDocument(RICH_TEXT_SCHEMA, fragment=fragment)
     elif not isinstance(document, MeshDocument):
         raise TypeError(f"document must be a MeshDocument, not {type(document).__name__}")
-    insert_markdown(document.root, text)
+    blocks = parse_markdown(text)
+    if not blocks and not document.root.get_children():
+        blocks = [{"type": "paragraph"}]  # Tiptap's doc holds at least one block
+    insert_blocks(document.root, len(document.root.get_children()), blocks)
     return document
 
 
