@@ -136,6 +136,12 @@ def serve(
     static: Path | None = typer.Option(
         None, "--static", exists=True, file_okay=False, help="Also serve this folder at /."
     ),
+    dev: bool = typer.Option(
+        False,
+        "--dev",
+        help="Development only: turn auth on (random secret unless --secret) and serve "
+        "login-free tokens at GET /dev/token?room=R&name=N.",
+    ),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
 ) -> None:
     """Serve rooms over the y-websocket protocol (ws://HOST:PORT/{room}/{document path})."""
@@ -149,6 +155,14 @@ def serve(
         max_message_size=max_message_size,
         log_level=log_level.lower(),
     )
+    if dev:
+        import secrets as _secrets
+
+        from ._dev import dev_token_route
+
+        secret = secret or _secrets.token_urlsafe(32)
+        config.routes.append(dev_token_route(secret))
+        log.warning("--dev: GET /dev/token gives read-write tokens to anyone; never deploy it")
     if secret:
         from .auth import JwtAuth
 

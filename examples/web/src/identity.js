@@ -19,19 +19,17 @@ function claimsOf (token) {
   }
 }
 
+function matches (pattern, value) {
+  const regex = pattern.split('').map((char) => (char === '*' ? '.*' : char === '?' ? '.' : char.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('')
+  return new RegExp(`^${regex}$`, 's').test(value)
+}
+
+/** Mirror of the server's rule (the most generous grant wins); display only, the server enforces. */
 function grantsAllowWriting (claims, room, path) {
-  const grants = claims.grants || []
-  if (!grants.length) return true
-  return grants.some((grant) => {
-    const rooms = [].concat(grant.room ?? grant.rooms ?? [])
-    const roomOk = rooms.length === 0 || rooms.includes(room) || rooms.includes('*')
-    const patterns = [].concat(grant.paths ?? grant.path ?? ['*'])
-    const pathOk = patterns.some((pattern) => {
-      const regex = new RegExp('^' + pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$')
-      return regex.test(path)
-    })
-    return roomOk && pathOk && !(grant.read_only ?? grant.readOnly ?? false)
-  })
+  return (claims.grants || []).some((grant) =>
+    matches(grant.room ?? '', room) &&
+    (grant.paths ?? ['*']).some((pattern) => matches(pattern, path)) &&
+    (grant.mode ?? 'read-write') === 'read-write')
 }
 
 async function devToken (room, name) {

@@ -58,7 +58,7 @@ async function start () {
     const input = document.getElementById('message-text')
     const text = input.value.trim()
     if (!text) return
-    messages.push([{ from: me.participantId, to: recipient.value || null, text, time: Date.now() / 1000 }])
+    messages.push([{ from: me.participantId, to: recipient.value || null, text, time: Date.now() }])
     input.value = ''
   })
 
