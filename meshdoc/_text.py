@@ -183,30 +183,14 @@ class TextNode:
     def _chunks(self) -> list[tuple[Any, dict[str, Any] | None]]:
         return self._ytext.diff()
 
-    def _byte_length(self) -> int:
-        with self._doc.transaction() as txn:
-            return self._raw.len(txn._txn)
-
-    def _is_ascii(self) -> bool:
-        """True when code-point indices equal byte offsets (and refresh what we know)."""
-        state = self._state
-        state_vector = self._doc.get_state()
-        if state.ascii and state.state_vector == state_vector:
-            return True
-        chunks = self._chunks()
-        state.ascii = all(isinstance(c, str) and c.isascii() for c, _ in chunks)
-        state.state_vector = state_vector
-        return state.ascii
-
     def __str__(self) -> str:
         """The plain text; each embed shows as `EMBED_CHARACTER` so indices line up."""
         return "".join(c if isinstance(c, str) else EMBED_CHARACTER for c, _ in self._chunks())
 
     def __len__(self) -> int:
         """The length in code points (an embed counts one)."""
-        if self._is_ascii():
-            return self._byte_length()
-        return sum(len(c) if isinstance(c, str) else 1 for c, _ in self._chunks())
+        with self._doc.transaction() as txn:
+            return self._locate(txn)[0]
 
     def __iter__(self) -> Iterator[str]:
         return iter(str(self))
@@ -238,16 +222,27 @@ class TextNode:
 
     # -- positions ---------------------------------------------------------------------------
 
-    def _offsets(self, *indices: int) -> list[int]:
-        """Byte offsets for sorted code-point indices, each on a character boundary."""
-        if self._is_ascii():
-            return list(indices)
+    def _locate(self, txn: Any, *indices: int) -> tuple[int, list[int]]:
+        """The length in code points and the byte offsets of sorted code-point `indices`.
+
+        Indices past the end map to the end; callers check them against the length. On ASCII
+        text (the common case, known without reading the text) this costs O(1).
+        """
+        state = self._state
+        state_vector = self._doc.get_state()
+        if state.ascii and state.state_vector == state_vector:
+            return self._raw.len(txn._txn), list(indices)
+        chunks = self._chunks()
+        state.ascii = all(isinstance(c, str) and c.isascii() for c, _ in chunks)
+        state.state_vector = state_vector
+        if state.ascii:
+            return self._raw.len(txn._txn), list(indices)
         result: list[int] = []
         want = iter(indices)
         target = next(want, None)
         chars = 0
         nbytes = 0
-        for content, _ in self._chunks():
+        for content, _ in chunks:
             size = len(content) if isinstance(content, str) else 1
             while target is not None and target <= chars + size:
                 if isinstance(content, str):
@@ -260,15 +255,16 @@ class TextNode:
         while target is not None:
             result.append(nbytes)
             target = next(want, None)
-        return result
+        return chars, result
 
-    def _check_range(self, index: object, length: object) -> tuple[int, int]:
+    @staticmethod
+    def _check_range(index: object, length: object, size: int | None) -> tuple[int, int]:
+        """Check types and sign (`size` None), or also the bounds."""
         index = _check_int(index, "index")
         length = _check_int(length, "length")
-        size = len(self)
         if length < 0:
             raise ValueError(f"length must be >= 0, got {length}")
-        if not 0 <= index <= size or index + length > size:
+        if size is not None and (not 0 <= index <= size or index + length > size):
             raise TextRangeError(
                 f"range [{index}, {index + length}) is outside the text (0..{size})"
             )
@@ -296,15 +292,13 @@ class TextNode:
         index = _check_int(index, "index")
         text = _check_text(text)
         attrs = _check_attributes(attributes, allow_none_values=False) if attributes else {}
-        with self._document.transaction():
-            size = len(self)
+        with self._document.transaction(), self._doc.transaction() as txn:
+            size, (offset,) = self._locate(txn, index)
             if not 0 <= index <= size:
                 raise TextRangeError(f"index {index} is outside the text (0..{size})")
             if not text:
                 return
-            (offset,) = self._offsets(index)
-            with self._doc.transaction() as txn:
-                self._raw.insert(txn._txn, offset, text, iter(attrs.items()))
+            self._raw.insert(txn._txn, offset, text, iter(attrs.items()))
             self._after_write(text)
 
     def delete(self, index: int, length: int) -> None:
@@ -315,13 +309,13 @@ class TextNode:
             ValueError: `length` is negative.
             TextRangeError: the range reaches outside the text.
         """
-        with self._document.transaction():
-            index, length = self._check_range(index, length)
+        index, length = self._check_range(index, length, None)
+        with self._document.transaction(), self._doc.transaction() as txn:
+            size, (start, stop) = self._locate(txn, index, index + length)
+            self._check_range(index, length, size)
             if length == 0:
                 return
-            start, stop = self._offsets(index, index + length)
-            with self._doc.transaction() as txn:
-                self._raw.remove_range(txn._txn, start, stop - start)
+            self._raw.remove_range(txn._txn, start, stop - start)
             self._after_write(None)
 
     def replace(
@@ -331,7 +325,7 @@ class TextNode:
         text = _check_text(text)
         attrs = _check_attributes(attributes, allow_none_values=False) if attributes else None
         with self._document.transaction():
-            self._check_range(index, length)
+            self._check_range(index, length, len(self))
             self.delete(index, length)
             self.insert(index, text, attrs)
 
@@ -346,13 +340,13 @@ class TextNode:
         attrs = _check_attributes(attributes, allow_none_values=True)
         if not attrs:
             raise ValueError("format() needs at least one attribute")
-        with self._document.transaction():
-            index, length = self._check_range(index, length)
+        index, length = self._check_range(index, length, None)
+        with self._document.transaction(), self._doc.transaction() as txn:
+            size, (start, stop) = self._locate(txn, index, index + length)
+            self._check_range(index, length, size)
             if length == 0:
                 return
-            start, stop = self._offsets(index, index + length)
-            with self._doc.transaction() as txn:
-                self._raw.format(txn._txn, start, stop - start, iter(attrs.items()))
+            self._raw.format(txn._txn, start, stop - start, iter(attrs.items()))
             self._after_write(None)
 
     # -- sticky positions --------------------------------------------------------------------
@@ -373,8 +367,8 @@ class TextNode:
         size = len(self)
         if not 0 <= index <= size:
             raise TextRangeError(f"index {index} is outside the text (0..{size})")
-        with self._doc.transaction():
-            (offset,) = self._offsets(index)
+        with self._doc.transaction() as txn:
+            (offset,) = self._locate(txn, index)[1]
             return create_position(self._doc, self._ytext, offset, Assoc(assoc))
 
     def index_of(self, position: StickyPosition) -> int:
