@@ -22,9 +22,11 @@ assert copy.to_json() == doc.to_json()
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
-from pycrdt import Doc, Map, XmlFragment
+from pycrdt import Doc, Map, XmlFragment, merge_updates
+from pycrdt import get_update as _get_update
 
 from ._element import Element
 from ._events import DocumentEvent, Subscription
@@ -71,6 +73,8 @@ class MeshDocument:
         self.fragment: XmlFragment = self.doc.get(fragment, type=XmlFragment)
         self.root_attribute_map: Map = self.doc.get(f"{fragment}:attributes", type=Map)
         self._root = Element(self, self.fragment)
+        # remote updates not fully integrated yet (arrived before their dependencies)
+        self._unsettled: list[bytes] = []
 
     def __repr__(self) -> str:
         return f"MeshDocument(schema={self.schema!r}, fragment={self.fragment_name!r})"
@@ -228,11 +232,18 @@ class MeshDocument:
         """
         if not isinstance(update, (bytes, bytearray, memoryview)):
             raise UpdateError(f"an update is bytes, not {type(update).__name__}")
+        update = bytes(update)
         try:
-            if origin is None:
-                self.doc.apply_update(bytes(update))
-            else:
-                with self.doc.transaction(origin=origin):
-                    self.doc.apply_update(bytes(update))
+            with self.doc.transaction(origin=origin) if origin is not None else nullcontext():
+                self.doc.apply_update(update)
+                if self._unsettled:
+                    # yrs (pycrdt 0.14) can drop an update parked as pending when later ones
+                    # arrive before its dependencies; applying the parked ones again, merged,
+                    # once more updates are in, integrates them (re-applying is idempotent).
+                    self.doc.apply_update(merge_updates(*self._unsettled, update))
+            state = self.doc.get_state()
+            self._unsettled = [
+                u for u in (*self._unsettled, update) if _get_update(u, state)[:1] != b"\x00"
+            ]
         except ValueError as exc:
             raise UpdateError(f"not a Yjs update: {exc}") from exc

@@ -28,6 +28,8 @@ class DocumentEvent:
             applied without one (e.g. `apply_update` outside a transaction).
         element_ids: `$id`s of the elements whose attributes, children or text changed
             (the element holding a changed text node), in event order, without duplicates.
+            Best effort: Yjs deep events can miss content integrated late from a peer's
+            out-of-order updates; `update` is always complete.
         root_changed: the root's children or attributes changed.
         update: the Yjs v1 update this transaction produced (what to send to peers).
     """
@@ -75,11 +77,15 @@ class Subscription:
 
     def _on_commit(self, event: Any) -> None:
         pending, self._pending = self._pending, None
-        if pending is None:
-            return
+        origin_hash = event.transaction.origin()
+        origin = None if origin_hash is None else self._document.doc._origins.get(origin_hash)
+        if pending is None or pending["origin"] != origin:
+            # Deep observers do not always fire (yrs skips types integrated from its pending
+            # queue), so the transaction itself is the source of truth: emit it anyway.
+            pending = {"ids": {}, "root": False}
         self._callback(
             DocumentEvent(
-                origin=pending["origin"],
+                origin=origin,
                 element_ids=list(pending["ids"]),
                 root_changed=pending["root"],
                 update=event.update,
