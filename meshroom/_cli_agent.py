@@ -71,6 +71,7 @@ def agent(
 ) -> None:
     """Run an agent in a room until it answers, printing its tool calls as they happen."""
     from rich.console import Console
+    from rich.markup import escape
 
     from .agents import Agent, AgentEvent, AgentResult, OpenAILLM
     from .agents.toolkits import documents_toolkit, room_toolkit
@@ -87,14 +88,15 @@ def agent(
         if quiet:
             return
         if event.kind == "tool_call":
-            errors.print(f"[cyan]→[/] {event.summary}", markup=True, soft_wrap=True)
+            errors.print(f"[cyan]→[/] {escape(event.summary)}", markup=True, soft_wrap=True)
         elif event.kind == "tool_result":
             mark = "[red]✗[/]" if event.error else "[green]✓[/]"
-            errors.print(f"  {mark} {event.summary}", markup=True, soft_wrap=True)
+            errors.print(f"  {mark} {escape(event.summary)}", markup=True, soft_wrap=True)
 
     def retried(attempt: int, error: Exception, delay: float) -> None:
         if not quiet:
-            errors.print(f"[yellow]model error, retry {attempt} in {delay:.1f}s: {error}[/]")
+            text = escape(f"model error, retry {attempt} in {delay:.1f}s: {error}")
+            errors.print(f"[yellow]{text}[/]", markup=True)
 
     async def main() -> AgentResult:
         llm = OpenAILLM(
@@ -123,7 +125,7 @@ def agent(
     try:
         result = anyio.run(main)
     except Exception as error:
-        errors.print(f"[red]failed:[/] {error}", markup=True)
+        errors.print(f"[red]failed:[/] {escape(str(error))}", markup=True)
         raise typer.Exit(_EXIT_FAILED) from None
     if result.text:
         print(result.text)
