@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._client import ClientState as ClientState
 from ._client import RoomClient as RoomClient
 from ._client_backoff import Backoff as Backoff
+from ._client_link import RemoteOrigin as RemoteOrigin
 from ._close_codes import CloseCode as CloseCode
 from ._connection import Connection as Connection
 from ._connection import ConnectionClosed as ConnectionClosed
@@ -44,6 +45,7 @@ __all__ = [
     "MemoryConnection",
     "MeshroomError",
     "ProtocolError",
+    "RemoteOrigin",
     "RoomClient",
     "RoomNameError",
     "Server",
