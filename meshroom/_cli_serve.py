@@ -1,10 +1,14 @@
-"""`meshroom serve`: run a room server on uvicorn (websockets protocol, no compression).
+"""`meshroom serve`: run a room server on uvicorn (websockets-sansio, no compression).
 
 Transport choice, measured with ``benchmarks/transports.py`` (fan-out of small
-updates to y-websocket clients): uvicorn with its `websockets` implementation
-and permessage-deflate off was the fastest; compression costs throughput and
-tail latency for the tiny messages Yjs sends, and the Node server does not
-compress either.
+updates to y-websocket clients): uvicorn with its `websockets-sansio`
+implementation had the highest burst fan-out and the lowest steady latency,
+ahead of uvicorn's legacy `websockets` and `wsproto` implementations, hypercorn
+and a plain `websockets` server. permessage-deflate is off: compression costs
+throughput and tail latency for the tiny messages Yjs sends, and the Node
+server does not compress either. The sansio implementation also applies
+back-pressure (a send waits while the socket buffer is full), which is what lets
+the server detect a slow reader by its bounded queue.
 
 The command is assembled from `ServeConfig` so that options stay easy to add:
 a new option fills a field (an extension, a route, a mount) and `build_app`
@@ -93,7 +97,7 @@ def run(config: ServeConfig) -> None:
         build_app(config),
         host=config.host,
         port=config.port,
-        ws="websockets",
+        ws="websockets-sansio",
         ws_per_message_deflate=False,
         ws_max_size=config.max_message_size + 1024,
         log_level=config.log_level,
