@@ -160,6 +160,10 @@ class MeshDocument:
         """The whole document as ``{root_tag: {attrs..., "children": [...]}}``."""
         return self._root.to_json()
 
+    def to_xml(self) -> str:
+        """The root fragment's content as Yjs's ``toString()`` writes it (see `Element.to_xml`)."""
+        return self._root.to_xml()
+
     def validate(self) -> list[Violation]:
         """Every schema violation (empty for an untyped document); never writes."""
         if self.schema is None:

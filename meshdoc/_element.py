@@ -30,6 +30,7 @@ from ._checks import (
 from ._exceptions import NodeNotFoundError, SchemaError, StructureError
 from ._json import ElementPlan, ids_below, node_to_json, plan_json, snapshot, write_plan
 from ._tree import ID, child_index, children, iter_elements, new_id, node_path, raw_attributes
+from ._xml_string import node_to_xml
 
 if TYPE_CHECKING:
     from ._document import MeshDocument
@@ -491,6 +492,13 @@ class Element:
             if any(regex.search(s) for s in (*texts, *values)):
                 found.append(Element(self._document, node))
         return found
+
+    def to_xml(self) -> str:
+        """This element as XML, byte for byte what Yjs's ``toString()`` gives (sorted attributes).
+
+        For the root: the fragment's content, as ``doc.getXmlFragment(name).toString()``.
+        """
+        return node_to_xml(self._node)
 
     def to_json(self) -> dict[str, Any]:
         """This element as ``{"tag": {"$id": ..., attrs..., "children": [...]}}``."""
