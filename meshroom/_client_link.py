@@ -35,37 +35,17 @@ from pycrdt import (
     read_message,
     write_message,
 )
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from ._client_backoff import Backoff
+from ._client_socket import FATAL_CLOSE_CODES, open_socket
 from ._close_codes import CloseCode
 from ._exceptions import ClientError
 
-__all__ = ["FATAL_CLOSE_CODES", "DocumentLink", "RemoteOrigin"]
+__all__ = ["DocumentLink", "RemoteOrigin"]
 
 log = logging.getLogger("meshroom.client")
-
-#: Close codes after which reconnecting cannot help: the server refused us for who we are
-#: or what we sent, not because of a transient failure.
-FATAL_CLOSE_CODES = frozenset(
-    {
-        CloseCode.BAD_ROOM_NAME,
-        CloseCode.UNAUTHENTICATED,
-        CloseCode.FORBIDDEN,
-        CloseCode.READ_ONLY_VIOLATION,
-        CloseCode.MESSAGE_TOO_BIG,  # resending the same state would be refused again
-    }
-)
-
-#: HTTP statuses of a refused handshake that reconnecting cannot fix, as the close code
-#: the server would have sent after accepting.
-_FATAL_HTTP_STATUS = {
-    400: CloseCode.BAD_ROOM_NAME,
-    401: CloseCode.UNAUTHENTICATED,
-    403: CloseCode.FORBIDDEN,
-    404: CloseCode.BAD_ROOM_NAME,
-}
 
 _MESSAGE_AUTH = 2  # y-protocols/auth: [2, 0 = permission denied, reason]
 _MESSAGE_QUERY_AWARENESS = 3
@@ -167,7 +147,9 @@ class DocumentLink:
             with self._run_scope:
                 while not self._stopping:
                     try:
-                        websocket = await self._connect(None if started else deadline)
+                        websocket = await open_socket(
+                            self.url, self.where, None if started else deadline
+                        )
                     except ClientError as error:
                         if not started:
                             raise
@@ -230,32 +212,6 @@ class DocumentLink:
             self._run_scope.cancel()
 
     # -- one connection ----------------------------------------------------------------------
-
-    async def _connect(self, deadline: float | None) -> ClientConnection:
-        timeout = None if deadline is None else max(0.1, deadline - anyio.current_time())
-        try:
-            return await connect(
-                self.url,
-                compression=None,
-                max_size=None,
-                open_timeout=timeout,
-                ping_interval=20,
-                ping_timeout=20,
-                close_timeout=2,
-            )
-        except InvalidStatus as error:
-            status = error.response.status_code
-            code = _FATAL_HTTP_STATUS.get(status)
-            if code is None:
-                raise
-            body = error.response.body.decode("utf-8", "replace") if error.response.body else ""
-            raise ClientError(
-                f"{self.where} refused the connection: HTTP {status} {body}".strip(),
-                code=int(code),
-                reason=body or f"HTTP {status}",
-            ) from error
-        except InvalidURI as error:
-            raise ClientError(f"not a WebSocket URL: {self.where}", reason=str(error)) from error
 
     async def _session(
         self, websocket: ClientConnection, on_synced: Callable[[], None]
