@@ -1,30 +1,24 @@
 """The ASGI face of the server: a Starlette app with the y-websocket route and `/healthz`.
 
 ```py
-import contextlib
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from meshroom import Server
 
 server = Server()
-
-@contextlib.asynccontextmanager
-async def lifespan(app):
-    async with server:
-        yield
-
-app = Starlette(routes=[Mount("/collab", app=server.app)], lifespan=lifespan)
+app = Starlette(routes=[Mount("/collab", app=server.app)], lifespan=server.lifespan)
 ```
 
 Mounted inside another app, the parent's lifespan must run the server
-(`async with server:`), since Starlette does not run a mounted app's lifespan.
+(`server.lifespan`, or `async with server:` in your own), since Starlette does
+not run a mounted app's lifespan.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from starlette.applications import Starlette
@@ -118,16 +112,11 @@ def create_app(server: Server, *, extra_routes: Sequence[BaseRoute] = ()) -> Sta
             client=f"{client.host}:{client.port}" if client else None,
         )
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Any) -> AsyncIterator[None]:
-        async with server:
-            yield
-
     return Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             WebSocketRoute("/{target:path}", endpoint),
             *extra_routes,
         ],
-        lifespan=lifespan,
+        lifespan=server.lifespan,
     )

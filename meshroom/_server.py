@@ -405,6 +405,15 @@ class Server:
                     except Exception:
                         log.exception("on_disconnect of %s failed", type(extension).__name__)
 
+    @asynccontextmanager
+    async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
+        """Run the server for an ASGI app's lifetime: ``Starlette(..., lifespan=server.lifespan)``.
+
+        For a parent app that mounts `server.app` (a mounted app's own lifespan never runs).
+        """
+        async with self:
+            yield
+
     @property
     def app(self) -> Any:
         """A Starlette app serving this server (websocket route, `GET /healthz`, lifespan)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import anyio
@@ -377,13 +376,7 @@ async def test_healthz(live_server):
 
 async def test_mounted_in_another_app():
     server = Server(grace_period=0.05)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        async with server:
-            yield
-
-    parent = Starlette(routes=[Mount("/collab", app=server.app)], lifespan=lifespan)
+    parent = Starlette(routes=[Mount("/collab", app=server.app)], lifespan=server.lifespan)
     async with (
         serve_app(parent) as port,
         open_raw_peer(f"ws://127.0.0.1:{port}/collab/my%20room/a.md") as peer,
