@@ -157,3 +157,33 @@ def test_out_of_order_updates_all_arrive():
         for i in order:
             replica.apply_update(updates[i])
         assert replica.to_json() == source.to_json(), order
+
+
+def test_readme_example_and_embed_example_run():
+    import contextlib
+    import io
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Embed a document", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```py\n(.*?)```", section, re.S).group(1)
+    assert len(code.strip().splitlines()) <= 10
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {})
+    assert re.fullmatch(
+        r'<paragraph \$id="[0-9a-f-]{36}" align="center"><bold>Hello</bold></paragraph>\n',
+        out.getvalue(),
+    )
+    proc = subprocess.run(
+        [sys.executable, str(repo / "examples" / "embed.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "Refused:" in proc.stdout and "Schema violations: []" in proc.stdout
