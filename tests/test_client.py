@@ -11,11 +11,13 @@ from conftest import LiveServer, free_port
 from pycrdt import Text
 
 from meshroom import (
+    Access,
     AuthenticatePayload,
     AuthenticationError,
     Backoff,
     ClientError,
     ClientState,
+    CloseCode,
     Extension,
     RoomClient,
     RoomNameError,
@@ -246,3 +248,62 @@ async def test_open_returns_a_synced_mesh_document(url: str) -> None:
         with anyio.fail_after(5):
             await ann.wait_for(lambda: heading.id in str(ann_doc.to_json()))
         assert ann_doc.to_json() == bob_doc.to_json()
+
+
+async def test_dropped_socket_resyncs_without_duplicates(live_server: LiveServer) -> None:
+    url, path = live_server.base_url, "notes/plan"
+    slow_return = Backoff(initial=0.5, maximum=0.5, jitter=0.0)  # time to edit offline
+    async with (
+        RoomClient(url, "team", name="Ann", id="ann", backoff=slow_return) as ann,
+        RoomClient(url, "team", name="Bob", id="bob") as bob,
+    ):
+        ann_text = (await ann.open_ydoc(path)).get("text", type=Text)
+        bob_text = (await bob.open_ydoc(path)).get("text", type=Text)
+        ann_text += "one. "
+        with anyio.fail_after(5):
+            await bob.wait_for(lambda: str(bob_text) == "one. ")
+        room = live_server.server.room("team")
+        assert room is not None
+        for session in room.sessions:
+            if session.access.participant_id == "ann" and session.document.path == path:
+                session.kill(CloseCode.RATE_LIMITED, "slow down")  # transient: retried
+        with anyio.fail_after(5):
+            await ann.wait_for(lambda: not ann.connected)
+        ann_text += "two. "  # offline
+        bob_text += "three. "  # online: the server has it, Ann gets it on resync
+        with anyio.fail_after(5):
+            await ann.wait_for(lambda: ann.connections(path) == 2 and ann.connected)
+            await bob.wait_for(lambda: str(bob_text) == str(ann_text) and "two" in str(bob_text))
+        for piece in ("one. ", "two. ", "three. "):
+            assert str(bob_text).count(piece) == 1, str(bob_text)
+        assert len(str(bob_text)) == len("one. two. three. ")
+
+
+class Gate(Extension):
+    """Admits the tokens in `allowed`; a restarted server can revoke them."""
+
+    requires_token = True
+
+    def __init__(self, *allowed: str) -> None:
+        self.allowed = set(allowed)
+
+    async def on_authenticate(self, payload: AuthenticatePayload) -> Access:
+        if payload.token not in self.allowed:
+            raise AuthenticationError("token revoked", code=4401)
+        return Access(participant_id="ann", name="Ann")
+
+
+async def test_refusal_on_reconnect_surfaces_in_wait_for(server_factory: ServerFactory) -> None:
+    port = free_port()
+    url = f"ws://127.0.0.1:{port}"
+    async with anyio.create_task_group() as group:
+        ann = RoomClient(url, "team", name="Ann", token="good", backoff=FAST)
+        async with server_factory(port=port, extensions=[Gate("good")]):
+            await group.start(ann.start)
+            await ann.open_ydoc("notes/plan")
+        async with server_factory(port=port, extensions=[Gate()]):
+            with anyio.fail_after(10), pytest.raises(ClientError) as refused:
+                await ann.wait_for(lambda: False)
+            assert refused.value.code == 4401
+            assert "good" not in str(refused.value)  # the token never shows in messages
+            await ann.stop()
