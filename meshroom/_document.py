@@ -44,6 +44,9 @@ class LiveDocument:
         self.path = path
         self.doc = Doc()
         self.awareness = AwarenessStore()
+        #: Awareness client id -> the session that published it: only that session (or a
+        #: later connection of the same participant) may change or remove that state.
+        self.awareness_owners: dict[int, Session] = {}
         self.sessions: set[Session] = set()
         self._on_change = on_change
         self._applying: Any = None

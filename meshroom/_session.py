@@ -52,6 +52,10 @@ __all__ = ["Session"]
 
 log = logging.getLogger("meshroom.server")
 
+#: Awareness client ids one connection may publish. A Yjs client uses one per document;
+#: the cap keeps a hostile connection from filling the awareness store with random ids.
+MAX_AWARENESS_IDS = 8
+
 
 class Session:
     """A connection serving one document of one room."""
@@ -83,6 +87,8 @@ class Session:
         self.violations = 0
         #: Awareness client ids this connection published (removed when it leaves).
         self.client_ids: set[int] = set()
+        #: Awareness client ids this connection owns in `document.awareness_owners`.
+        self._owned_ids: set[int] = set()
 
     def __repr__(self) -> str:
         return (
@@ -230,9 +236,29 @@ class Session:
         if is_room_document:
             self.room.presence.trim()
 
+    def _owns(self, client_id: int) -> bool:
+        """Claim `client_id` for this connection if free; True if this connection owns it."""
+        owners = self.document.awareness_owners
+        owner = owners.get(client_id)
+        if owner is self:
+            return True
+        if owner is not None and owner.access.participant_id != self.access.participant_id:
+            return False  # another participant's state: never changed from here
+        if owner is None and len(self._owned_ids) >= MAX_AWARENESS_IDS:
+            return False
+        if owner is not None:  # the same participant reconnected: the new socket takes over
+            owner._owned_ids.discard(client_id)
+            owner.client_ids.discard(client_id)
+        owners[client_id] = self
+        self._owned_ids.add(client_id)
+        return True
+
     def _awareness(self, update: bytes) -> None:
         entries = decode_awareness_update(update)
-        accepted = self.document.awareness.apply(entries)
+        allowed = [entry for entry in entries if self._owns(entry.client_id)]
+        if len(allowed) < len(entries):
+            log.info("dropped awareness from %r for client ids it does not own", self)
+        accepted = self.document.awareness.apply(allowed)
         if not accepted:
             return
         for entry in accepted:
@@ -246,5 +272,10 @@ class Session:
         """Tell everyone this connection's awareness states are gone (on disconnect)."""
         removal = self.document.awareness.remove(self.client_ids)
         self.client_ids.clear()
+        owners = self.document.awareness_owners
+        for client_id in self._owned_ids:
+            if owners.get(client_id) is self:
+                del owners[client_id]
+        self._owned_ids.clear()
         if removal is not None:
             self.document.broadcast(encode_awareness(removal))
