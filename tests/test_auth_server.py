@@ -262,3 +262,37 @@ async def test_connections_per_ip_limited():
                 return peer.synced.is_set()
 
         assert await reconnect()
+
+
+async def test_awareness_of_another_connection_cannot_be_spoofed(live):
+    base, room, path = live.base_url, "team", "cursors.md"
+    async with (
+        open_peer(base, room, path, token(pid="honest")) as honest,
+        open_peer(base, room, path, token(pid="watch")) as watcher,
+        open_peer(base, room, path, token(read_only=True, pid="mallory")) as mallory,
+    ):
+        honest_id = honest.doc.client_id
+        await honest.send(awareness_message(honest_id, 1, {"cursor": 1}))
+        await eventually(lambda: watcher.awareness.get(honest_id) == {"cursor": 1})
+        # Mallory overwrites and then removes the honest client's state, with newer clocks.
+        await mallory.send(awareness_message(honest_id, 50, {"cursor": 666}))
+        await mallory.send(awareness_message(honest_id, 51, None))
+        # Mallory's own state still goes through (readers show cursors).
+        await mallory.send(awareness_message(mallory.doc.client_id, 1, {"cursor": 2}))
+        await eventually(lambda: watcher.awareness.get(mallory.doc.client_id) == {"cursor": 2})
+        await mallory.barrier()
+        assert watcher.awareness.get(honest_id) == {"cursor": 1}
+        assert {"cursor": 666} not in watcher.awareness_seen
+        # The honest client keeps updating its own state.
+        await honest.send(awareness_message(honest_id, 2, {"cursor": 3}))
+        await eventually(lambda: watcher.awareness.get(honest_id) == {"cursor": 3})
+
+
+async def test_one_connection_cannot_flood_awareness_with_client_ids(live):
+    base, room, path = live.base_url, "team", "ids.md"
+    async with open_peer(base, room, path, token(pid="flood")) as flood:
+        for client_id in range(1000, 1100):
+            await flood.send(awareness_message(client_id, 1, {"n": client_id}))
+        await flood.barrier()
+        store = live.server.room(room).documents[path].awareness
+        assert len(store.states) <= 8
