@@ -21,18 +21,19 @@ assert copy.to_json() == doc.to_json()
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
-from pycrdt import Doc, Map, XmlFragment, merge_updates
+from pycrdt import Doc, Map, XmlElement, XmlFragment, XmlText, merge_updates
 from pycrdt import get_update as _get_update
 
+from ._checks import mark_problems, raise_first
 from ._element import Element
 from ._events import DocumentEvent, Subscription
 from ._exceptions import TransactionError, UpdateError
 from ._json import plan_root, write_plan
-from ._tree import ID, iter_elements, normalize
+from ._tree import ID, iter_elements, node_path, normalize
 from ._undo import UndoManager
 
 if TYPE_CHECKING:
@@ -169,6 +170,25 @@ class MeshDocument:
         if self.schema is None:
             return []
         return self.schema.validate(self)
+
+    def check_marks(self, ytext: XmlText, attributes: Mapping[str, Any] | None) -> None:
+        """Refuse text attributes (marks) the schema does not declare, before they are written.
+
+        For the text engine (and anyone writing marks): ``None`` values (mark removal) are
+        always allowed; an untyped document allows everything.
+
+        Raises:
+            SchemaError: ``unknown-mark`` or ``mark-attribute``, located at the text node.
+        """
+        if self.schema is None or not attributes:
+            return
+
+        def where() -> tuple[str | None, str]:
+            parent = ytext.parent
+            element_id = parent.attributes.get(ID) if isinstance(parent, XmlElement) else None
+            return element_id, node_path(self.root_tag_name, ytext)
+
+        raise_first(mark_problems(self.schema, dict(attributes)), where)
 
     def assign_missing_ids(self) -> int:
         """Give a `$id` to elements created without one (e.g. by an editor); returns how many."""

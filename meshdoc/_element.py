@@ -23,13 +23,16 @@ from pycrdt import XmlElement, XmlFragment, XmlText
 from ._checks import (
     attribute_problems,
     child_problems,
+    mark_problems,
     order_problems,
     raise_first,
     text_problems,
 )
 from ._exceptions import NodeNotFoundError, SchemaError, StructureError
-from ._json import ElementPlan, ids_below, node_to_json, plan_json, snapshot, write_plan
-from ._tree import ID, child_index, children, iter_elements, new_id, node_path, raw_attributes
+from ._json import ElementPlan, ids_below, node_to_json, plan_json, write_plan
+from ._move import move_element
+from ._search import find_nodes, grep_nodes, node_by_id
+from ._tree import ID, child_index, children, new_id, node_path, raw_attributes
 from ._xml_string import node_to_xml
 
 if TYPE_CHECKING:
@@ -112,14 +115,21 @@ class Element:
     def _where(self) -> tuple[str | None, str]:
         return self.id, self.path
 
-    def _unknown_tag(self) -> SchemaError:
+    def _error(
+        self, message: str, rule: str, attribute: str | None = None, *, tag: str | None = None
+    ) -> SchemaError:
+        """A `SchemaError` located at this element."""
         return SchemaError(
-            f"<{self.tag_name}> is not declared in the schema [rule: unknown-tag; at {self.path}]",
-            rule="unknown-tag",
+            f"{message} [rule: {rule}; at {self.path}]",
+            rule=rule,
             element_id=self.id,
             path=self.path,
-            tag=self.tag_name,
+            tag=tag or self.tag_name,
+            attribute=attribute,
         )
+
+    def _unknown_tag(self) -> SchemaError:
+        return self._error(f"<{self.tag_name}> is not declared in the schema", "unknown-tag")
 
     def _ensure_alive(self) -> None:
         if isinstance(self._node, XmlFragment) or self._node.attributes.get(ID) is not None:
@@ -152,23 +162,12 @@ class Element:
             SchemaError: `$id`, an unknown attribute, a wrong type or a value outside the enum.
         """
         if not isinstance(name, str) or not name or name.startswith("$"):
-            raise SchemaError(
-                f"attribute name {name!r} is reserved [rule: reserved; at {self.path}]",
-                rule="reserved",
-                element_id=self.id,
-                path=self.path,
-                tag=self.tag_name,
-                attribute=str(name),
-            )
+            raise self._error(f"attribute name {name!r} is reserved", "reserved", str(name))
         if not isinstance(value, _SCALARS):
-            raise SchemaError(
-                f"attribute {name!r} must be a string, number, boolean or null, got {value!r}"
-                f" [rule: type; at {self.path}]",
-                rule="type",
-                element_id=self.id,
-                path=self.path,
-                tag=self.tag_name,
-                attribute=name,
+            raise self._error(
+                f"attribute {name!r} must be a string, number, boolean or null, got {value!r}",
+                "type",
+                name,
             )
         self._ensure_alive()
         element = self.element_type
@@ -197,14 +196,7 @@ class Element:
             element is not None and name in element.attributes and element.attributes[name].required
         ):
             rule = "reserved" if name == ID else "required"
-            raise SchemaError(
-                f"<{self.tag_name}> requires attribute {name!r} [rule: {rule}; at {self.path}]",
-                rule=rule,
-                element_id=self.id,
-                path=self.path,
-                tag=self.tag_name,
-                attribute=name,
-            )
+            raise self._error(f"<{self.tag_name}> requires attribute {name!r}", rule, name)
         self._ensure_alive()
         with self._document.transaction():
             if isinstance(self._node, XmlFragment):
@@ -240,15 +232,9 @@ class Element:
         schema = self._document.schema
         for name, value in attributes.items():
             if name.startswith("$") or not isinstance(value, _SCALARS):
-                raise SchemaError(
-                    f"attribute {name!r}={value!r} is reserved or not a JSON scalar"
-                    f" [rule: reserved; at {self.path}]",
-                    rule="reserved" if name.startswith("$") else "type",
-                    element_id=self.id,
-                    path=self.path,
-                    tag=tag,
-                    attribute=name,
-                )
+                rule = "reserved" if name.startswith("$") else "type"
+                message = f"attribute {name!r}={value!r} is reserved or not a JSON scalar"
+                raise self._error(message, rule, name, tag=tag)
         if schema is None:
             return
         parent = self.element_type
@@ -352,6 +338,8 @@ class Element:
             raise_first(order_problems(element, tags), self._where)
         from ._text import TextNode
 
+        if attributes and self._document.schema is not None:
+            raise_first(mark_problems(self._document.schema, dict(attributes)), self._where)
         with self._document.transaction():
             node = self._node.children.append(XmlText())
             view = TextNode(self._document, node)
@@ -397,46 +385,14 @@ class Element:
         """Move this element under `parent` at `index` (default: last), keeping `$id` and content.
 
         Yjs has no move: the subtree is re-created at the target and the original
-        deleted, in one transaction. Concurrent edits made inside the moved
-        subtree by other peers before they see the move are lost.
+        deleted, in one transaction (see `meshdoc._move` for what that means for
+        concurrent edits).
 
         Raises:
             StructureError: moving the root, or into itself or one of its descendants.
             SchemaError: the parent does not allow this element there.
         """
-        if isinstance(self._node, XmlFragment):
-            raise StructureError("the root cannot be moved")
-        self._ensure_alive()
-        parent._ensure_alive()
-        if parent == self or any(
-            Element(self._document, e) == parent for e in iter_elements(self._node)
-        ):
-            raise StructureError(f"{self!r} cannot move into itself or its own descendant")
-        old_parent = self._node.parent
-        assert old_parent is not None
-        old_index = child_index(old_parent, self._node)  # type: ignore[arg-type]
-        same = parent.node == old_parent
-        size = len(children(parent.node)) - (1 if same else 0)
-        target = size if index is None else index
-        if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target <= size:
-            raise StructureError(
-                f"child index {index!r} is outside 0..{size} of <{parent.tag_name}>"
-            )
-        schema = self._document.schema
-        if schema is not None:
-            parent_type = parent.element_type
-            if parent_type is None:
-                raise parent._unknown_tag()
-            raise_first(child_problems(schema, parent_type, self.tag_name), parent._where)
-            tags = parent._child_tags()
-            if same:
-                del tags[old_index]
-            tags.insert(target, self.tag_name)
-            raise_first(order_problems(parent_type, tags), parent._where)
-        plan = snapshot(self._node)
-        with self._document.transaction():
-            del old_parent.children[old_index]
-            self._node = write_plan(parent.node, target, plan)  # type: ignore[assignment]
+        self._node = move_element(self, parent, index)
 
     def delete(self) -> None:
         """Remove this element and its subtree.
@@ -460,38 +416,17 @@ class Element:
         """The element with `$id` == `id` in this subtree (this element included), or None."""
         if self.id == id:
             return self
-        for node in iter_elements(self._node):
-            if node.attributes.get(ID) == id:
-                return Element(self._document, node)
-        return None
+        node = node_by_id(self._node, id)
+        return Element(self._document, node) if node is not None else None
 
     def find(self, tag_name: str | None = None, **attributes: Any) -> list[Element]:
         """Descendants with tag `tag_name` (any if None) whose attributes equal `attributes`."""
-        found = []
-        for node in iter_elements(self._node):
-            if tag_name is not None and node.tag != tag_name:
-                continue
-            if attributes:
-                attrs = raw_attributes(node)
-                if any(attrs.get(k, _MISSING) != v for k, v in attributes.items()):
-                    continue
-            found.append(Element(self._document, node))
-        return found
+        return [Element(self._document, n) for n in find_nodes(self._node, tag_name, attributes)]
 
     def grep(self, pattern: str | re.Pattern[str], *, ignore_case: bool = False) -> list[Element]:
         """Descendant elements whose own text or attribute values match regex `pattern`."""
-        regex = (
-            re.compile(pattern, re.IGNORECASE if ignore_case else 0)
-            if isinstance(pattern, str)
-            else pattern
-        )
-        found = []
-        for node in iter_elements(self._node):
-            texts = [str(c) for c in children(node) if isinstance(c, XmlText)]
-            values = [str(v) for k, v in raw_attributes(node).items() if k != ID and v is not None]
-            if any(regex.search(s) for s in (*texts, *values)):
-                found.append(Element(self._document, node))
-        return found
+        nodes = grep_nodes(self._node, pattern, ignore_case=ignore_case)
+        return [Element(self._document, n) for n in nodes]
 
     def to_xml(self) -> str:
         """This element as XML, byte for byte what Yjs's ``toString()`` gives (sorted attributes).
@@ -508,6 +443,3 @@ class Element:
         return node_to_json(
             self._document.schema, self._node, tag=self.tag_name, root_attributes=root_attrs
         )
-
-
-_MISSING = object()

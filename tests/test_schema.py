@@ -301,3 +301,18 @@ def test_custom_marks_and_schema_without_marks():
     jsonschema.validate(data, schema.to_json())
     plain = MeshSchema("doc", [ElementType("doc", rich_text=True)], marks=[])
     jsonschema.Draft202012Validator.check_schema(plain.to_json())
+
+
+def test_marks_are_checked_for_new_text_and_by_the_text_hook():
+    doc = _sample(article_schema())
+    para = doc.find("paragraph")[0]
+    _refused(doc, lambda: para.append_text("x", {"sparkle": {}}), "unknown-mark", "sparkle")
+    err = _refused(
+        doc,
+        lambda: doc.check_marks(para.text.ytext, {"link": {"href": 3}}),
+        "mark-attribute",
+        "href",
+    )
+    assert err.element_id == para.id and err.path == "doc/paragraph[1]/$text[0]"
+    doc.check_marks(para.text.ytext, {"bold": None, "link": {"href": "https://e.org"}})
+    MeshDocument(None).check_marks(para.text.ytext, {"anything": True})
