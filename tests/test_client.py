@@ -307,3 +307,15 @@ async def test_refusal_on_reconnect_surfaces_in_wait_for(server_factory: ServerF
             assert refused.value.code == 4401
             assert "good" not in str(refused.value)  # the token never shows in messages
             await ann.stop()
+
+
+def test_backoff_grows_caps_and_jitters() -> None:
+    delays = Backoff(initial=0.1, factor=2.0, maximum=1.0, jitter=0.0).delays()
+    assert [round(next(delays), 6) for _ in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    jittered = Backoff(initial=1.0, factor=1.0, maximum=1.0, jitter=0.5).delays()
+    samples = [next(jittered) for _ in range(200)]
+    assert all(0.5 <= delay <= 1.0 for delay in samples)
+    assert len(set(samples)) > 100  # spread, not one value
+    for bad in ({"initial": -1}, {"factor": 0.5}, {"jitter": 1.5}):
+        with pytest.raises(ValueError):
+            Backoff(**bad)  # type: ignore[arg-type]
