@@ -22,9 +22,14 @@ from typing import Any, Protocol
 from pycrdt import Assoc, Doc, XmlText
 
 from ._exceptions import TextRangeError
-from ._text_sticky import StickyPosition, create_position, resolve_position
+from ._text_fast import FastText, Unsupported
+from ._text_sticky import StickyPosition, _scratch, _text_id, create_position, resolve_position
 
 __all__ = ["EMBED_CHARACTER", "StickyPosition", "TextNode"]
+
+#: Texts at least this long (UTF-8 bytes) edit through the fast path (`_text_fast`): below it a
+#: positional edit is cheap anyway and the fast path's one-off index build would not pay off.
+FAST_PATH_MIN_LENGTH = 2048
 
 #: Stands for an embedded object (an image, a mention…) in `str(node)`, so that string indices
 #: and text indices agree: an embed occupies one position.
@@ -60,11 +65,13 @@ class _TextState:
     same transaction) moves the state vector, and deletions cannot add a non-ASCII character.
     """
 
-    __slots__ = ("ascii", "state_vector")
+    __slots__ = ("ascii", "fast", "fast_off", "state_vector")
 
     def __init__(self) -> None:
         self.ascii: bool = False
         self.state_vector: bytes = b""
+        self.fast: FastText | None = None
+        self.fast_off = False
 
 
 # One state per XmlText branch, per document; dropped with the document.
@@ -220,6 +227,26 @@ class TextNode:
             delta.append(op)
         return delta
 
+    def _fast(self, txn: Any) -> FastText | None:
+        """The fast path for this text, up to date, or None to use the plain path."""
+        state = self._state
+        if state.fast_off:
+            return None
+        try:
+            fast = state.fast
+            if fast is None:
+                if self._raw.len(txn._txn) < FAST_PATH_MIN_LENGTH:
+                    return None
+                copy, twin = _scratch(self._doc, self._ytext)
+                fast = FastText(_text_id(copy, twin))
+            fast.ensure(self._doc, self._ytext, txn)
+        except Unsupported:
+            state.fast = None
+            state.fast_off = True
+            return None
+        state.fast = fast
+        return fast
+
     # -- positions ---------------------------------------------------------------------------
 
     def _locate(self, txn: Any, *indices: int) -> tuple[int, list[int]]:
@@ -293,6 +320,14 @@ class TextNode:
         text = _check_text(text)
         attrs = _check_attributes(attributes, allow_none_values=False) if attributes else {}
         with self._document.transaction(), self._doc.transaction() as txn:
+            fast = None if attrs else self._fast(txn)
+            if fast is not None:
+                size = fast.index.visible
+                if not 0 <= index <= size:
+                    raise TextRangeError(f"index {index} is outside the text (0..{size})")
+                if text:
+                    fast.insert(self._doc, index, text)
+                return
             size, (offset,) = self._locate(txn, index)
             if not 0 <= index <= size:
                 raise TextRangeError(f"index {index} is outside the text (0..{size})")
@@ -311,6 +346,12 @@ class TextNode:
         """
         index, length = self._check_range(index, length, None)
         with self._document.transaction(), self._doc.transaction() as txn:
+            fast = self._fast(txn)
+            if fast is not None:
+                self._check_range(index, length, fast.index.visible)
+                if length:
+                    fast.delete(self._doc, index, length)
+                return
             size, (start, stop) = self._locate(txn, index, index + length)
             self._check_range(index, length, size)
             if length == 0:

@@ -1,0 +1,311 @@
+"""The fast text path: edits written as Yjs updates placed by item ID, not by position.
+
+pycrdt's positional edits walk the text's item list from its start (yrs `find_position`), so
+an edit costs O(items before it). An update that names its neighbours by ID integrates without
+that walk. This module keeps a `RunIndex` of one text's items (IDs, origins, deletions) and
+turns `insert`/`delete` at a code-point position into such updates, applied in the caller's
+transaction (so they carry its origin, undo sees them, observers fire as usual).
+
+Keeping the index true: before each edit the document's state vector and the text's length are
+compared with what the index reflects. Anything else that happened (other peers, undo, marks,
+raw pycrdt writes) is read back from `doc.get_update(state)`: new items are placed with Yjs's
+own conflict resolution (YATA, as in Yjs `Item.integrate`), deletions are applied, and the
+resulting length is checked against pycrdt's. Texts with content the index does not model
+(marks, embeds, nested types) raise `Unsupported`, and the caller goes back to the plain path.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import deque
+from typing import Any
+
+from pycrdt import Doc, XmlText
+
+from ._text_codec import Item, decode_update, utf16_length
+from ._text_index import Run, RunIndex, Unsupported
+
+__all__ = ["FastText", "Unsupported"]
+
+_STRING, _DELETED = 4, 1
+
+
+def _uint(value: int, out: bytearray) -> None:
+    while value > 0x7F:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    out.append(value)
+
+
+def _decode_state(data: bytes) -> dict[int, int]:
+    state: dict[int, int] = {}
+    pos = 0
+    values: list[int] = []
+    while pos < len(data):
+        result = shift = 0
+        while True:
+            b = data[pos]
+            pos += 1
+            result |= (b & 0x7F) << shift
+            if b < 0x80:
+                break
+            shift += 7
+        values.append(result)
+    for i in range(values[0] if values else 0):
+        state[values[1 + 2 * i]] = values[2 + 2 * i]
+    return state
+
+
+def _encode_state(state: dict[int, int]) -> bytes:
+    out = bytearray()
+    _uint(len(state), out)
+    for client, clock in state.items():
+        _uint(client, out)
+        _uint(clock, out)
+    return bytes(out)
+
+
+def _encode_insert(
+    client: int,
+    clock: int,
+    text: str,
+    origin: tuple[int, int] | None,
+    right_origin: tuple[int, int] | None,
+    parent: tuple[int, int],
+) -> bytes:
+    out = bytearray(b"\x01\x01")
+    _uint(client, out)
+    _uint(clock, out)
+    out.append(_STRING | (0x80 if origin else 0) | (0x40 if right_origin else 0))
+    if origin:
+        _uint(origin[0], out)
+        _uint(origin[1], out)
+    if right_origin:
+        _uint(right_origin[0], out)
+        _uint(right_origin[1], out)
+    if not origin and not right_origin:
+        out.append(0)  # parent given by ID
+        _uint(parent[0], out)
+        _uint(parent[1], out)
+    data = text.encode("utf-8")
+    _uint(len(data), out)
+    out += data
+    out.append(0)  # no deletions
+    return bytes(out)
+
+
+def _encode_deletes(ranges: list[tuple[int, int, int]]) -> bytes:
+    by_client: dict[int, list[tuple[int, int]]] = {}
+    for client, clock, length in sorted(ranges):
+        spans = by_client.setdefault(client, [])
+        if spans and spans[-1][0] + spans[-1][1] == clock:
+            spans[-1] = (spans[-1][0], spans[-1][1] + length)
+        else:
+            spans.append((clock, length))
+    out = bytearray(b"\x00")
+    _uint(len(by_client), out)
+    for client, spans in by_client.items():
+        _uint(client, out)
+        _uint(len(spans), out)
+        for clock, length in spans:
+            _uint(clock, out)
+            _uint(length, out)
+    return bytes(out)
+
+
+class FastText:
+    """The item index of one `XmlText` and the edits made through it."""
+
+    def __init__(self, text_id: tuple[int, int]) -> None:
+        self.text_id = text_id
+        self.index = RunIndex()
+        self.state: dict[int, int] = {}
+        self.bytes = 0  # UTF-8 length of the visible text, as pycrdt counts it
+
+    # -- keeping the index true ---------------------------------------------------------------
+
+    def ensure(self, doc: Doc, ytext: XmlText, txn: Any) -> None:
+        """Bring the index up to the document (cheap when nothing else happened)."""
+        state = _decode_state(doc.get_state())
+        length = ytext.integrated.len(txn._txn)
+        if state == self.state and length == self.bytes:
+            return
+        update = doc.get_update(_encode_state(self.state))
+        items, deletes = decode_update(update)
+        self._integrate_all(items)
+        for client, spans in deletes.items():
+            if client in self.index.by_client:
+                for clock, n in spans:
+                    self._delete_ids(client, clock, n)
+        self.state = state
+        if self.bytes != length:
+            raise Unsupported(f"index length {self.bytes} disagrees with pycrdt's {length}")
+
+    def _integrate_all(self, items: list[Item]) -> None:
+        index = self.index
+        queues: dict[int, deque[Item]] = {}
+        for item in items:
+            if index.find(item.client, item.clock) is None:
+                queues.setdefault(item.client, deque()).append(item)
+
+        def pending(ident: tuple[int, int]) -> deque[Item] | None:
+            q = queues.get(ident[0])
+            if q and q[0].clock <= ident[1] < q[-1].clock + q[-1].length:
+                return q
+            return None
+
+        for client in list(queues):
+            queue = queues[client]
+            while queue:
+                stack = [queue]
+                while stack:
+                    q = stack[-1]
+                    if not q:
+                        stack.pop()
+                        continue
+                    item = q[0]
+                    blocker = None
+                    for dep in (item.origin, item.right_origin):
+                        if dep is not None and index.find(*dep) is None:
+                            blocker = pending(dep)
+                            if blocker is not None:
+                                break
+                    if blocker is not None and not any(b is blocker for b in stack):
+                        stack.append(blocker)
+                        continue
+                    q.popleft()
+                    stack.pop()
+                    self._integrate(item)
+
+    def _integrate(self, item: Item) -> None:
+        """Place a new item like Yjs does, if it belongs to this text."""
+        index = self.index
+        origin, right_origin = item.origin, item.right_origin
+        if origin is None and right_origin is None:
+            if item.parent != self.text_id:
+                return
+        elif (origin is not None and index.find(*origin) is None) or (
+            right_origin is not None and index.find(*right_origin) is None
+        ):
+            return  # its neighbours are not ours: it lives in another type
+        if item.content_ref == _STRING:
+            text: str | None = item.text
+        elif item.content_ref == _DELETED:
+            text = None
+        else:
+            raise Unsupported(f"the text holds content of kind {item.content_ref}")
+        left = index.clean_end(*origin) if origin is not None else None
+        right = index.clean_start(*right_origin) if right_origin is not None else None
+        after_left = index.next_run(left) if left is not None else index.first()
+        if after_left is not right:
+            o = after_left
+            conflicting: set[Run] = set()
+            before_origin: set[Run] = set()
+            while o is not None and o is not right:
+                before_origin.add(o)
+                conflicting.add(o)
+                if o.origin == origin:
+                    if o.client < item.client:
+                        left = o
+                        conflicting.clear()
+                    elif o.right_origin == right_origin:
+                        break
+                else:
+                    origin_run = index.find(*o.origin) if o.origin is not None else None
+                    if origin_run is not None and origin_run in before_origin:
+                        if origin_run not in conflicting:
+                            left = o
+                            conflicting.clear()
+                    else:
+                        break
+                o = index.next_run(o)
+        run = Run(item.client, item.clock, text, item.length, origin, right_origin)
+        if text is not None and utf16_length(text) != item.length:
+            raise Unsupported("string length disagrees with its clock range")
+        index.insert_after(left, run)
+        if text is not None:
+            self.bytes += len(text.encode("utf-8"))
+
+    def _delete_ids(self, client: int, clock: int, n: int) -> None:
+        index = self.index
+        end = clock + n
+        entry = index.by_client[client]
+        while clock < end:
+            run = index.find(client, clock)
+            if run is None:
+                # skip a gap (IDs of other types): jump to the next run of this client
+                starts = entry[0]
+                i = bisect_right(starts, clock)
+                if i >= len(starts) or starts[i] >= end:
+                    return
+                clock = starts[i]
+                continue
+            if run.text is not None:
+                if clock > run.clock:
+                    run = index.split(run, clock - run.clock)
+                if end < run.clock + run.length:
+                    index.split(run, end - run.clock)
+                self._drop(run)
+            clock = run.clock + run.length
+
+    def _drop(self, run: Run) -> None:
+        assert run.text is not None
+        self.bytes -= len(run.text.encode("utf-8"))
+        self.index.delete(run)
+
+    # -- local edits --------------------------------------------------------------------------
+
+    def insert(self, doc: Doc, index_: int, text: str) -> None:
+        """Insert at a code-point index (0 <= index_ <= visible, checked by the caller)."""
+        index = self.index
+        client = doc.client_id
+        clock = self.state.get(client, 0)
+        if index_ == 0:
+            left = None
+            right = index.first()
+        else:
+            run, offset = index.run_at(index_ - 1)
+            left = index.clean_end(run.client, run.clock + run.chars_to_units(offset + 1) - 1)
+            assert left is not None
+            right = index.next_run(left)
+        origin = (left.client, left.clock + left.length - 1) if left is not None else None
+        right_origin = (right.client, right.clock) if right is not None else None
+        units = utf16_length(text)
+        doc.apply_update(_encode_insert(client, clock, text, origin, right_origin, self.text_id))
+        if (
+            left is not None
+            and left.text is not None
+            and left.client == client
+            and left.clock + left.length == clock
+            and left.right_origin == right_origin
+        ):
+            index.append_text(left, text, units)
+        else:
+            index.insert_after(left, Run(client, clock, text, units, origin, right_origin))
+        self.state[client] = clock + units
+        self.bytes += len(text.encode("utf-8"))
+
+    def delete(self, doc: Doc, start: int, length: int) -> None:
+        """Delete `length` code points at `start` (a range inside the text)."""
+        index = self.index
+        run, offset = index.run_at(start)
+        if offset:
+            run = index.split(run, run.chars_to_units(offset))
+        doomed: list[Run] = []
+        remaining = length
+        current: Run | None = run
+        while remaining > 0:
+            assert current is not None
+            if current.chars:
+                if current.chars > remaining:
+                    index.split(current, current.chars_to_units(remaining))
+                remaining -= current.chars
+                doomed.append(current)
+            current = index.next_run(current)
+        doc.apply_update(_encode_deletes([(r.client, r.clock, r.length) for r in doomed]))
+        for r in doomed:
+            self._drop(r)
+
+    def text(self) -> str:
+        """The visible text as the index sees it (for checks)."""
+        return "".join(run.text for run in self.index if run.text is not None)

@@ -1,0 +1,269 @@
+"""An ordered index of the items of one text: runs in document order, found by position or ID.
+
+The fast text path needs, for a code-point position, the IDs of the items on either side, and
+it must place other peers' items exactly where Yjs would. This index keeps the item list of one
+`XmlText` as runs (a run is a slice of one item: same client, consecutive clocks, all visible
+or all deleted) in blocks of at most `_MAX_BLOCK` runs, with a Fenwick tree over the blocks'
+visible lengths, so finding a position costs O(log n + block size) however long the text.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import Any
+
+__all__ = ["Block", "Run", "RunIndex", "Unsupported"]
+
+_MAX_BLOCK = 64
+
+
+class Unsupported(Exception):
+    """The text holds something the index does not model (marks, embeds, split surrogates)."""
+
+
+def _units(text: str) -> int:
+    return len(text) + sum(1 for c in text if ord(c) > 0xFFFF) if not text.isascii() else len(text)
+
+
+class Run:
+    """A slice of one Yjs item. `text` is None for deleted content; `chars` counts code points."""
+
+    __slots__ = ("block", "chars", "client", "clock", "length", "origin", "right_origin", "text")
+
+    def __init__(
+        self,
+        client: int,
+        clock: int,
+        text: str | None,
+        length: int,
+        origin: tuple[int, int] | None,
+        right_origin: tuple[int, int] | None,
+    ) -> None:
+        self.client = client
+        self.clock = clock
+        self.text = text
+        self.length = length
+        self.chars = len(text) if text is not None else 0
+        self.origin = origin
+        self.right_origin = right_origin
+        self.block: Block | None = None
+
+    @property
+    def deleted(self) -> bool:
+        return self.text is None
+
+    def units_to_chars(self, units: int) -> int:
+        """Code points in the first `units` UTF-16 units (which must end on a boundary)."""
+        text = self.text
+        assert text is not None
+        if self.chars == self.length:
+            return units
+        count = 0
+        chars = 0
+        for c in text:
+            if count >= units:
+                break
+            count += 2 if ord(c) > 0xFFFF else 1
+            chars += 1
+        if count != units:
+            raise Unsupported("an item boundary splits a surrogate pair")
+        return chars
+
+    def chars_to_units(self, chars: int) -> int:
+        text = self.text
+        assert text is not None
+        return chars if self.chars == self.length else _units(text[:chars])
+
+
+class Block:
+    __slots__ = ("runs", "vis")
+
+    def __init__(self, runs: list[Run]) -> None:
+        self.runs = runs
+        self.vis = 0
+        for run in runs:
+            run.block = self
+            self.vis += run.chars
+
+
+class RunIndex:
+    """The runs of one text in document order, with lookups by position and by ID."""
+
+    def __init__(self) -> None:
+        self.blocks: list[Block] = []
+        self.tree: list[int] = [0]
+        # client -> (clock starts, runs), both sorted by clock
+        self.by_client: dict[int, tuple[list[int], list[Run]]] = {}
+        self.visible = 0
+
+    # -- Fenwick tree over block visible lengths ----------------------------------------------
+
+    def _rebuild(self) -> None:
+        n = len(self.blocks)
+        tree = [0] * (n + 1)
+        for i, block in enumerate(self.blocks, 1):
+            tree[i] += block.vis
+            j = i + (i & -i)
+            if j <= n:
+                tree[j] += tree[i]
+        self.tree = tree
+
+    def _add(self, block: Block, delta: int) -> None:
+        block.vis += delta
+        self.visible += delta
+        tree = self.tree
+        i = self._block_index(block) + 1
+        n = len(tree) - 1
+        while i <= n:
+            tree[i] += delta
+            i += i & -i
+
+    def _block_index(self, block: Block) -> int:
+        return self.blocks.index(block)
+
+    def _find_block(self, pos: int) -> tuple[int, int]:
+        """The block holding visible position `pos` (0 <= pos < visible) and its start."""
+        tree = self.tree
+        n = len(tree) - 1
+        i = 0
+        step = 1 << n.bit_length()
+        start = 0
+        while step:
+            j = i + step
+            if j <= n and tree[j] <= pos:
+                i = j
+                pos -= tree[j]
+                start += tree[j]
+            step >>= 1
+        return i, start
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def run_at(self, pos: int) -> tuple[Run, int]:
+        """The visible run holding the character at `pos`, and the offset (code points) in it."""
+        b, start = self._find_block(pos)
+        pos -= start
+        for run in self.blocks[b].runs:
+            if pos < run.chars:
+                return run, pos
+            pos -= run.chars
+        raise AssertionError("visible lengths out of step")
+
+    def find(self, client: int, clock: int) -> Run | None:
+        entry = self.by_client.get(client)
+        if entry is None:
+            return None
+        i = bisect_right(entry[0], clock) - 1
+        if i < 0:
+            return None
+        run = entry[1][i]
+        return run if clock < run.clock + run.length else None
+
+    def next_run(self, run: Run) -> Run | None:
+        block = run.block
+        assert block is not None
+        runs = block.runs
+        i = runs.index(run)
+        if i + 1 < len(runs):
+            return runs[i + 1]
+        b = self._block_index(block) + 1
+        return self.blocks[b].runs[0] if b < len(self.blocks) else None
+
+    def first(self) -> Run | None:
+        return self.blocks[0].runs[0] if self.blocks else None
+
+    def __iter__(self) -> Any:
+        for block in self.blocks:
+            yield from block.runs
+
+    # -- changes ------------------------------------------------------------------------------
+
+    def _register(self, run: Run) -> None:
+        starts, runs = self.by_client.setdefault(run.client, ([], []))
+        if not starts or starts[-1] < run.clock:
+            starts.append(run.clock)
+            runs.append(run)
+        else:
+            i = bisect_right(starts, run.clock)
+            starts.insert(i, run.clock)
+            runs.insert(i, run)
+
+    def insert_after(self, left: Run | None, run: Run, *, count: bool = True) -> None:
+        """Put `run` right after `left` (at the start when None).
+
+        `count` is False when the run's characters are already counted (a split).
+        """
+        if left is None:
+            if not self.blocks:
+                self.blocks.append(Block([]))
+                self._rebuild()
+            block, at = self.blocks[0], 0
+        else:
+            block = left.block
+            assert block is not None
+            at = block.runs.index(left) + 1
+        block.runs.insert(at, run)
+        run.block = block
+        self._register(run)
+        if count:
+            self._add(block, run.chars)
+        if len(block.runs) > _MAX_BLOCK:
+            b = self._block_index(block)
+            half = len(block.runs) // 2
+            tail = Block(block.runs[half:])
+            del block.runs[half:]
+            block.vis -= tail.vis
+            self.blocks.insert(b + 1, tail)
+            self._rebuild()
+
+    def split(self, run: Run, units: int) -> Run:
+        """Cut `run` after `units` clock units; return the right part (placed after it)."""
+        assert 0 < units < run.length
+        if run.text is None:
+            right = Run(run.client, run.clock + units, None, run.length - units, None, None)
+        else:
+            chars = run.units_to_chars(units)
+            right = Run(run.client, run.clock + units, run.text[chars:], 0, None, None)
+            right.length = run.length - units
+            run.text = run.text[:chars]
+            run.chars = chars
+        right.origin = (run.client, run.clock + units - 1)
+        right.right_origin = run.right_origin
+        run.length = units
+        self.insert_after(run, right, count=False)  # its characters stay in the same block
+        return right
+
+    def clean_end(self, client: int, clock: int) -> Run | None:
+        """The run ending exactly at ID `(client, clock)` (split if needed)."""
+        run = self.find(client, clock)
+        if run is not None and clock < run.clock + run.length - 1:
+            self.split(run, clock - run.clock + 1)
+        return run
+
+    def clean_start(self, client: int, clock: int) -> Run | None:
+        """The run starting exactly at ID `(client, clock)` (split if needed)."""
+        run = self.find(client, clock)
+        if run is not None and clock > run.clock:
+            return self.split(run, clock - run.clock)
+        return run
+
+    def delete(self, run: Run) -> None:
+        """Mark a whole run deleted."""
+        if run.text is None:
+            return
+        block = run.block
+        assert block is not None
+        chars = run.chars
+        run.text = None
+        run.chars = 0
+        self._add(block, -chars)
+
+    def append_text(self, run: Run, text: str, units: int) -> None:
+        """Extend a visible run with text that continues its clocks (a merged typing run)."""
+        assert run.text is not None
+        run.text += text
+        run.length += units
+        run.chars += len(text)
+        block = run.block
+        assert block is not None
+        self._add(block, len(text))

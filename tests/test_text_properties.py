@@ -1,0 +1,231 @@
+"""Property tests: the fast text path (updates placed by item ID) against the plain pycrdt path.
+
+Peers edit the same text concurrently and exchange updates at random moments; one peer edits
+through the fast path, the others through pycrdt's positional calls. After every step the
+fast path's item index must spell exactly the text pycrdt holds, every local edit must do what
+the same edit does to a Python string, and all peers must converge. Undo, marks (which send
+the text back to the plain path), origins and a Yjs late joiner are checked too.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pycrdt import Doc, UndoManager, XmlElement, XmlFragment, XmlText
+
+import meshdoc._text as text_module
+from meshdoc import TextNode
+
+NODE_DIR = Path(__file__).resolve().parent / "node"
+ALPHABET = ["a", "b", "é", "漢", "😀", "\n"]
+
+
+@pytest.fixture(autouse=True)
+def fast_everywhere(monkeypatch):
+    monkeypatch.setattr(text_module, "FAST_PATH_MIN_LENGTH", 0)
+
+
+class Peer:
+    def __init__(self, client_id: int, fast: bool, base: bytes | None = None) -> None:
+        self.doc = Doc(client_id=client_id)
+        if base is None:
+            fragment = self.doc.get("default", type=XmlFragment)
+            ytext = fragment.children.append(XmlElement("p")).children.append(XmlText())
+        else:
+            self.doc.apply_update(base)
+            ytext = self.doc.get("default", type=XmlFragment).children[0].children[0]
+        self.node = TextNode(self.doc, ytext)
+        self.state = text_module._state_for(self.doc, ytext)
+        if not fast:
+            self.state.fast_off = True
+
+    def check_index(self) -> None:
+        """The fast path's index (brought up to date) spells the text pycrdt holds."""
+        if self.state.fast_off:
+            return
+        with self.doc.transaction() as txn:
+            fast = self.node._fast(txn)
+        assert fast is not None, "the fast path turned itself off"
+        assert fast.text() == str(self.node)
+        assert fast.index.visible == len(str(self.node))
+
+
+def make_peers(n_plain: int) -> list[Peer]:
+    first = Peer(1, fast=True)
+    base = first.doc.get_update()
+    return [first] + [Peer(10 + i, fast=False, base=base) for i in range(n_plain)]
+
+
+def sync(src: Peer, dst: Peer) -> None:
+    dst.doc.apply_update(src.doc.get_update(dst.doc.get_state()))
+
+
+edit = st.tuples(
+    st.sampled_from(["insert", "insert", "delete", "sync"]),
+    st.integers(0, 2),  # peer
+    st.integers(0, 2),  # other peer (sync source)
+    st.floats(0, 1),  # relative position
+    st.integers(1, 4),  # length
+    st.lists(st.sampled_from(ALPHABET), min_size=1, max_size=4).map("".join),
+)
+
+
+def apply_edit(peers: list[Peer], step: tuple[Any, ...]) -> None:
+    kind, p, q, where, n, s = step
+    peer = peers[p % len(peers)]
+    text = str(peer.node)
+    if kind == "sync":
+        src = peers[q % len(peers)]
+        if src is not peer:
+            sync(src, peer)
+        return
+    if kind == "insert":
+        i = round(where * len(text))
+        peer.node.insert(i, s)
+        assert str(peer.node) == text[:i] + s + text[i:]
+    elif text:
+        i = min(int(where * len(text)), len(text) - 1)
+        n = min(n, len(text) - i)
+        peer.node.delete(i, n)
+        assert str(peer.node) == text[:i] + text[i + n :]
+
+
+def converge(peers: list[Peer]) -> str:
+    for a in peers:
+        for b in peers:
+            if a is not b:
+                sync(a, b)
+    texts = {str(p.node) for p in peers}
+    assert len(texts) == 1, texts
+    return texts.pop()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(edit, min_size=1, max_size=40))
+def test_fast_path_index_matches_pycrdt_under_concurrent_edits(steps):
+    peers = make_peers(2)
+    for step in steps:
+        apply_edit(peers, step)
+        peers[0].check_index()
+    converge(peers)
+    peers[0].check_index()
+    assert not peers[0].state.fast_off
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(edit, min_size=1, max_size=30), st.lists(edit, min_size=1, max_size=30))
+def test_two_fast_peers_converge_with_a_plain_peer(first, second):
+    peers = make_peers(1)
+    fast = Peer(2, fast=True, base=peers[0].doc.get_update())
+    peers.append(fast)
+    for step in first + second:
+        apply_edit(peers, step)
+    converge(peers)
+    peers[0].check_index()
+    fast.check_index()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(edit, min_size=1, max_size=25), st.integers(1, 5))
+def test_undo_of_fast_edits_restores_text_and_index(steps, undos):
+    peers = make_peers(1)
+    me = peers[0]
+    fragment = me.doc.get("default", type=XmlFragment)
+    undo = UndoManager(scopes=[fragment], capture_timeout_millis=0)
+    undo.include_origin("me")
+    history = [str(me.node)]
+    for step in steps:
+        if step[1] % 2 == 0 and step[0] != "sync":
+            with me.doc.transaction(origin="me"):
+                apply_edit([me], step)
+            if str(me.node) != history[-1]:
+                history.append(str(me.node))
+        else:
+            apply_edit(peers, step)
+            history = [str(me.node)]  # others' edits interleave: only check the index
+            undo.clear()
+        me.check_index()
+    for _ in range(undos):
+        if not undo.can_undo():
+            break
+        undo.undo()
+        me.check_index()
+        if len(history) > 1:
+            history.pop()
+            assert str(me.node) == history[-1]
+    converge(peers)
+    me.check_index()
+
+
+def test_fast_edits_carry_the_transaction_origin():
+    me = make_peers(0)[0]
+    origins: list[Any] = []
+    me.node.ytext.observe(lambda event: origins.append(event.transaction.origin))
+    with me.doc.transaction(origin="agent"):
+        me.node.insert(0, "hello 😀")
+        me.node.delete(0, 1)
+    with me.doc.transaction(origin="person"):
+        me.node.insert(5, "!")
+    assert origins == ["agent", "person"]
+    assert me.state.fast is not None
+    assert str(me.node) == "ello !😀"
+
+
+def test_marks_send_the_text_back_to_the_plain_path():
+    me = make_peers(0)[0]
+    me.node.insert(0, "plain then bold")
+    assert me.state.fast is not None
+    me.node.format(11, 4, {"bold": True})
+    me.node.insert(0, ">")
+    assert me.state.fast_off
+    assert me.node.to_delta() == [
+        {"insert": ">plain then "},
+        {"insert": "bold", "attributes": {"bold": True}},
+    ]
+
+
+def test_small_texts_stay_on_the_plain_path(monkeypatch):
+    monkeypatch.setattr(text_module, "FAST_PATH_MIN_LENGTH", 16)
+    me = make_peers(0)[0]
+    me.node.insert(0, "short")
+    assert me.state.fast is None
+    me.node.insert(5, " and now longer than sixteen")
+    me.node.insert(0, "!")
+    assert me.state.fast is not None
+    assert str(me.node) == "!short and now longer than sixteen"
+
+
+@pytest.mark.interop
+def test_yjs_late_joiner_reads_a_fast_path_document():
+    rng = random.Random(5)
+    peers = make_peers(2)
+    for _ in range(400):
+        step = (
+            rng.choice(["insert", "insert", "delete", "sync"]),
+            rng.randrange(3),
+            rng.randrange(3),
+            rng.random(),
+            rng.randint(1, 4),
+            "".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 4))),
+        )
+        apply_edit(peers, step)
+    final = converge(peers)
+    payload = {"updates": [base64.b64encode(peers[0].doc.get_update()).decode()]}
+    proc = subprocess.run(
+        ["node", "text_peer.mjs"],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        cwd=NODE_DIR,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["text"] == final
