@@ -252,7 +252,13 @@ class DocumentLink:
         try:
             while True:
                 message = await websocket.recv(decode=False)
-                denial = self._handle(message, on_synced)
+                try:
+                    denial = self._handle(message, on_synced)
+                except (ValueError, IndexError, RuntimeError) as error:
+                    # bytes that are not y-websocket (or a corrupt update): drop this
+                    # connection and resync from scratch on the next one
+                    log.warning("bad message from %s (%s); reconnecting", self.where, error)
+                    return None
                 if denial is not None and denied is None:
                     # the server closes right after denying: wait briefly for its close code
                     denied = denial

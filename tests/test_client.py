@@ -319,3 +319,26 @@ def test_backoff_grows_caps_and_jitters() -> None:
     for bad in ({"initial": -1}, {"factor": 0.5}, {"jitter": 1.5}):
         with pytest.raises(ValueError):
             Backoff(**bad)  # type: ignore[arg-type]
+
+
+async def test_garbage_from_the_server_reconnects_instead_of_crashing() -> None:
+    from websockets.asyncio.server import ServerConnection, serve
+
+    attempts: list[str] = []
+    empty_step2 = b"\x00\x01\x02\x00\x00"  # sync step 2 carrying an empty update
+
+    async def handler(websocket: ServerConnection) -> None:
+        attempts.append(websocket.request.path if websocket.request else "")
+        if len(attempts) == 1:
+            await websocket.send(b"\x00\x02\x04\xff\xff\xff\xff")  # an update that is not Yjs
+        else:
+            await websocket.send(empty_step2)
+        async for _ in websocket:
+            pass
+
+    async with serve(handler, "127.0.0.1", 0, compression=None) as raw:
+        port = raw.sockets[0].getsockname()[1]
+        async with RoomClient(f"ws://127.0.0.1:{port}", "team", backoff=FAST) as client:
+            assert client.connected
+            assert client.connections("") == 1
+        assert len(attempts) == 2
