@@ -21,6 +21,7 @@ assert copy.to_json() == doc.to_json()
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,7 @@ __all__ = ["DEFAULT_FRAGMENT", "DEFAULT_ORIGIN", "MeshDocument"]
 DEFAULT_FRAGMENT = "default"
 DEFAULT_ORIGIN = "local"
 UNTYPED_ROOT_TAG = "doc"
+_STEP = re.compile(r"(.+)\[(\d+)\]")
 ROOT_TAG_KEY = "$tag"
 
 
@@ -148,6 +150,29 @@ class MeshDocument:
     def get_node_by_id(self, id: str) -> Element | None:
         """The element whose `$id` is `id`, or None."""
         return self._root.get_node_by_id(id)
+
+    def get_node_by_path(self, path: str) -> Element | None:
+        """The element at a path as `Element.path` writes it (``doc/section[1]/p[0]``), or None.
+
+        Each step must name the tag found at that index, so a stale path (the tree
+        changed meanwhile) gives None rather than a different element.
+        """
+        steps = path.split("/")
+        if not steps or steps[0] != self.root_tag_name:
+            return None
+        node: Any = self.fragment
+        for step in steps[1:]:
+            match = _STEP.fullmatch(step)
+            if match is None:
+                return None
+            tag, index = match.group(1), int(match.group(2))
+            kids = list(node.children)
+            if index >= len(kids) or not isinstance(kids[index], XmlElement):
+                return None
+            node = kids[index]
+            if node.tag != tag:
+                return None
+        return Element(self, node)
 
     def find(self, tag_name: str | None = None, **attributes: Any) -> list[Element]:
         """Every element with this tag and these attribute values (see `Element.find`)."""

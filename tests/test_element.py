@@ -206,3 +206,19 @@ def test_foreign_elements_without_id_are_usable():
     para.delete()
     with pytest.raises(NodeNotFoundError):
         para.set_attribute("align", "right")
+
+
+def test_paths_address_elements():
+    doc = MeshDocument(article_schema())
+    section = doc.root.append_child("section", {"name": "S"})
+    para = section.append_child("paragraph")
+    para.text.insert(0, "x")
+    brk = para.append_child("hardBreak")
+    assert brk.path == "doc/section[0]/paragraph[0]/hardBreak[1]"
+    assert doc.get_node_by_path(brk.path) == brk
+    assert doc.get_node_by_path("doc") == doc.root
+    assert doc.get_node_by_path("doc/section[0]/paragraph[0]/hardBreak[0]") is None  # text
+    assert doc.get_node_by_path("doc/heading[0]") is None  # stale: another tag there
+    assert doc.get_node_by_path("doc/section[3]") is None
+    assert doc.get_node_by_path("page/section[0]") is None
+    assert doc.get_node_by_path("doc/section") is None
