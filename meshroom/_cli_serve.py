@@ -135,7 +135,8 @@ def serve(
         None,
         "--secret",
         envvar="MESHROOM_SECRET",
-        help="Require tokens signed with this secret (see `meshroom token`).",
+        help="Require tokens signed with this secret (see `meshroom token`). Several "
+        "secrets separated by spaces are all accepted (key rotation); the first signs.",
     ),
     static: Path | None = typer.Option(
         None, "--static", exists=True, file_okay=False, help="Also serve this folder at /."
@@ -165,12 +166,23 @@ def serve(
         from ._dev import dev_token_route
 
         secret = secret or _secrets.token_urlsafe(32)
-        config.routes.append(dev_token_route(secret))
+        config.routes.append(dev_token_route(secret.split()[0]))
         log.warning("--dev: GET /dev/token gives read-write tokens to anyone; never deploy it")
     if secret:
         from .auth import JwtAuth
 
-        config.extensions.append(JwtAuth(secret))
+        try:
+            config.extensions.append(JwtAuth(secret.split()))
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--secret") from None
+    else:
+        typer.secho(
+            "WARNING: auth is off (no --secret or MESHROOM_SECRET): every room is open, "
+            "read-write, to anyone who can reach this server.",
+            err=True,
+            fg="red",
+            bold=True,
+        )
     if static is not None:
         from starlette.routing import Mount
         from starlette.staticfiles import StaticFiles
