@@ -96,3 +96,57 @@ def test_console_entry_point_runs():
     )  # fmt: skip
     claims = TokenVerifier(SECRET).verify(done.stdout.strip())
     assert claims.access_for("team", "any.md").read_only is True
+
+
+_SERVE = "import sys; from meshroom.cli import main; sys.argv = ['meshroom', *sys.argv[1:]]; main()"
+
+
+def _serve_script(*args: str) -> str:
+    return f"import sys; sys.argv[1:] = {list(args)!r}; " + _SERVE
+
+
+def test_serve_with_secrets_requires_tokens_and_accepts_rotated_ones():
+    import anyio
+    from test_auth_peer import free_port, open_peer, start_server, stop_server
+
+    from meshroom.auth import mint_token
+
+    new, old = "n" * 32 + "-new", "o" * 32 + "-old"  # a space separates several secrets
+    port = free_port()
+    process = start_server(
+        _serve_script("serve", "--port", str(port), "--log-level", "warning"),
+        port,
+        {"MESHROOM_SECRET": f"{new} {old}"},
+    )
+
+    async def check() -> None:
+        base = f"ws://127.0.0.1:{port}"
+        for secret in (new, old):
+            token = mint_token(secret=secret, grants=[Grant("team")], participant_id="a")
+            async with open_peer(base, "team", "a.md", token) as peer:
+                assert peer.synced.is_set()
+        async with open_peer(base, "team", "a.md", "junk", wait_sync=False) as refused:
+            assert await refused.wait_closed() == 4401
+
+    try:
+        anyio.run(check)
+    finally:
+        output = stop_server(process)
+    assert "auth is off" not in output
+
+
+def test_serve_without_secret_warns_loudly_and_short_secret_is_refused():
+    from test_auth_peer import free_port, start_server, stop_server
+
+    port = free_port()
+    process = start_server(
+        _serve_script("serve", "--port", str(port)), port, {"MESHROOM_SECRET": ""}
+    )
+    output = stop_server(process)
+    assert "every room is open" in output
+    done = subprocess.run(
+        [sys.executable, "-c", _SERVE, "serve", "--secret", "short"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "at least 32 bytes" in " ".join(done.stderr.replace("│", " ").split())
