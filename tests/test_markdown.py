@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -311,12 +312,39 @@ def test_reads_what_an_editor_wrote() -> None:
     assert to_markdown(doc) == "u[l](h)\n\ncap\n"
 
 
+# ---------------------------------------------------------------- the CommonMark spec
+
+SPEC = NODE_DIR / "node_modules" / "commonmark-spec" / "spec.txt"
+
+
+def spec_examples() -> list[str]:
+    """The Markdown of every example in the CommonMark spec (npm ``commonmark-spec``)."""
+    assert SPEC.exists(), "run `npm ci` in tests/node for the CommonMark spec examples"
+    fence = "`" * 32
+    pattern = rf"^{fence} example\n(.*?)^\.\n.*?^{fence}$"
+    found = re.findall(pattern, SPEC.read_text(encoding="utf-8"), re.S | re.M)
+    return [markdown.replace("\u2192", "\t") for markdown in found]  # the spec shows tabs as →
+
+
+def test_commonmark_spec_examples_round_trip() -> None:
+    examples = spec_examples()
+    assert len(examples) > 600
+    for number, markdown in enumerate(examples, start=1):
+        first = from_markdown(markdown)
+        written = to_markdown(first)
+        second = from_markdown(written)
+        where = f"spec example {number}: {markdown!r} -> {written!r}"
+        assert without_ids(second.to_json()) == without_ids(first.to_json()), where
+        assert to_markdown(second) == written, where
+
+
 # ---------------------------------------------------------------- Node: y-prosemirror + Tiptap
 
 
 def _node_cases() -> list[dict[str, Any]]:
     cases = []
-    for name, markdown in CORPUS.items():
+    spec = {f"spec example {i}": md for i, md in enumerate(spec_examples(), start=1)}
+    for name, markdown in {**CORPUS, **spec}.items():
         doc = from_markdown(markdown)
         cases.append(
             {
