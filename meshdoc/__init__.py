@@ -21,6 +21,9 @@ from ._schema import ElementType as ElementType
 from ._schema import MarkType as MarkType
 from ._schema import MeshSchema as MeshSchema
 from ._schema import ValueProperty as ValueProperty
+from ._sticky import StickyRange as StickyRange
+from ._sticky import decode_sticky_position as decode_sticky_position
+from ._sticky import encode_sticky_position as encode_sticky_position
 from ._text import EMBED_CHARACTER as EMBED_CHARACTER
 from ._text import TextNode as TextNode
 from ._text_sticky import StickyPosition as StickyPosition
@@ -43,6 +46,7 @@ __all__ = [
     "SchemaDefinitionError",
     "SchemaError",
     "StickyPosition",
+    "StickyRange",
     "StructureError",
     "Subscription",
     "TextNode",
@@ -52,4 +56,6 @@ __all__ = [
     "UpdateError",
     "ValueProperty",
     "Violation",
+    "decode_sticky_position",
+    "encode_sticky_position",
 ]

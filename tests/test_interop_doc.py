@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 from _meshdoc_schemas import article_schema
 
-from meshdoc import Element, MeshDocument
+from meshdoc import (
+    Element,
+    MeshDocument,
+    StickyRange,
+    decode_sticky_position,
+    encode_sticky_position,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -150,3 +156,31 @@ def test_other_fragment_names_bind_the_same_way():
     assert out["rootAttributes"] == {"lang": "en"}
     empty = _node([doc.get_update()], fragment="default")
     assert empty["xml"] == ""
+
+
+def test_sticky_ranges_travel_as_yjs_binary_positions():
+    doc = MeshDocument(article_schema())
+    para = doc.root.append_child("paragraph")
+    text = para.text
+    text.insert(0, "Größe 😀 matters here")
+    selection = StickyRange.create(text, 8, 7)  # "matters"
+    assert str(text)[8:15] == "matters"
+    # Node resolves our binary positions after its own edit before the range
+    ops = [{"op": "text", "path": [0, 0], "index": 0, "text": "¡"}]
+    wire = [
+        {"path": [0, 0], "position": base64.b64encode(encode_sticky_position(p)).decode()}
+        for p in (selection.start, selection.end)
+    ]
+    out = _node([doc.get_update()], ops, resolve=wire, clientID=99)
+    assert out["resolved"] == [9, 16]  # the same indices Python resolves below
+    doc.apply_update(out["diff"])
+    assert selection.resolve(text) == (9, 16)
+    assert str(text)[9:16] == "matters"
+    # positions made by Yjs decode and resolve here
+    out = _node([doc.get_update()], make=[{"path": [0, 0], "index": 9, "assoc": 0}])
+    (made,) = out["made"]
+    position = decode_sticky_position(base64.b64decode(made))
+    text.insert(0, ">> ")
+    assert str(text)[text.index_of(position) :].startswith("matters")
+    assert StickyRange.from_bytes(selection.to_bytes()) == selection
+    assert StickyRange.from_json(selection.to_json()) == selection

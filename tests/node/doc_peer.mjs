@@ -8,6 +8,9 @@
 //   update         the whole document state (base64)
 //   diff           only what the ops added (base64), relative to the state before them
 // Ops address a node by "path": child indices from the fragment.
+// Sticky positions in binary form (Y.encodeRelativePosition), indices in code points:
+//   "make": [{path, index, assoc}] -> "made": [base64...]
+//   "resolve": [{path, position: base64}] -> "resolved": [index or null...]
 import * as Y from 'yjs'
 
 const chunks = []
@@ -51,6 +54,21 @@ doc.transact(() => {
   }
 }, 'node')
 
+const plain = (text) => text.toDelta().map((op) => typeof op.insert === 'string' ? op.insert : '\ufffc').join('')
+const toUtf16 = (text, cp) => Array.from(plain(text)).slice(0, cp).join('').length
+const toCodePoints = (text, u) => Array.from(plain(text).slice(0, u)).length
+const made = (input.make || []).map(({ path, index, assoc }) => {
+  const text = at(path)
+  const rpos = Y.createRelativePositionFromTypeIndex(text, toUtf16(text, index), assoc)
+  return Buffer.from(Y.encodeRelativePosition(rpos)).toString('base64')
+})
+const resolved = (input.resolve || []).map(({ path, position }) => {
+  const text = at(path)
+  const rpos = Y.decodeRelativePosition(Buffer.from(position, 'base64'))
+  const abs = Y.createAbsolutePositionFromRelativePosition(rpos, doc)
+  return abs && abs.type === text ? toCodePoints(text, abs.index) : null
+})
+
 const texts = []
 const walk = (node) => {
   for (const child of node.toArray()) {
@@ -63,6 +81,8 @@ process.stdout.write(JSON.stringify({
   xml: root.toString(),
   texts,
   rootAttributes: rootAttributes.toJSON(),
+  made,
+  resolved,
   update: Buffer.from(Y.encodeStateAsUpdate(doc)).toString('base64'),
   diff: Buffer.from(Y.encodeStateAsUpdate(doc, before)).toString('base64')
 }))
