@@ -84,3 +84,33 @@ def test_sticky_position_survives_concurrent_edits_and_travels_as_json():
     index = para.text.index_of(received)
     assert str(para.text)[index:] == "wörld"
     assert peer_text.index_of(position) == index
+
+
+def test_sticky_range_follows_edits_and_refuses_bad_input():
+    import pytest
+
+    from meshdoc import StickyRange, TextRangeError, UpdateError, decode_sticky_position
+
+    doc = MeshDocument(None)
+    text = doc.root.append_child("p").append_text("Hello world")
+    selection = StickyRange.create(text, 6, 5)
+    text.insert(6, "big ")  # typed at the start boundary: outside the range
+    text.insert(len(text), "!")  # typed at the end boundary: outside too
+    start, end = selection.resolve(text)
+    assert str(text)[start:end] == "world"
+    text.insert(start + 2, "-")  # typed inside: part of the range
+    start, end = selection.resolve(text)
+    assert str(text)[start:end] == "wo-rld"
+    text.delete(start, end - start)
+    assert selection.resolve(text) == (start, start)
+    for bad in (b"", b"\x07\x00", b"\x00\x01", b"\x00\x01\x02\x00\x00"):
+        with pytest.raises(UpdateError):
+            decode_sticky_position(bad)
+    with pytest.raises(UpdateError):
+        StickyRange.from_bytes(b"\x05\x00")
+    with pytest.raises(UpdateError):
+        StickyRange.from_json({"start": {}})
+    with pytest.raises(TextRangeError):
+        StickyRange.create(text, 3, 99)
+    with pytest.raises(TextRangeError):
+        StickyRange.create(text, -1, 1)
