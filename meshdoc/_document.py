@@ -34,6 +34,7 @@ from ._element import Element
 from ._events import DocumentEvent, Subscription
 from ._exceptions import TransactionError, UpdateError
 from ._json import plan_root, write_plan
+from ._search import node_by_id
 from ._tree import ID, iter_elements, node_path, normalize
 from ._undo import UndoManager
 
@@ -46,6 +47,12 @@ __all__ = ["DEFAULT_FRAGMENT", "DEFAULT_ORIGIN", "MeshDocument"]
 DEFAULT_FRAGMENT = "default"
 DEFAULT_ORIGIN = "local"
 UNTYPED_ROOT_TAG = "doc"
+#: Updates kept for re-application while their dependencies are missing (default 256):
+#: enough for a reconnecting peer's burst, bounded so a peer whose dependencies never
+#: arrive cannot make every later update pay for an ever-growing merge.
+MAX_UNSETTLED = 256
+#: Elements remembered by `get_node_by_id` (default 4096); the memo starts over when full.
+MAX_ID_CACHE = 4096
 _STEP = re.compile(r"(.+)\[(\d+)\]")
 ROOT_TAG_KEY = "$tag"
 
@@ -78,6 +85,7 @@ class MeshDocument:
         self._root = Element(self, self.fragment)
         # remote updates not fully integrated yet (arrived before their dependencies)
         self._unsettled: list[bytes] = []
+        self._by_id: dict[str, XmlElement] = {}
 
     def __repr__(self) -> str:
         return f"MeshDocument(schema={self.schema!r}, fragment={self.fragment_name!r})"
@@ -148,8 +156,24 @@ class MeshDocument:
         return attrs
 
     def get_node_by_id(self, id: str) -> Element | None:
-        """The element whose `$id` is `id`, or None."""
-        return self._root.get_node_by_id(id)
+        """The element whose `$id` is `id`, or None.
+
+        Found elements are remembered, so repeated look-ups (an agent editing one
+        element many times) skip the walk; a remembered node is trusted only while it
+        still carries that `$id` (a deleted node reads no attributes), else the tree is
+        walked again.
+        """
+        node = self._by_id.get(id)
+        if node is not None and node.attributes.get(ID) == id:
+            return Element(self, node)
+        found = node_by_id(self.fragment, id)
+        if found is None:
+            self._by_id.pop(id, None)
+            return None
+        if len(self._by_id) >= MAX_ID_CACHE:
+            self._by_id.clear()
+        self._by_id[id] = found
+        return Element(self, found)
 
     def get_node_by_path(self, path: str) -> Element | None:
         """The element at a path as `Element.path` writes it (``doc/section[1]/p[0]``), or None.
@@ -291,8 +315,9 @@ class MeshDocument:
                     # once more updates are in, integrates them (re-applying is idempotent).
                     self.doc.apply_update(merge_updates(*self._unsettled, update))
             state = self.doc.get_state()
-            self._unsettled = [
+            unsettled = [
                 u for u in (*self._unsettled, update) if _get_update(u, state)[:1] != b"\x00"
             ]
+            self._unsettled = unsettled[-MAX_UNSETTLED:]
         except ValueError as exc:
             raise UpdateError(f"not a Yjs update: {exc}") from exc

@@ -222,3 +222,19 @@ def test_paths_address_elements():
     assert doc.get_node_by_path("doc/section[3]") is None
     assert doc.get_node_by_path("page/section[0]") is None
     assert doc.get_node_by_path("doc/section") is None
+
+
+def test_get_node_by_id_never_returns_a_deleted_or_stale_node():
+    doc = MeshDocument(article_schema())
+    section = doc.root.append_child("section", {"name": "S"})
+    para = section.append_child("paragraph")
+    pid = para.id
+    assert doc.get_node_by_id(pid) == para  # now remembered
+    other = doc.root.append_child("section", {"name": "T"})
+    para.move(other)
+    assert doc.get_node_by_id(pid).parent == other  # the moved copy, not the deleted node
+    peer = MeshDocument.from_update(article_schema(), doc.get_update())
+    peer.get_node_by_id(other.id).delete()  # a remote peer deletes the parent
+    doc.apply_update(peer.get_update(doc.get_state()))
+    assert doc.get_node_by_id(pid) is None
+    assert doc.get_node_by_id(section.id) == section
