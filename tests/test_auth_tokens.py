@@ -107,6 +107,12 @@ def test_malformed_tokens_refused(token):
     assert reason in ("missing token", "malformed token") or "not accepted" in reason
 
 
+def test_oversized_token_refused_before_parsing():
+    huge = mint_token(secret=SECRET, grants=[Grant(f"room-{i}") for i in range(400)])
+    assert len(huge) > 8 * 1024
+    assert _refused(huge).reason.startswith("token longer than")
+
+
 def test_alg_none_and_unlisted_algorithms_refused():
     unsigned = jwt.encode(
         {"sub": "x", "exp": int(time.time()) + 60, "grants": []}, None, algorithm="none"

@@ -33,6 +33,9 @@ __all__ = ["TokenClaims", "TokenVerifier", "mint_token", "verify_token"]
 _KINDS = ("person", "agent")
 #: Default clock-skew tolerance, in seconds, for ``exp``, ``nbf`` and ``iat``.
 DEFAULT_LEEWAY = 30.0
+#: Longest token accepted, in characters. Default 8 KiB: a token with dozens of grants
+#: fits; a megabyte of base64 sent to make the server parse JSON does not.
+MAX_TOKEN_LENGTH = 8 * 1024
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,8 @@ class TokenVerifier:
         """
         if not isinstance(token, str) or not token:
             raise _refuse("missing token")
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise _refuse(f"token longer than {MAX_TOKEN_LENGTH} characters")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
