@@ -296,3 +296,19 @@ async def test_one_connection_cannot_flood_awareness_with_client_ids(live):
         await flood.barrier()
         store = live.server.room(room).documents[path].awareness
         assert len(store.states) <= 8
+
+
+async def test_pre_auth_messages_are_capped():
+    limits = Limits(messages_per_second=5, messages_burst=20)
+    async with (
+        run_server(extensions=[JwtAuth(SECRET)], limits=limits) as live,
+        open_peer(live.base_url, "team", "a.md", None, wait_sync=False) as peer,
+    ):
+        for clock in range(1, 100):
+            try:
+                await peer.send(awareness_message(7, clock, {"n": clock}))
+            except Exception:
+                break
+        assert await peer.wait_closed() == CloseCode.RATE_LIMITED
+        assert "before authenticating" in peer.close_reason
+        assert set(peer.types) <= {2}
