@@ -228,6 +228,19 @@ class Element:
     def _child_tags(self) -> list[str]:
         return [c.tag or "" if isinstance(c, XmlElement) else "$text" for c in children(self._node)]
 
+    def _check_order(
+        self, parent: ElementType, index: int, tag: str, *, removed: int | None = None
+    ) -> None:
+        """Refuse putting `tag` at child `index` of an ordered parent (others: no cost)."""
+        child = parent.child_property
+        if child is None or not child.ordered:
+            return
+        tags = self._child_tags()
+        if removed is not None:
+            del tags[removed]
+        tags.insert(index, tag)
+        raise_first(order_problems(parent, tags), self._where)
+
     def _check_new_child(self, index: int, tag: str, attributes: dict[str, Any]) -> None:
         schema = self._document.schema
         for name, value in attributes.items():
@@ -251,12 +264,10 @@ class Element:
             or child_type.attributes[k].type == "null"
         }
         raise_first(attribute_problems(child_type, values, complete=True), self._where)
-        tags = self._child_tags()
-        tags.insert(index, tag)
-        raise_first(order_problems(parent, tags), self._where)
+        self._check_order(parent, index, tag)
 
     def _check_index(self, index: int) -> int:
-        size = len(children(self._node))
+        size = len(self._node.children)
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= size:
             raise StructureError(f"child index {index!r} is outside 0..{size} of <{self.tag_name}>")
         return index
@@ -289,7 +300,7 @@ class Element:
 
     def append_child(self, tag_name: str, attributes: dict[str, Any] | None = None) -> Element:
         """Append a new element `tag_name` (see `insert_child_at`)."""
-        return self.insert_child_at(len(children(self._node)), tag_name, attributes)
+        return self.insert_child_at(len(self._node.children), tag_name, attributes)
 
     def _sibling_index(self, sibling: Element | TextNode) -> int:
         node = sibling.node if isinstance(sibling, Element) else sibling.ytext
@@ -334,8 +345,7 @@ class Element:
             if element is None:
                 raise self._unknown_tag()
             raise_first(text_problems(element), self._where)
-            tags = [*self._child_tags(), "$text"]
-            raise_first(order_problems(element, tags), self._where)
+            self._check_order(element, len(self._node.children), "$text")
         from ._text import TextNode
 
         if attributes and self._document.schema is not None:
@@ -368,16 +378,15 @@ class Element:
             existing_ids=lambda: ids_below(self._document.fragment),
         )
         if parent is not None:
-            tags = self._child_tags()
-            tags.insert(index, plan.tag if isinstance(plan, ElementPlan) else "$text")
-            raise_first(order_problems(parent, tags), self._where)
+            tag = plan.tag if isinstance(plan, ElementPlan) else "$text"
+            self._check_order(parent, index, tag)
         with self._document.transaction():
             node = write_plan(self._node, index, plan)
         return self._wrap(node)
 
     def append_json(self, data: dict[str, Any]) -> Element | TextNode:
         """Append a node given as JSON (see `insert_json_at`)."""
-        return self.insert_json_at(len(children(self._node)), data)
+        return self.insert_json_at(len(self._node.children), data)
 
     # ------------------------------------------------------------ structure
 

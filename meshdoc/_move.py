@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from pycrdt import XmlElement, XmlFragment
 
-from ._checks import child_problems, order_problems, raise_first
+from ._checks import child_problems, raise_first
 from ._exceptions import StructureError
 from ._json import snapshot, write_plan
 from ._tree import child_index, children, iter_elements
@@ -52,11 +52,8 @@ def move_element(element: Element, parent: Element, index: int | None) -> XmlEle
         if parent_type is None:
             raise parent._unknown_tag()
         raise_first(child_problems(schema, parent_type, element.tag_name), parent._where)
-        tags = parent._child_tags()
-        if same:
-            del tags[old_index]
-        tags.insert(target, element.tag_name)
-        raise_first(order_problems(parent_type, tags), parent._where)
+        removed = old_index if same else None
+        parent._check_order(parent_type, target, element.tag_name, removed=removed)
     plan = snapshot(node)
     with element.document.transaction():
         del old_parent.children[old_index]
