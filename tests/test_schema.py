@@ -316,3 +316,19 @@ def test_marks_are_checked_for_new_text_and_by_the_text_hook():
     assert err.element_id == para.id and err.path == "doc/paragraph[1]/$text[0]"
     doc.check_marks(para.text.ytext, {"bold": None, "link": {"href": "https://e.org"}})
     MeshDocument(None).check_marks(para.text.ytext, {"anything": True})
+
+
+def test_overlapping_marks_stored_under_hashed_names_are_recognised():
+    schema = MeshSchema(
+        "doc",
+        [ElementType("doc", [ChildProperty("children", ["p"])]), ElementType("p", rich_text=True)],
+        marks=[MarkType("comment", [ValueProperty("id", required=True)])],
+    )
+    doc = MeshDocument(schema)
+    text = doc.root.append_child("p").append_text("ab")
+    with doc.transaction():  # as y-prosemirror writes two comments over one character
+        text.ytext.format(0, 1, {"comment--AbC+/=12": {"id": "c1"}})
+        text.ytext.format(0, 1, {"comment--zzzzzzzz": {"id": "c2"}})
+        text.ytext.format(1, 1, {"comment--yyyyyyyy": {}})
+    (violation,) = doc.validate()
+    assert violation.rule == "mark-attribute" and violation.attribute == "comment--yyyyyyyy"
