@@ -27,10 +27,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 HERE = Path(__file__).resolve().parent
 NODE_DIR = HERE / "node"
@@ -80,22 +81,25 @@ class Server:
     name: str
     port: int
     process: subprocess.Popen[bytes]
+    log: IO[bytes]
 
     @classmethod
     def start(cls, name: str) -> Server:
         port = free_port()
         env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
+        log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
         process = subprocess.Popen(
             server_command(name, port),
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=log,  # a file, not a pipe: a chatty server must never block on it
             start_new_session=True,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                error = process.stderr.read().decode() if process.stderr else ""
+                log.seek(0)
+                error = log.read().decode(errors="replace")
                 raise RuntimeError(f"{name} server exited: {error[-2000:]}")
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -106,7 +110,7 @@ class Server:
             process.kill()
             raise RuntimeError(f"{name} server did not listen on {port} within 30 s")
         time.sleep(0.3)  # let it finish starting up before sampling memory
-        return cls(name, port, process)
+        return cls(name, port, process, log)
 
     @property
     def url(self) -> str:
@@ -120,8 +124,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process.stderr:
-            self.process.stderr.close()
+        self.log.close()
 
 
 def run_load(server: Server, scenario: str, options: list[str], timeout: float) -> dict[str, Any]:
@@ -268,23 +271,14 @@ def table(all_results: dict[str, dict[str, Any]]) -> str:
 
 
 def serve_meshroom(port: int) -> None:
-    """The meshroom server with the options of `meshroom serve` in memory mode."""
-    import uvicorn
+    """`meshroom serve` in memory mode (same app, transport and options), with no cap on
+    connections per address: every benchmark client connects from 127.0.0.1."""
+    import functools
 
-    from meshroom import Limits, Server
+    from meshroom import Limits, _cli_serve
 
-    server = Server(limits=Limits(max_connections_per_ip=0))
-    uvicorn.run(
-        server.app,
-        host="127.0.0.1",
-        port=port,
-        ws="websockets",
-        ws_per_message_deflate=False,
-        ws_max_size=server.limits.max_message_size + 1024,
-        log_level="warning",
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-    )
+    _cli_serve.Limits = functools.partial(Limits, max_connections_per_ip=0)  # type: ignore[misc]
+    _cli_serve.run(_cli_serve.ServeConfig(host="127.0.0.1", port=port, log_level="warning"))
 
 
 def serve_pycrdt(port: int) -> None:
