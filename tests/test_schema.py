@@ -329,6 +329,6 @@ def test_overlapping_marks_stored_under_hashed_names_are_recognised():
     with doc.transaction():  # as y-prosemirror writes two comments over one character
         text.ytext.format(0, 1, {"comment--AbC+/=12": {"id": "c1"}})
         text.ytext.format(0, 1, {"comment--zzzzzzzz": {"id": "c2"}})
-        text.ytext.format(1, 1, {"comment--yyyyyyyy": {}})
+        text.ytext.format(1, 2, {"comment--yyyyyyyy": {}})  # pycrdt: (start, stop)
     (violation,) = doc.validate()
     assert violation.rule == "mark-attribute" and violation.attribute == "comment--yyyyyyyy"
