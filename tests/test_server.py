@@ -411,3 +411,27 @@ async def test_in_memory_connections_and_both_apis(api):
     with pytest.raises(Exception, match="only be started once"):
         async with server:
             pass
+
+
+def test_queued_updates_are_coalesced_in_order():
+    from meshroom._session import coalesce_updates
+
+    source = pycrdt.Doc(client_id=8)
+    text = source.get("t", type=pycrdt.Text)
+    updates = []
+    for word in ("one ", "two ", "three "):
+        state = source.get_state()
+        text += word
+        updates.append(source.get_update(state))
+    presence = awareness(1, 1, {"a": 1})
+    batch = [encode_update(updates[0]), encode_update(updates[1]), presence]
+    batch.append(encode_update(updates[2]))
+    frames = coalesce_updates(batch)
+    assert len(frames) == 3 and frames[1] == presence and frames[2] == batch[3]
+    target = pycrdt.Doc()
+    for frame in frames:
+        message = decode_message(frame)
+        if isinstance(message, SyncMessage):
+            target.apply_update(message.payload)
+    assert str(target.get("t", type=pycrdt.Text)) == "one two three "
+    assert coalesce_updates([presence]) == [presence]
