@@ -135,9 +135,14 @@ def _code_span(code: str) -> str:
     return "`" * fence + inner + "`" * fence
 
 
+def _escape_attribute(value: str) -> str:
+    """Backslashes and entity look-alikes escaped, line breaks as references (one line)."""
+    escaped = _ENTITY_LIKE.sub(lambda m: "\\" + m.group(0), value.replace("\\", "\\\\"))
+    return escaped.replace("\n", "&#10;").replace("\r", "&#13;")
+
+
 def _destination(href: str) -> str:
-    escaped = href.replace("\\", "\\\\")
-    escaped = _ENTITY_LIKE.sub(lambda m: "\\" + m.group(0), escaped)
+    escaped = _escape_attribute(href)
     if not href or re.search(r"[\s<>()\x00-\x1f]", href):
         return "<" + escaped.replace("<", "\\<").replace(">", "\\>") + ">"
     return escaped
@@ -147,8 +152,7 @@ def _link_close(attrs: dict[str, Any]) -> str:
     out = "](" + _destination(str(attrs.get("href") or ""))
     title = attrs.get("title")
     if title:
-        title = str(title).replace("\\", "\\\\").replace('"', '\\"')
-        title = _ENTITY_LIKE.sub(lambda m: "\\" + m.group(0), title)
+        title = _escape_attribute(str(title)).replace('"', '\\"')
         out += f' "{title}"'
     return out + ")"
 

@@ -21,6 +21,7 @@ with), a hard break ending a block, and a hard break inside a heading of level
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from ._markdown_inline import serialize_inline
@@ -28,6 +29,9 @@ from ._markdown_inline import serialize_inline
 __all__ = ["serialize_markdown"]
 
 JSON = dict[str, Any]
+
+_LISTS = ("bulletList", "orderedList")
+_THEMATIC_BREAK = re.compile(r"^ {0,3}(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,})$")
 
 
 def serialize_markdown(blocks: list[JSON]) -> str:
@@ -47,27 +51,35 @@ def serialize_markdown(blocks: list[JSON]) -> str:
 
 def _blocks(blocks: list[JSON]) -> list[str]:
     out: list[str] = []
-    previous: JSON | None = None
-    switch = False
-    for block in blocks:
-        switched = _switches(block, previous, switch)
-        lines = _block(block, switched)
-        if not lines:
-            continue
-        previous, switch = block, switched
+    for _, lines, _ in _rendered(blocks):
         if out:
             out.append("")
         out.extend(lines)
     return out
 
 
-def _switches(block: JSON, previous: JSON | None, switched: bool) -> bool:
-    """Whether a list takes the other marker: it follows a list of its kind using this one."""
-    same = previous is not None and previous.get("type") == block.get("type")
-    return same and not switched
+def _rendered(blocks: list[JSON]) -> Iterator[tuple[JSON, list[str], JSON | None]]:
+    """Each block that has lines: the block, its lines and the block written before it.
+
+    A list right after a list of its kind takes another marker, or Markdown
+    would read the two as one list.
+    """
+    previous: JSON | None = None
+    marker: str | None = None
+    for block in blocks:
+        same = previous is not None and previous.get("type") == block.get("type")
+        used = None
+        if block.get("type") in _LISTS:
+            lines, used = _list(block, avoid=marker if same else None)
+        else:
+            lines = _block(block)
+        if not lines:
+            continue
+        yield block, lines, previous
+        previous, marker = block, used
 
 
-def _block(node: JSON, switch: bool = False) -> list[str]:
+def _block(node: JSON) -> list[str]:
     kind = node.get("type")
     content = node.get("content") or []
     attrs = node.get("attrs") or {}
@@ -83,8 +95,8 @@ def _block(node: JSON, switch: bool = False) -> list[str]:
     if kind == "blockquote":
         inner = _blocks(content)
         return [f"> {line}" if line else ">" for line in inner] or [">"]
-    if kind in ("bulletList", "orderedList"):
-        return _list(node, switch)
+    if kind in _LISTS:
+        return _list(node, avoid=None)[0]
     # a node Markdown has no spelling for: keep what it holds
     if any(child.get("type") in ("text", "hardBreak") for child in content):
         return _block({"type": "paragraph", "content": content})
@@ -109,32 +121,43 @@ def _heading(level: int, content: list[JSON]) -> list[str]:
 
 def _code_block(language: Any, content: list[JSON]) -> list[str]:
     code = "".join(node.get("text", "") for node in content if node.get("type") == "text")
-    info = "" if language is None else re.sub(r"\s+", " ", str(language)).strip()
+    info = "" if language is None else str(language).strip()
     char = "~" if "`" in info else "`"
     longest = max((len(run) for run in re.findall(re.escape(char) + "+", code)), default=0)
     fence = char * max(3, longest + 1)
-    info = re.sub(r"([\\&])", r"\\\1", info)
+    info = re.sub(r"([\\&])", r"\\\1", info).replace("\n", "&#10;").replace("\r", "&#13;")
     return [fence + info, *(code.split("\n") if code else []), fence]
 
 
-def _list(node: JSON, switch: bool) -> list[str]:
+def _list(node: JSON, avoid: str | None) -> tuple[list[str], str]:
+    """The list's lines and the marker used (``-``, ``*``, ``+``; ``.`` or ``)`` after numbers).
+
+    The marker is the first one that differs from `avoid` (the previous
+    list's) and does not turn an item's first line into a thematic break
+    (``- - -``, for three nested empty items).
+    """
     ordered = node["type"] == "orderedList"
     items = [item for item in node.get("content") or [] if item.get("type") == "listItem"]
     start = int((node.get("attrs") or {}).get("start", 1)) if ordered else 0
     rendered = [_item_lines(item) for item in items]
     tight = all(item_tight for _, item_tight in rendered)
     out: list[str] = []
-    for index, (lines, _) in enumerate(rendered):
-        bullet = "*" if switch else "-"
-        marker = f"{start + index}{')' if switch else '.'}" if ordered else bullet
-        if lines and lines[0] == "---":
-            lines[0] = "___"  # "- ---" would read as one thematic break
-        indent = " " * (len(marker) + 1)
-        if out and not tight:
-            out.append("")
-        out.append(f"{marker} {lines[0]}" if lines else marker)
-        out.extend(indent + line if line else "" for line in lines[1:])
-    return out
+    candidates = [m for m in ((".", ")") if ordered else ("-", "*", "+")) if m != avoid]
+    for char in candidates:
+        out = []
+        for index, (lines, _) in enumerate(rendered):
+            marker = f"{start + index}{char}" if ordered else char
+            first = lines[0] if lines else ""
+            if first == "---":
+                first = "___"  # "- ---" would read as one thematic break
+            indent = " " * (len(marker) + 1)
+            if out and not tight:
+                out.append("")
+            out.append(f"{marker} {first}" if first else marker)
+            out.extend(indent + line if line else "" for line in lines[1:])
+        if not any(_THEMATIC_BREAK.match(line) for line in out):
+            break
+    return out, char
 
 
 def _item_lines(item: JSON) -> tuple[list[str], bool]:
@@ -144,15 +167,10 @@ def _item_lines(item: JSON) -> tuple[list[str], bool]:
     Markdown lets it interrupt a paragraph: a bullet list, or an ordered list
     starting at 1, whose first item is not empty.
     """
-    blocks = _item_blocks(item)
     out: list[str] = []
     tight = True
-    previous: JSON | None = None
-    switch = False
-    for block in blocks:
-        switched = _switches(block, previous, switch)
-        lines = _block(block, switched)
-        if lines and out:
+    for block, lines, previous in _rendered(_item_blocks(item)):
+        if out:
             interrupts = (
                 previous is not None
                 and previous.get("type") == "paragraph"
@@ -162,14 +180,12 @@ def _item_lines(item: JSON) -> tuple[list[str], bool]:
                 out.append("")
                 tight = False
         out.extend(lines)
-        if lines:
-            previous, switch = block, switched
     return out, tight
 
 
 def _interrupts_paragraph(block: JSON, lines: list[str]) -> bool:
     if block.get("type") == "bulletList":
-        return lines[0] not in ("-", "*")
+        return lines[0] not in ("-", "*", "+")
     if block.get("type") == "orderedList":
         start = int((block.get("attrs") or {}).get("start", 1))
         return start == 1 and not re.fullmatch(r"1[.)]", lines[0])

@@ -183,3 +183,21 @@ def test_document_to_markdown_to_document_is_lossless(tree: JSON) -> None:
 def test_prosemirror_json_to_markdown_and_back_is_lossless(tree: JSON) -> None:
     markdown = prosemirror_to_markdown(tree)
     assert markdown_to_prosemirror(markdown) == tree, markdown
+
+
+MARKDOWN_PIECES = st.sampled_from(
+    [
+        *"ab1 \n\t*_~`[]()<>!#&;:\\-+=.|\"'",
+        *("- ", "1. ", "2) ", "> ", "# ", "---", "```", "    ", "**", "~~", "\n\n"),
+        *("&amp;", "&#32;", "[a](b)", "<http://x>", "é", "\\\n", "  \n"),
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(MARKDOWN_PIECES, max_size=40).map("".join))
+def test_any_markdown_reaches_a_fixed_point_in_one_pass(markdown: str) -> None:
+    tree = markdown_to_prosemirror(markdown)
+    written = prosemirror_to_markdown(tree)
+    assert markdown_to_prosemirror(written) == tree, written
+    assert prosemirror_to_markdown(markdown_to_prosemirror(written)) == written
