@@ -187,3 +187,18 @@ def test_readme_example_and_embed_example_run():
         check=True,
     )
     assert "Refused:" in proc.stdout and "Schema violations: []" in proc.stdout
+
+
+@pytest.mark.parametrize("module", ["_schema", "_document", "_element", "_undo", "_sticky"])
+def test_docstring_examples_run(module):
+    import importlib
+    import re
+
+    import meshdoc
+
+    source = importlib.import_module(f"meshdoc.{module}").__doc__ or ""
+    blocks = re.findall(r"```py\n(.*?)```", source, re.S)
+    assert blocks, f"meshdoc.{module} has no example"
+    namespace = {name: getattr(meshdoc, name) for name in meshdoc.__all__}
+    for block in blocks:
+        exec(compile(block, f"meshdoc/{module}.py docstring", "exec"), dict(namespace))
