@@ -25,6 +25,7 @@ import os
 import platform
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -192,6 +193,21 @@ def bench(name: str, args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def median_of(runs: list[Any]) -> Any:
+    """Median of each number across runs (machines shared with other jobs are noisy)."""
+    first = runs[0]
+    if isinstance(first, dict):
+        if any("error" in run for run in runs):
+            return next(run for run in runs if "error" in run)
+        return {key: median_of([run.get(key) for run in runs]) for key in first}
+    numbers = [run for run in runs if isinstance(run, (int, float)) and not isinstance(run, bool)]
+    if len(numbers) == len(runs):
+        return statistics.median(numbers)
+    if all(isinstance(run, bool) for run in runs):
+        return all(runs)
+    return first
+
+
 def fmt(value: Any, digits: int = 1) -> str:
     if value is None:
         return "-"
@@ -306,6 +322,9 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=120, help="seconds per phase")
     parser.add_argument("--quick", action="store_true", help="small load for a smoke run")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run N rounds (servers interleaved); report medians"
+    )
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     parser.add_argument("--serve-pycrdt", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-meshroom", type=int, help=argparse.SUPPRESS)
@@ -323,10 +342,15 @@ def main() -> None:
     names = [name.strip() for name in args.servers.split(",") if name.strip()]
     for name in names:
         server_command(name, 0)  # unknown names fail before anything runs
-    all_results: dict[str, dict[str, Any]] = {}
-    for name in names:
-        print(f"running {LABELS[name]} ...", file=sys.stderr, flush=True)
-        all_results[name] = bench(name, args)
+    rounds: list[dict[str, dict[str, Any]]] = []
+    for round_number in range(1, max(1, args.repeat) + 1):
+        rounds.append({})
+        for name in names:
+            print(f"round {round_number}: {LABELS[name]} ...", file=sys.stderr, flush=True)
+            rounds[-1][name] = bench(name, args)
+    all_results = {name: median_of([r[name] for r in rounds]) for name in names}
+    if len(rounds) > 1:
+        print(f"medians of {len(rounds)} rounds")
     print(table(all_results))
     for name, results in all_results.items():
         for scenario, result in results.items():
@@ -345,6 +369,7 @@ def main() -> None:
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
             "config": config,
             "results": all_results,
+            "rounds": rounds,
             "ratios_meshroom_over": relative,
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n")
