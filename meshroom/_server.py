@@ -26,22 +26,20 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from ._close_codes import CloseCode
-from ._connection import Connection, ConnectionClosed
-from ._exceptions import AuthenticationError, MeshroomError, ProtocolError, RoomNameError
-from ._handshake import admit
-from ._hooks import ConnectionPayload, Extension
-from ._limits import Limits, TokenBucket
-from ._names import parse_target, validate_path, validate_room
-from ._protocol import encode_permission_denied
+from ._connection import Connection
+from ._exceptions import MeshroomError
+from ._hooks import Extension
+from ._limits import Limits
+from ._names import validate_path, validate_room
 from ._room import Room
-from ._session import Session
+from ._serving import close_quietly, serve_connection
 
 __all__ = ["Server"]
 
@@ -217,13 +215,19 @@ class Server:
 
     @asynccontextmanager
     async def open_document(
-        self, room: str, path: str, schema: Any = None, *, fragment: str = "default"
+        self,
+        room: str,
+        path: str,
+        schema: Any = None,
+        *,
+        fragment: str = "default",
+        origin: Any = None,
     ) -> AsyncIterator[Any]:
         """Hold a room's live document from the server side (the room stays open meanwhile).
 
-        Yields a `meshdoc.MeshDocument` over the live `pycrdt.Doc` when meshdoc provides
-        one, else the `pycrdt.Doc` itself. Edits made through it reach every client and
-        the `on_change` hooks, like a client's.
+        Yields a `meshdoc.MeshDocument` over the live `pycrdt.Doc` (its `.doc`). Edits
+        made through it reach every client and the `on_change` hooks, like a client's;
+        `origin` (when given) is the transaction origin of its writes.
 
         Raises:
             RoomNameError: bad room name or path.
@@ -233,9 +237,23 @@ class Server:
         live_room = self._acquire(room)
         try:
             document = await live_room.open_document(path)
-            yield _wrap_document(document.doc, schema, fragment)
+            yield _wrap_document(document.doc, schema, fragment, origin)
         finally:
             self._release(live_room)
+
+    async def store(self, room: str | None = None) -> None:
+        """Store one open room (or every open room) now, with reason ``"explicit"``.
+
+        Raises:
+            KeyError: `room` is not open in this process.
+            Exception: whatever `on_store_document` raised.
+        """
+        names = self.room_names() if room is None else [room]
+        for name in names:
+            live_room = self._rooms.get(name)
+            if live_room is None:
+                raise KeyError(f"room {name!r} is not open")
+            await live_room.store("explicit")
 
     async def send_message(
         self,
@@ -279,131 +297,12 @@ class Server:
             headers: request headers (``Authorization: Bearer``).
             client: ``"host:port"`` of the peer, for per-address limits and logs.
         """
-        query = query or {}
-        headers = headers or {}
         if self._state is not ServerState.RUNNING:
-            await _close(connection, CloseCode.GOING_AWAY, "server not running")
+            await close_quietly(connection, CloseCode.GOING_AWAY, "server not running")
             return
-        try:
-            room_name, doc_path = parse_target(path)
-        except RoomNameError as error:
-            await _close(connection, CloseCode.BAD_ROOM_NAME, str(error))
-            return
-        host = client.rsplit(":", 1)[0] if client else None
-        count = self._connections_per_ip.get(host, 0) if host else 0
-        if (
-            host
-            and self.limits.max_connections_per_ip
-            and count >= self.limits.max_connections_per_ip
-        ):
-            await _close(
-                connection,
-                CloseCode.RATE_LIMITED,
-                f"more than {self.limits.max_connections_per_ip} connections from {host}",
-            )
-            return
-        if host:
-            self._connections_per_ip[host] = count + 1
-        try:
-            await self._serve_admitted(connection, room_name, doc_path, query, headers, client)
-        finally:
-            if host:
-                remaining = self._connections_per_ip.get(host, 1) - 1
-                if remaining:
-                    self._connections_per_ip[host] = remaining
-                else:
-                    self._connections_per_ip.pop(host, None)
-
-    async def _serve_admitted(
-        self,
-        connection: Connection,
-        room_name: str,
-        doc_path: str,
-        query: Mapping[str, str],
-        headers: Mapping[str, str],
-        client: str | None,
-    ) -> None:
-        bucket = TokenBucket(self.limits.messages_per_second, self.limits.messages_burst)
-        try:
-            admission = await admit(
-                connection,
-                room=room_name,
-                path=doc_path,
-                query=query,
-                headers=headers,
-                client=client,
-                extensions=self.extensions,
-                limits=self.limits,
-                bucket=bucket,
-            )
-        except AuthenticationError as error:
-            log.info("refused %s for %r/%r: %s", client, room_name, doc_path, error.reason)
-            with suppress(Exception):
-                await connection.send(encode_permission_denied(error.reason))
-            await _close(connection, error.code, error.reason)
-            return
-        except ProtocolError as error:
-            await _close(connection, CloseCode.PROTOCOL_ERROR, str(error))
-            return
-        except ConnectionClosed:
-            return
-        room = self._acquire(room_name)
-        try:
-            try:
-                document = await room.open_document(doc_path)
-            except Exception as error:
-                log.exception("loading %r/%r failed", room_name, doc_path)
-                await _close(connection, 1011, f"the document could not be loaded: {error}")
-                return
-            session = Session(
-                connection,
-                room,
-                document,
-                admission.access,
-                self.limits,
-                client=client,
-                bucket=bucket,
-            )
-            await self._run_session(session, admission.buffered)
-        finally:
-            self._release(room)
-
-    async def _run_session(self, session: Session, buffered: list[bytes]) -> None:
-        room, document, access = session.room, session.document, session.access
-        payload = ConnectionPayload(room=room.name, path=document.path, access=access)
-        room.presence.join(access)  # before joining the relay: the state includes it
-        document.sessions.add(session)
-        log.info(
-            "connect %s %r to %r/%r%s",
-            session.client or "-",
-            access.participant_id,
-            room.name,
-            document.path,
-            " (read-only)" if access.read_only else "",
+        await serve_connection(
+            self, connection, path, query=query or {}, headers=headers or {}, client=client
         )
-        try:
-            for extension in self.extensions:
-                await extension.on_connect(payload)
-            await session.run(buffered)
-        finally:
-            with anyio.CancelScope(shield=True):
-                document.sessions.discard(session)
-                session.remove_awareness()
-                room.presence.leave(access)
-                code = session.close_reason[0] if session.close_reason else CloseCode.NORMAL
-                log.info(
-                    "disconnect %s %r from %r/%r (%s)",
-                    session.client or "-",
-                    access.participant_id,
-                    room.name,
-                    document.path,
-                    int(code),
-                )
-                for extension in self.extensions:
-                    try:
-                        await extension.on_disconnect(payload)
-                    except Exception:
-                        log.exception("on_disconnect of %s failed", type(extension).__name__)
 
     @asynccontextmanager
     async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
@@ -424,15 +323,10 @@ class Server:
         return self._app
 
 
-async def _close(connection: Connection, code: int, reason: str) -> None:
-    with anyio.CancelScope(shield=True), anyio.move_on_after(5), suppress(Exception):
-        await connection.close(int(code), reason)
+def _wrap_document(doc: Any, schema: Any, fragment: str, origin: Any) -> Any:
+    """A MeshDocument over the room's live `doc` (meshdoc is part of this distribution)."""
+    from meshdoc import MeshDocument
 
-
-def _wrap_document(doc: Any, schema: Any, fragment: str) -> Any:
-    """A MeshDocument over `doc` when meshdoc has one, else the raw `pycrdt.Doc`."""
-    try:
-        from meshdoc import MeshDocument  # type: ignore[attr-defined]
-    except ImportError:
-        return doc
-    return MeshDocument(schema, fragment=fragment, doc=doc)
+    if origin is None:
+        return MeshDocument(schema, fragment=fragment, doc=doc)
+    return MeshDocument(schema, fragment=fragment, doc=doc, origin=origin)

@@ -435,3 +435,16 @@ def test_queued_updates_are_coalesced_in_order():
             target.apply_update(message.payload)
     assert str(target.get("t", type=pycrdt.Text)) == "one two three "
     assert coalesce_updates([presence]) == [presence]
+
+
+async def test_explicit_store_and_server_side_origin(server_factory):
+    calls: list = []
+    async with server_factory(extensions=[Recorder(100, calls)]) as live:
+        server = live.server
+        async with server.open_document("explicit", "doc", origin="my-agent") as document:
+            document.root.append_child("paragraph").append_text("through meshdoc")
+            await server.store("explicit")
+            with pytest.raises(KeyError, match="not open"):
+                await server.store("nowhere")
+        assert ("store", 100, "doc", "explicit", "") in calls
+        assert ("change", 100, "doc", "str") in calls  # the origin reached on_change

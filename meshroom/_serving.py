@@ -1,0 +1,166 @@
+"""The path of one connection: name check, per-address limit, handshake, session.
+
+Kept apart from `Server` (rooms and lifecycle) so each module has one job;
+these functions use the server's private room bookkeeping (`_acquire`,
+`_release`, `_connections_per_ip`) and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from contextlib import suppress
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ._close_codes import CloseCode
+from ._connection import Connection, ConnectionClosed
+from ._exceptions import AuthenticationError, ProtocolError, RoomNameError
+from ._handshake import admit
+from ._hooks import ConnectionPayload
+from ._limits import TokenBucket
+from ._names import parse_target
+from ._protocol import encode_permission_denied
+from ._session import Session
+
+if TYPE_CHECKING:
+    from ._server import Server
+
+__all__ = ["close_quietly", "serve_connection"]
+
+log = logging.getLogger("meshroom.server")
+
+
+async def serve_connection(
+    server: Server,
+    connection: Connection,
+    path: str,
+    *,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    client: str | None,
+) -> None:
+    """Name check, per-address limit, handshake, then the session (see `Server.serve`)."""
+    try:
+        room_name, doc_path = parse_target(path)
+    except RoomNameError as error:
+        await close_quietly(connection, CloseCode.BAD_ROOM_NAME, str(error))
+        return
+    host = client.rsplit(":", 1)[0] if client else None
+    count = server._connections_per_ip.get(host, 0) if host else 0
+    most = server.limits.max_connections_per_ip
+    if host and most and count >= most:
+        await close_quietly(
+            connection, CloseCode.RATE_LIMITED, f"more than {most} connections from {host}"
+        )
+        return
+    if host:
+        server._connections_per_ip[host] = count + 1
+    try:
+        await _serve_admitted(server, connection, room_name, doc_path, query, headers, client)
+    finally:
+        if host:
+            remaining = server._connections_per_ip.get(host, 1) - 1
+            if remaining:
+                server._connections_per_ip[host] = remaining
+            else:
+                server._connections_per_ip.pop(host, None)
+
+
+async def _serve_admitted(
+    server: Server,
+    connection: Connection,
+    room_name: str,
+    doc_path: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    client: str | None,
+) -> None:
+    bucket = TokenBucket(server.limits.messages_per_second, server.limits.messages_burst)
+    try:
+        admission = await admit(
+            connection,
+            room=room_name,
+            path=doc_path,
+            query=query,
+            headers=headers,
+            client=client,
+            extensions=server.extensions,
+            limits=server.limits,
+            bucket=bucket,
+        )
+    except AuthenticationError as error:
+        log.info("refused %s for %r/%r: %s", client, room_name, doc_path, error.reason)
+        with suppress(Exception):
+            await connection.send(encode_permission_denied(error.reason))
+        await close_quietly(connection, error.code, error.reason)
+        return
+    except ProtocolError as error:
+        await close_quietly(connection, CloseCode.PROTOCOL_ERROR, str(error))
+        return
+    except ConnectionClosed:
+        return
+    room = server._acquire(room_name)
+    try:
+        try:
+            document = await room.open_document(doc_path)
+        except Exception as error:
+            log.exception("loading %r/%r failed", room_name, doc_path)
+            await close_quietly(connection, 1011, f"the document could not be loaded: {error}")
+            return
+        session = Session(
+            connection,
+            room,
+            document,
+            admission.access,
+            server.limits,
+            client=client,
+            bucket=bucket,
+        )
+        await _run_session(server, session, admission.buffered)
+    finally:
+        server._release(room)
+
+
+async def _run_session(server: Server, session: Session, buffered: list[bytes]) -> None:
+    room, document, access = session.room, session.document, session.access
+    payload = ConnectionPayload(room=room.name, path=document.path, access=access)
+    room.presence.join(access)  # before joining the relay: the state includes it
+    document.sessions.add(session)
+    log.info(
+        "connect %s %r to %r/%r%s",
+        session.client or "-",
+        access.participant_id,
+        room.name,
+        document.path,
+        " (read-only)" if access.read_only else "",
+    )
+    try:
+        for extension in server.extensions:
+            await extension.on_connect(payload)
+        await session.run(buffered)
+    finally:
+        with anyio.CancelScope(shield=True):
+            document.sessions.discard(session)
+            session.remove_awareness()
+            room.presence.leave(access)
+            code = session.close_reason[0] if session.close_reason else CloseCode.NORMAL
+            log.info(
+                "disconnect %s %r from %r/%r (%s)",
+                session.client or "-",
+                access.participant_id,
+                room.name,
+                document.path,
+                int(code),
+            )
+            for extension in server.extensions:
+                try:
+                    await extension.on_disconnect(payload)
+                except Exception:
+                    log.exception("on_disconnect of %s failed", type(extension).__name__)
+
+
+async def close_quietly(connection: Connection, code: int, reason: str) -> None:
+    with anyio.CancelScope(shield=True), anyio.move_on_after(5), suppress(Exception):
+        await connection.close(int(code), reason)
