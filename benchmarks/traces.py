@@ -3,7 +3,8 @@
     python benchmarks/traces.py [TRACE.json.gz ...] [--json OUT]
 
 Without files, every trace in `../shared/traces/` (beside the repository) is replayed. Times
-are the best of `--repeat` runs for Python (default 1) and of at least 3 for Yjs (warm JIT). Each
+are CPU seconds (process time, so that other load on the machine does not count), the best of
+`--repeat` runs for Python (default 1) and of at least 3 for Yjs (warm JIT). Each
 trace runs three times: through `TextNode` in a `MeshDocument` (one transaction per trace
 transaction), through the same `pycrdt.XmlText` with pycrdt's own calls, and through a
 `Y.XmlText` in Node (`benchmarks/node/traces_yjs.mjs`). Every replay must end at the trace's
@@ -97,10 +98,10 @@ def replay_sequential(trace: dict[str, Any], engine: str) -> tuple[float, str]:
     replica.attach(engine)
     apply = replica.apply
     txns = [txn["patches"] for txn in trace["txns"]]
-    start = time.perf_counter()
+    start = time.process_time()
     for patches in txns:
         apply(patches)
-    return time.perf_counter() - start, replica.text()
+    return time.process_time() - start, replica.text()
 
 
 def replay_concurrent(trace: dict[str, Any], engine: str) -> tuple[float, str]:
@@ -116,7 +117,7 @@ def replay_concurrent(trace: dict[str, Any], engine: str) -> tuple[float, str]:
         applied.append([0] * n)
     updates: list[list[tuple[int, bytes]]] = [[] for _ in range(n)]
     seen: list[list[int]] = []
-    start = time.perf_counter()
+    start = time.process_time()
     for i, txn in enumerate(trace["txns"]):
         agent = txn["agent"]
         target = [0] * n
@@ -146,7 +147,7 @@ def replay_concurrent(trace: dict[str, Any], engine: str) -> tuple[float, str]:
     for txn in trace["txns"]:
         final.doc.apply_update(updates[txn["agent"]][taken[txn["agent"]]][1])
         taken[txn["agent"]] += 1
-    return time.perf_counter() - start, final.text()
+    return time.process_time() - start, final.text()
 
 
 def replay(trace: dict[str, Any], engine: str) -> tuple[float, str]:

@@ -326,7 +326,7 @@ class TextNode:
                 if not 0 <= index <= size:
                     raise TextRangeError(f"index {index} is outside the text (0..{size})")
                 if text:
-                    fast.insert(self._doc, index, text)
+                    fast.insert(self._doc, txn, index, text)
                 return
             size, (offset,) = self._locate(txn, index)
             if not 0 <= index <= size:
@@ -350,7 +350,7 @@ class TextNode:
             if fast is not None:
                 self._check_range(index, length, fast.index.visible)
                 if length:
-                    fast.delete(self._doc, index, length)
+                    fast.delete(self._doc, txn, index, length)
                 return
             size, (start, stop) = self._locate(txn, index, index + length)
             self._check_range(index, length, size)

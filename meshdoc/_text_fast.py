@@ -30,11 +30,29 @@ __all__ = ["FastText", "Unsupported"]
 _STRING, _DELETED = 4, 1
 
 
-def _uint(value: int, out: bytearray) -> None:
+_SMALL = [bytes((v,)) for v in range(256)]
+_CLIENTS: dict[int, bytes] = {}
+
+
+def _varint(value: int) -> bytes:
+    if value < 0x80:
+        return _SMALL[value]
+    if value < 0x4000:
+        return bytes((0x80 | (value & 0x7F), value >> 7))
+    out = bytearray()
     while value > 0x7F:
         out.append(0x80 | (value & 0x7F))
         value >>= 7
     out.append(value)
+    return bytes(out)
+
+
+def _client(value: int) -> bytes:
+    """Client IDs are few and long (up to 8 bytes): encode each once."""
+    encoded = _CLIENTS.get(value)
+    if encoded is None:
+        encoded = _CLIENTS[value] = _varint(value)
+    return encoded
 
 
 def _decode_state(data: bytes) -> dict[int, int]:
@@ -57,12 +75,10 @@ def _decode_state(data: bytes) -> dict[int, int]:
 
 
 def _encode_state(state: dict[int, int]) -> bytes:
-    out = bytearray()
-    _uint(len(state), out)
+    parts = [_varint(len(state))]
     for client, clock in state.items():
-        _uint(client, out)
-        _uint(clock, out)
-    return bytes(out)
+        parts += (_client(client), _varint(clock))
+    return b"".join(parts)
 
 
 def _encode_insert(
@@ -73,28 +89,22 @@ def _encode_insert(
     right_origin: tuple[int, int] | None,
     parent: tuple[int, int],
 ) -> bytes:
-    out = bytearray(b"\x01\x01")
-    _uint(client, out)
-    _uint(clock, out)
-    out.append(_STRING | (0x80 if origin else 0) | (0x40 if right_origin else 0))
-    if origin:
-        _uint(origin[0], out)
-        _uint(origin[1], out)
-    if right_origin:
-        _uint(right_origin[0], out)
-        _uint(right_origin[1], out)
-    if not origin and not right_origin:
-        out.append(0)  # parent given by ID
-        _uint(parent[0], out)
-        _uint(parent[1], out)
+    """A v1 update with one string item (Yjs `writeStructs`): origins, or else the parent."""
     data = text.encode("utf-8")
-    _uint(len(data), out)
-    out += data
-    out.append(0)  # no deletions
-    return bytes(out)
+    parts = [b"\x01\x01", _client(client), _varint(clock)]
+    parts.append(_SMALL[_STRING | (0x80 if origin else 0) | (0x40 if right_origin else 0)])
+    if origin:
+        parts += (_client(origin[0]), _varint(origin[1]))
+    if right_origin:
+        parts += (_client(right_origin[0]), _varint(right_origin[1]))
+    if not origin and not right_origin:
+        parts += (b"\x00", _client(parent[0]), _varint(parent[1]))  # parent given by ID
+    parts += (_varint(len(data)), data, b"\x00")  # no deletions
+    return b"".join(parts)
 
 
 def _encode_deletes(ranges: list[tuple[int, int, int]]) -> bytes:
+    """A v1 update with no items and these deletions (Yjs `writeDeleteSet`)."""
     by_client: dict[int, list[tuple[int, int]]] = {}
     for client, clock, length in sorted(ranges):
         spans = by_client.setdefault(client, [])
@@ -102,15 +112,12 @@ def _encode_deletes(ranges: list[tuple[int, int, int]]) -> bytes:
             spans[-1] = (spans[-1][0], spans[-1][1] + length)
         else:
             spans.append((clock, length))
-    out = bytearray(b"\x00")
-    _uint(len(by_client), out)
+    parts = [b"\x00", _varint(len(by_client))]
     for client, spans in by_client.items():
-        _uint(client, out)
-        _uint(len(spans), out)
+        parts += (_client(client), _varint(len(spans)))
         for clock, length in spans:
-            _uint(clock, out)
-            _uint(length, out)
-    return bytes(out)
+            parts += (_varint(clock), _varint(length))
+    return b"".join(parts)
 
 
 class FastText:
@@ -120,17 +127,21 @@ class FastText:
         self.text_id = text_id
         self.index = RunIndex()
         self.state: dict[int, int] = {}
+        self.state_bytes = b""  # the encoded state vector the index reflects
         self.bytes = 0  # UTF-8 length of the visible text, as pycrdt counts it
 
     # -- keeping the index true ---------------------------------------------------------------
 
     def ensure(self, doc: Doc, ytext: XmlText, txn: Any) -> None:
         """Bring the index up to the document (cheap when nothing else happened)."""
-        state = _decode_state(doc.get_state())
-        length = ytext.integrated.len(txn._txn)
-        if state == self.state and length == self.bytes:
+        # pycrdt's own calls would each open a nested transaction: use the open one directly
+        raw_txn = txn._txn
+        state_bytes = doc._doc.get_state(raw_txn)
+        length = ytext.integrated.len(raw_txn)
+        if state_bytes == self.state_bytes and length == self.bytes:
             return
-        update = doc.get_update(_encode_state(self.state))
+        state = _decode_state(state_bytes)
+        update = doc._doc.get_update(raw_txn, _encode_state(self.state))
         items, deletes = decode_update(update)
         self._integrate_all(items)
         for client, spans in deletes.items():
@@ -138,6 +149,7 @@ class FastText:
                 for clock, n in spans:
                     self._delete_ids(client, clock, n)
         self.state = state
+        self.state_bytes = state_bytes
         if self.bytes != length:
             raise Unsupported(f"index length {self.bytes} disagrees with pycrdt's {length}")
 
@@ -223,6 +235,7 @@ class FastText:
         if text is not None and utf16_length(text) != item.length:
             raise Unsupported("string length disagrees with its clock range")
         index.insert_after(left, run)
+        index.register(run)
         if text is not None:
             self.bytes += len(text.encode("utf-8"))
 
@@ -255,7 +268,7 @@ class FastText:
 
     # -- local edits --------------------------------------------------------------------------
 
-    def insert(self, doc: Doc, index_: int, text: str) -> None:
+    def insert(self, doc: Doc, txn: Any, index_: int, text: str) -> None:
         """Insert at a code-point index (0 <= index_ <= visible, checked by the caller)."""
         index = self.index
         client = doc.client_id
@@ -271,7 +284,8 @@ class FastText:
         origin = (left.client, left.clock + left.length - 1) if left is not None else None
         right_origin = (right.client, right.clock) if right is not None else None
         units = utf16_length(text)
-        doc.apply_update(_encode_insert(client, clock, text, origin, right_origin, self.text_id))
+        update = _encode_insert(client, clock, text, origin, right_origin, self.text_id)
+        doc._doc.apply_update(txn._txn, update)
         if (
             left is not None
             and left.text is not None
@@ -281,11 +295,14 @@ class FastText:
         ):
             index.append_text(left, text, units)
         else:
-            index.insert_after(left, Run(client, clock, text, units, origin, right_origin))
+            run = Run(client, clock, text, units, origin, right_origin)
+            index.insert_after(left, run)
+            index.register(run)
         self.state[client] = clock + units
+        self.state_bytes = doc._doc.get_state(txn._txn)
         self.bytes += len(text.encode("utf-8"))
 
-    def delete(self, doc: Doc, start: int, length: int) -> None:
+    def delete(self, doc: Doc, txn: Any, start: int, length: int) -> None:
         """Delete `length` code points at `start` (a range inside the text)."""
         index = self.index
         run, offset = index.run_at(start)
@@ -302,7 +319,8 @@ class FastText:
                 remaining -= current.chars
                 doomed.append(current)
             current = index.next_run(current)
-        doc.apply_update(_encode_deletes([(r.client, r.clock, r.length) for r in doomed]))
+        update = _encode_deletes([(r.client, r.clock, r.length) for r in doomed])
+        doc._doc.apply_update(txn._txn, update)
         for r in doomed:
             self._drop(r)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 __all__ = ["Block", "Run", "RunIndex", "Unsupported"]
 
-_MAX_BLOCK = 64
+_MAX_BLOCK = 128
 
 
 class Unsupported(Exception):
@@ -75,11 +75,16 @@ class Run:
         return chars if self.chars == self.length else _units(text[:chars])
 
 
+def _clock(run: Run) -> int:
+    return run.clock
+
+
 class Block:
-    __slots__ = ("runs", "vis")
+    __slots__ = ("pos", "runs", "vis")
 
     def __init__(self, runs: list[Run]) -> None:
         self.runs = runs
+        self.pos = 0  # index in `RunIndex.blocks`, renumbered when a block splits
         self.vis = 0
         for run in runs:
             run.block = self
@@ -92,13 +97,18 @@ class RunIndex:
     def __init__(self) -> None:
         self.blocks: list[Block] = []
         self.tree: list[int] = [0]
-        # client -> (clock starts, runs), both sorted by clock
-        self.by_client: dict[int, tuple[list[int], list[Run]]] = {}
+        # client -> (first clocks of its items, the runs of each item), sorted by clock. Items
+        # arrive in clock order per client, so new ones are appended; a split only touches the
+        # runs of one item.
+        self.by_client: dict[int, tuple[list[int], list[list[Run]]]] = {}
         self.visible = 0
 
     # -- Fenwick tree over block visible lengths ----------------------------------------------
 
     def _rebuild(self) -> None:
+        """Renumber the blocks and rebuild the tree (after a block split: amortised)."""
+        for i, block in enumerate(self.blocks):
+            block.pos = i
         n = len(self.blocks)
         tree = [0] * (n + 1)
         for i, block in enumerate(self.blocks, 1):
@@ -118,8 +128,9 @@ class RunIndex:
             tree[i] += delta
             i += i & -i
 
-    def _block_index(self, block: Block) -> int:
-        return self.blocks.index(block)
+    @staticmethod
+    def _block_index(block: Block) -> int:
+        return block.pos
 
     def _find_block(self, pos: int) -> tuple[int, int]:
         """The block holding visible position `pos` (0 <= pos < visible) and its start."""
@@ -149,14 +160,18 @@ class RunIndex:
             pos -= run.chars
         raise AssertionError("visible lengths out of step")
 
-    def find(self, client: int, clock: int) -> Run | None:
+    def _group(self, client: int, clock: int) -> list[Run] | None:
         entry = self.by_client.get(client)
         if entry is None:
             return None
         i = bisect_right(entry[0], clock) - 1
-        if i < 0:
+        return entry[1][i] if i >= 0 else None
+
+    def find(self, client: int, clock: int) -> Run | None:
+        group = self._group(client, clock)
+        if group is None:
             return None
-        run = entry[1][i]
+        run = group[0] if len(group) == 1 else group[bisect_right(group, clock, key=_clock) - 1]
         return run if clock < run.clock + run.length else None
 
     def next_run(self, run: Run) -> Run | None:
@@ -178,15 +193,16 @@ class RunIndex:
 
     # -- changes ------------------------------------------------------------------------------
 
-    def _register(self, run: Run) -> None:
-        starts, runs = self.by_client.setdefault(run.client, ([], []))
+    def register(self, run: Run) -> None:
+        """Make a new item's run findable by ID."""
+        starts, groups = self.by_client.setdefault(run.client, ([], []))
         if not starts or starts[-1] < run.clock:
             starts.append(run.clock)
-            runs.append(run)
-        else:
+            groups.append([run])
+        else:  # pragma: no cover - items arrive in clock order per client
             i = bisect_right(starts, run.clock)
             starts.insert(i, run.clock)
-            runs.insert(i, run)
+            groups.insert(i, [run])
 
     def insert_after(self, left: Run | None, run: Run, *, count: bool = True) -> None:
         """Put `run` right after `left` (at the start when None).
@@ -204,7 +220,6 @@ class RunIndex:
             at = block.runs.index(left) + 1
         block.runs.insert(at, run)
         run.block = block
-        self._register(run)
         if count:
             self._add(block, run.chars)
         if len(block.runs) > _MAX_BLOCK:
@@ -231,6 +246,9 @@ class RunIndex:
         right.right_origin = run.right_origin
         run.length = units
         self.insert_after(run, right, count=False)  # its characters stay in the same block
+        group = self._group(run.client, run.clock)
+        assert group is not None
+        group.insert(group.index(run) + 1, right)
         return right
 
     def clean_end(self, client: int, clock: int) -> Run | None:
