@@ -59,6 +59,9 @@ async def serve_connection(
         server._connections_per_ip[host] = count + 1
     try:
         await _serve_admitted(server, connection, room_name, doc_path, query, headers, client)
+    except Exception as error:  # an extension hook failed: this connection only
+        log.exception("serving %r/%r to %s failed", room_name, doc_path, client)
+        await close_quietly(connection, 1011, f"internal error: {type(error).__name__}")
     finally:
         if host:
             remaining = server._connections_per_ip.get(host, 1) - 1

@@ -448,3 +448,19 @@ async def test_explicit_store_and_server_side_origin(server_factory):
                 await server.store("nowhere")
         assert ("store", 100, "doc", "explicit", "") in calls
         assert ("change", 100, "doc", "str") in calls  # the origin reached on_change
+
+
+class BrokenAuth(Extension):
+    async def on_authenticate(self, payload):
+        if payload.room == "broken":
+            raise RuntimeError("bug in an extension")
+        return None
+
+
+async def test_a_failing_hook_closes_only_that_connection(server_factory):
+    async with server_factory(extensions=[BrokenAuth()]) as live:
+        async with open_raw_peer(live.url("broken", "doc")) as peer:
+            code, reason = await peer.closed()
+        assert code == 1011 and "RuntimeError" in reason
+        async with open_raw_peer(live.url("fine", "doc")) as peer:
+            assert (await peer.recv()).step == SyncStep.STEP1
