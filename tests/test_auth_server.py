@@ -7,6 +7,7 @@ read-only client got, and what the honest clients and the server hold.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import anyio
@@ -130,7 +131,8 @@ async def test_clock_skew_within_leeway_admitted(live):
         assert peer.synced.is_set()
 
 
-async def test_read_only_writes_never_applied_nor_relayed(live):
+async def test_read_only_writes_never_applied_nor_relayed(live, caplog):
+    caplog.set_level(logging.INFO, logger="meshroom")
     base, room, path = live.base_url, "team", "ro.md"
     reader_token = token(read_only=True, pid="r", name="Reader")
     async with (
@@ -160,6 +162,11 @@ async def test_read_only_writes_never_applied_nor_relayed(live):
             await eventually(lambda: str(late.text) == "hello world!")
         assert "EVIL" not in str(writer.text)
         assert not writer.closed.is_set()
+    # Each dropped write was logged with the running count, up to the one that closed it.
+    limit = LIMITS.read_only_violations
+    dropped = [r.getMessage() for r in caplog.records if "dropped a write" in r.getMessage()]
+    assert len(dropped) == limit + 1
+    assert "'r'" in dropped[0] and dropped[-1].endswith(f"({limit + 1})")
 
 
 async def test_path_patterns_decide_read_or_write(live):
