@@ -1,6 +1,7 @@
 """Replay real editing traces through meshdoc's text API, raw pycrdt and Yjs, side by side.
 
     python benchmarks/traces.py [TRACE.json.gz ...] [--json OUT]
+    python benchmarks/traces.py --growth [SIZE ...] [--edits N] [--json OUT]
 
 Without files, every trace in `../shared/traces/` (beside the repository) is replayed. Times
 are CPU seconds (process time, so that other load on the machine does not count), the best of
@@ -197,6 +198,65 @@ def bench(path: Path, repeat: int = 1) -> dict[str, Any]:
     return row
 
 
+def growth_row(size: int, edits: int, seed: int = 1) -> dict[str, Any]:
+    """Per-edit cost of random single-character inserts into a text of `size` characters.
+
+    The text is built by `size` random inserts (so it holds many items, as real edited text
+    does); the same `edits` random inserts are then timed, one transaction each, in every
+    engine, after one untimed warm-up edit (meshdoc builds its item index there).
+    """
+    import base64
+    import random
+    import tempfile
+
+    rng = random.Random(seed)
+    builder = Replica("meshdoc")
+    builder.doc.apply_update(base_update(""))
+    builder.attach("meshdoc")
+    for n in range(size):
+        builder.node.insert(rng.randint(0, n), chr(97 + rng.randrange(26)))
+    update = builder.doc.get_update()
+    plan = []
+    for n in range(size, size + edits + 1):
+        plan.append((rng.randint(0, n), chr(97 + rng.randrange(26))))
+    row: dict[str, Any] = {"size": size, "edits": edits}
+    for engine in ("meshdoc", "pycrdt"):
+        replica = Replica(engine)
+        replica.doc.apply_update(update)
+        replica.attach(engine)
+        replica.apply([(plan[0][0], 0, plan[0][1])])
+        start = time.process_time()
+        for pos, char in plan[1:]:
+            replica.apply([(pos, 0, char)])
+        row[f"{engine}_us"] = round((time.process_time() - start) / edits * 1e6, 1)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump({"update": base64.b64encode(update).decode(), "edits": plan}, f)
+    try:
+        proc = subprocess.run(
+            ["node", "traces_yjs.mjs", "--edits", f.name],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        Path(f.name).unlink()
+    if proc.returncode != 0:
+        raise SystemExit(f"Yjs growth run failed:\n{proc.stderr}")
+    row["yjs_us"] = round(json.loads(proc.stdout)["seconds"] / edits * 1e6, 1)
+    return row
+
+
+def print_growth(rows: list[dict[str, Any]]) -> None:
+    header = f"{'text size':>10} {'meshdoc us/edit':>16} {'pycrdt us/edit':>15} {'Yjs us/edit':>12}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(
+            f"{r['size']:>10} {r['meshdoc_us']:>16.1f} {r['pycrdt_us']:>15.1f} {r['yjs_us']:>12.1f}"
+        )
+
+
 def print_table(rows: list[dict[str, Any]]) -> None:
     header = f"{'trace':<26} {'ops':>8} {'meshdoc s':>10} {'pycrdt s':>9} {'Yjs s':>7} {'ratio':>6}"
     print(header)
@@ -215,7 +275,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="Python runs per engine, best kept (Yjs: 3+)"
     )
+    parser.add_argument(
+        "--growth",
+        type=int,
+        nargs="*",
+        metavar="SIZE",
+        help="instead of traces: cost of one random insert at these text sizes "
+        "(default 10000 50000 100000)",
+    )
+    parser.add_argument("--edits", type=int, default=1000, help="timed edits per size (--growth)")
     args = parser.parse_args(argv)
+    if args.growth is not None:
+        sizes = args.growth or [10_000, 50_000, 100_000]
+        growth = []
+        for size in sizes:
+            growth.append(growth_row(size, args.edits))
+            print(f"done: {growth[-1]}", file=sys.stderr, flush=True)
+        print_growth(growth)
+        if args.json:
+            args.json.write_text(json.dumps(growth, indent=2) + "\n")
+        return 0
     paths = args.traces or sorted(TRACES.glob("*.json.gz"))
     if not paths:
         raise SystemExit(f"no traces given and none found in {TRACES}")

@@ -7,14 +7,29 @@ import { readFileSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
 import * as Y from 'yjs'
 
-const trace = JSON.parse(gunzipSync(readFileSync(process.argv[2])).toString('utf8'))
-const ops = trace.txns.reduce((n, txn) => n + txn.patches.length, 0)
-
 // CPU time of the whole process (all threads, so garbage collection counts), in seconds.
 function cpuSeconds () {
   const { user, system } = process.cpuUsage()
   return (user + system) / 1e6
 }
+
+if (process.argv[2] === '--edits') {
+  // {"update": base64 document, "edits": [[pos, text], ...]}: one warm-up edit, then each
+  // edit in its own transaction; prints {"seconds"} for the timed edits.
+  const job = JSON.parse(readFileSync(process.argv[3], 'utf8'))
+  const doc = new Y.Doc()
+  Y.applyUpdate(doc, Buffer.from(job.update, 'base64'))
+  const text = doc.getXmlFragment('default').get(0).get(0)
+  const [first, ...rest] = job.edits
+  text.insert(first[0], first[1])
+  const start = cpuSeconds()
+  for (const [pos, s] of rest) doc.transact(() => text.insert(pos, s))
+  process.stdout.write(JSON.stringify({ seconds: cpuSeconds() - start }) + '\n')
+  process.exit(0)
+}
+
+const trace = JSON.parse(gunzipSync(readFileSync(process.argv[2])).toString('utf8'))
+const ops = trace.txns.reduce((n, txn) => n + txn.patches.length, 0)
 
 function textOf (doc) {
   return doc.getXmlFragment('default').get(0).get(0)
