@@ -319,3 +319,30 @@ async def test_pre_auth_messages_are_capped():
         assert await peer.wait_closed() == CloseCode.RATE_LIMITED
         assert "before authenticating" in peer.close_reason
         assert set(peer.types) <= {2}
+
+
+async def test_tokens_never_reach_the_request_log():
+    class Collect(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.INFO)
+            self.lines: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.lines.append(record.getMessage())
+
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    collect = Collect()
+    async with run_server(extensions=[JwtAuth(SECRET)]) as live:
+        level = uvicorn_log.level
+        uvicorn_log.setLevel(logging.INFO)
+        uvicorn_log.addHandler(collect)
+        try:
+            secret_token = token(pid="logged")
+            async with open_peer(live.base_url, "team", "log.md", secret_token) as peer:
+                assert peer.synced.is_set()
+        finally:
+            uvicorn_log.removeHandler(collect)
+            uvicorn_log.setLevel(level)
+    accepted = [line for line in collect.lines if "WebSocket" in line]
+    assert accepted and all("token=[redacted]" in line for line in accepted), accepted
+    assert not any(secret_token in line for line in collect.lines)

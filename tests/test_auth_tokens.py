@@ -245,3 +245,12 @@ async def test_authenticate_callback_decides_instead_of_grants():
     with pytest.raises(AuthenticationError):
         await auth.on_authenticate(_payload(mint_token(secret=OTHER, grants=GRANTS)))
     assert len(seen) == 2
+
+
+def test_redact_tokens_in_log_text():
+    from meshroom.auth import redact
+
+    line = '127.0.0.1:5 - "WebSocket /team/a.md?name=x&token=eyJ.a-b_c.d" [accepted]'
+    assert redact(line) == '127.0.0.1:5 - "WebSocket /team/a.md?name=x&token=[redacted]" [accepted]'
+    assert redact("Authorization: Bearer eyJ.x.y") == "Authorization: Bearer [redacted]"
+    assert redact("/team?tokens=1&mytoken=2") == "/team?tokens=1&mytoken=2"

@@ -13,6 +13,8 @@ from ._grants import Grant as Grant
 from ._grants import GrantMode as GrantMode
 from ._grants import match_pattern as match_pattern
 from ._grants import resolve_mode as resolve_mode
+from ._redact import RedactTokens as RedactTokens
+from ._redact import redact as redact
 from ._tokens import TokenClaims as TokenClaims
 from ._tokens import TokenVerifier as TokenVerifier
 from ._tokens import mint_token as mint_token
@@ -23,10 +25,12 @@ __all__ = [
     "Grant",
     "GrantMode",
     "JwtAuth",
+    "RedactTokens",
     "TokenClaims",
     "TokenVerifier",
     "match_pattern",
     "mint_token",
+    "redact",
     "resolve_mode",
     "verify_token",
 ]

@@ -24,6 +24,7 @@ from typing import Any
 from .._close_codes import CloseCode
 from .._exceptions import AuthenticationError
 from .._hooks import Access, AuthenticatePayload, Extension
+from ._redact import install_redaction
 from ._tokens import DEFAULT_LEEWAY, TokenClaims, TokenVerifier
 
 __all__ = ["AuthenticateCallback", "JwtAuth"]
@@ -81,6 +82,10 @@ class JwtAuth(Extension):
             audience=audience,
         )
         self._authenticate = authenticate
+
+    async def on_startup(self) -> None:
+        """Keep tokens passed as ``?token=`` out of the ASGI server's request logs."""
+        install_redaction()
 
     async def on_authenticate(self, payload: AuthenticatePayload) -> Access:
         """Verify the token and map its grants (or the callback's answer) to an `Access`."""
