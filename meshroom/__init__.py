@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._asgi import WebSocketConnection as WebSocketConnection
+from ._asgi import create_app as create_app
 from ._client import ClientState as ClientState
 from ._client import RoomClient as RoomClient
 from ._client_backoff import Backoff as Backoff
@@ -25,6 +27,7 @@ from ._hooks import Extension as Extension
 from ._hooks import LoadDocumentPayload as LoadDocumentPayload
 from ._hooks import StoreDocumentPayload as StoreDocumentPayload
 from ._limits import Limits as Limits
+from ._room import Room as Room
 from ._server import Server as Server
 
 __all__ = [
@@ -46,10 +49,13 @@ __all__ = [
     "MeshroomError",
     "ProtocolError",
     "RemoteOrigin",
+    "Room",
     "RoomClient",
     "RoomNameError",
     "Server",
     "StorageError",
     "StoreDocumentPayload",
+    "WebSocketConnection",
     "connection_pair",
+    "create_app",
 ]

@@ -85,7 +85,8 @@ class Server:
         self._connections_per_ip: dict[str, int] = {}
         self._group: TaskGroup | None = None
         self._state = ServerState.UNOPENED
-        self._stopped = anyio.Event()
+        self._stopped: anyio.Event | None = None  # created in start(): needs a running loop
+        self._stop_requested = False
         self._exit_stack: AsyncExitStack | None = None
         self._app: Any = None
 
@@ -110,11 +111,15 @@ class Server:
         """Run until `stop()`; signals readiness once rooms can be served."""
         async with self:
             task_status.started()
-            await self._stopped.wait()
+            self._stopped = anyio.Event()
+            if not self._stop_requested:
+                await self._stopped.wait()
 
     async def stop(self) -> None:
         """Ask a server run by `start()` to store everything and stop."""
-        self._stopped.set()
+        self._stop_requested = True
+        if self._stopped is not None:
+            self._stopped.set()
 
     async def _startup(self) -> None:
         self._state = ServerState.RUNNING

@@ -125,10 +125,15 @@ async def test_awareness_for_late_joiners_and_removal(live_server):
 
 def _start_serve(port: int, storage: str) -> subprocess.Popen:
     command = [
-        MESHROOM, "serve",
-        "--host", "127.0.0.1", "--port", str(port), "--storage", storage,
-        "--grace-period", "30",
-    ]  # fmt: skip
+        MESHROOM,
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--storage",
+        storage,
+    ]  # fmt: skip  (the README's command, on a free port)
     process = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ)
     )
@@ -158,7 +163,6 @@ async def test_meshroom_serve_subprocess(tmp_path):
             async with open_node_peer(f"ws://127.0.0.1:{port}", "team/readme.md") as b:
                 await b.wait_for(lambda s: s["text"] == "served by meshroom serve")
     finally:
-        # The grace period (30 s) is longer than the test: only SIGTERM's shutdown can store.
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=30)[0].decode()
     # uvicorn re-raises the signal once shut down cleanly (the Unix convention).
