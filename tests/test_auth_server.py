@@ -346,3 +346,28 @@ async def test_tokens_never_reach_the_request_log():
     accepted = [line for line in collect.lines if "WebSocket" in line]
     assert accepted and all("token=[redacted]" in line for line in accepted), accepted
     assert not any(secret_token in line for line in collect.lines)
+
+
+async def test_authenticate_callback_decides_and_fails_closed():
+    from meshroom import Access
+
+    def decide(payload, claims):
+        if claims.attributes.get("db") == "down":
+            raise RuntimeError("session store unreachable")
+        if payload.room == "lobby":
+            return Access(claims.participant_id, claims.name, read_only=True)
+        return None
+
+    async with run_server(extensions=[JwtAuth(SECRET, authenticate=decide)]) as live:
+        # The grants say "team", the application says "lobby", read-only.
+        async with open_peer(live.base_url, "lobby", "x.md", token(pid="guest")) as guest:
+            await guest.write("ignored")
+            await guest.barrier()
+            doc = live.server.room("lobby").documents["x.md"].doc
+            assert str(doc.get("t", type=Text)) == ""
+        async with open_peer(live.base_url, "team", "x.md", token(), wait_sync=False) as peer:
+            assert await peer.wait_closed() == CloseCode.FORBIDDEN
+        broken = token(attributes={"db": "down"})
+        async with open_peer(live.base_url, "lobby", "x.md", broken, wait_sync=False) as peer:
+            assert await peer.wait_closed() == 1011  # an internal error refuses, never admits
+            assert set(peer.types) <= {2}
