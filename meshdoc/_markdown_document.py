@@ -23,6 +23,7 @@ from ._text import TextNode
 
 if TYPE_CHECKING:
     from ._element import Element
+    from ._schema import MeshSchema
 
 __all__ = ["blocks_to_json", "element_to_prosemirror", "insert_blocks"]
 
@@ -60,21 +61,28 @@ def _inline_json(content: list[JSON]) -> list[JSON]:
     return out
 
 
-def blocks_to_json(blocks: list[JSON]) -> list[JSON]:
-    """Engine JSON (``{"tag": {attrs..., "children": [...]}}``) for ProseMirror block nodes."""
+def blocks_to_json(blocks: list[JSON], schema: MeshSchema | None = None) -> list[JSON]:
+    """Engine JSON (``{"tag": {attrs..., "children": [...]}}``) for ProseMirror block nodes.
+
+    The children go under the key `schema` declares for each tag (``"children"`` by default).
+    """
     out: list[JSON] = []
     for node in blocks:
         body: JSON = {k: v for k, v in (node.get("attrs") or {}).items() if v is not None}
         content = node.get("content") or []
+        element = schema.element(node["type"]) if schema is not None else None
+        key = element.children_key if element is not None else "children"
         if node["type"] in _TEXTBLOCK_TAGS:
-            body["children"] = _inline_json(content)
+            body[key] = _inline_json(content)
         else:
-            body["children"] = blocks_to_json(content)
+            body[key] = blocks_to_json(content, schema)
         out.append({node["type"]: body})
     return out
 
 
-def insert_blocks(parent: Element, index: int, blocks: list[JSON]) -> list[Element]:
+def insert_blocks(
+    parent: Element, index: int, blocks: list[JSON], *, origin: Any = None
+) -> list[Element]:
     """Insert block nodes as children of `parent` from `index`, all checked, in one transaction.
 
     Raises:
@@ -102,14 +110,14 @@ def insert_blocks(parent: Element, index: int, blocks: list[JSON]) -> list[Eleme
             index=index + i,
             existing_ids=existing_ids,
         )
-        for i, data in enumerate(blocks_to_json(blocks))
+        for i, data in enumerate(blocks_to_json(blocks, schema))
     ]
     if parent_type is not None:
         tags = parent._child_tags()
         tags[index:index] = [p.tag if isinstance(p, ElementPlan) else TEXT_KEY for p in plans]
         raise_first(order_problems(parent_type, tags), parent._where)
     written: list[Element] = []
-    with document.transaction():
+    with document.transaction(origin):
         for i, plan in enumerate(plans):
             node = write_plan(parent.node, index + i, plan)
             written.append(parent._wrap(node))  # type: ignore[arg-type]

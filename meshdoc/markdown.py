@@ -34,15 +34,17 @@ from typing import Any
 
 from ._document import DEFAULT_FRAGMENT, MeshDocument
 from ._element import Element
-from ._markdown_document import element_to_prosemirror, insert_blocks
+from ._markdown_document import blocks_to_json, element_to_prosemirror, insert_blocks
 from ._markdown_parse import parse_markdown
 from ._markdown_serialize import serialize_markdown
 from ._richtext_schema import RICH_TEXT_SCHEMA
+from ._schema import MeshSchema
 
 __all__ = [
     "RICH_TEXT_SCHEMA",
     "from_markdown",
     "insert_markdown",
+    "markdown_to_json",
     "markdown_to_prosemirror",
     "prosemirror_to_markdown",
     "to_markdown",
@@ -69,6 +71,26 @@ def markdown_to_prosemirror(text: str) -> dict[str, Any]:
     return {"type": "doc", "content": parse_markdown(text) or [{"type": "paragraph"}]}
 
 
+def markdown_to_json(text: str, schema: MeshSchema | None = None) -> list[dict[str, Any]]:
+    """The blocks of `text` as element JSON, one item per block, ready for `Element.append_json`.
+
+    ```py
+    assert markdown_to_json("# Hi") == [
+        {"heading": {"level": 1, "children": [{"$text": [{"insert": "Hi", "marks": []}]}]}}
+    ]
+    ```
+
+    Args:
+        text: Markdown source.
+        schema: the target document's schema, for the key each tag keeps its
+            children under (``"children"`` when None or not declared).
+
+    Raises:
+        TypeError: `text` is not a string.
+    """
+    return blocks_to_json(parse_markdown(text), schema)
+
+
 def prosemirror_to_markdown(node: dict[str, Any]) -> str:
     """Markdown for a ProseMirror JSON node (a ``doc``, a ``listItem`` or any block).
 
@@ -82,7 +104,9 @@ def prosemirror_to_markdown(node: dict[str, Any]) -> str:
     return serialize_markdown([node])
 
 
-def insert_markdown(parent: Element, text: str, index: int | None = None) -> list[Element]:
+def insert_markdown(
+    parent: Element, text: str, index: int | None = None, *, origin: Any = None
+) -> list[Element]:
     """Insert the blocks of `text` as children of `parent` (the root, a blockquote, a list item).
 
     Every block is checked against the document's schema before one
@@ -92,6 +116,7 @@ def insert_markdown(parent: Element, text: str, index: int | None = None) -> lis
         parent: the element receiving the blocks.
         text: Markdown source.
         index: child index of the first block (default: after the last child).
+        origin: the transaction's origin (who writes; default: the document's).
 
     Returns:
         The new block elements, in order.
@@ -111,11 +136,15 @@ def insert_markdown(parent: Element, text: str, index: int | None = None) -> lis
         from ._exceptions import StructureError
 
         raise StructureError(f"child index {index!r} is outside 0..{size} of <{parent.tag_name}>")
-    return insert_blocks(parent, index, blocks)
+    return insert_blocks(parent, index, blocks, origin=origin)
 
 
 def from_markdown(
-    text: str, *, document: MeshDocument | None = None, fragment: str = DEFAULT_FRAGMENT
+    text: str,
+    *,
+    document: MeshDocument | None = None,
+    fragment: str = DEFAULT_FRAGMENT,
+    origin: Any = None,
 ) -> MeshDocument:
     """A document holding `text`, or `text` appended to the root of `document`.
 
@@ -127,6 +156,7 @@ def from_markdown(
         document: a document to fill (its own schema applies); a new one in
             `RICH_TEXT_SCHEMA` if None.
         fragment: the `XmlFragment` name of a new document (what an editor binds to).
+        origin: the transaction's origin (who writes; default: the document's).
 
     Returns:
         The document written to.
@@ -142,7 +172,7 @@ def from_markdown(
     blocks = parse_markdown(text)
     if not blocks and not document.root.get_children():
         blocks = [{"type": "paragraph"}]  # Tiptap's doc holds at least one block
-    insert_blocks(document.root, len(document.root.get_children()), blocks)
+    insert_blocks(document.root, len(document.root.get_children()), blocks, origin=origin)
     return document
 
 

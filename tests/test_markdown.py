@@ -32,6 +32,7 @@ from meshdoc.markdown import (
     RICH_TEXT_SCHEMA,
     from_markdown,
     insert_markdown,
+    markdown_to_json,
     markdown_to_prosemirror,
     prosemirror_to_markdown,
     to_markdown,
@@ -252,6 +253,47 @@ def test_fills_an_existing_document_and_element() -> None:
     assert to_markdown(quote) == "> q\n>\n> - in\n"
     item = quote.get_child_elements()[1].get_child_elements()[0]
     assert to_markdown(item) == "in\n"
+
+
+def test_element_json_appends_like_the_document_tools_do() -> None:
+    blocks = markdown_to_json("# T\n\n- a **b**\n", RICH_TEXT_SCHEMA)
+    assert [next(iter(block)) for block in blocks] == ["heading", "bulletList"]
+    doc = MeshDocument(RICH_TEXT_SCHEMA)
+    for block in blocks:
+        doc.root.append_json(block)
+    assert to_markdown(doc) == "# T\n\n- a **b**\n"
+    custom = MeshSchema(
+        "doc",
+        elements=[
+            ElementType("doc", properties=[ChildProperty("blocks", ["paragraph"])]),
+            ElementType(
+                "paragraph", properties=[ChildProperty("inline", ["hardBreak"])], rich_text=True
+            ),
+            ElementType("hardBreak"),
+        ],
+    )
+    assert markdown_to_json("x\\\ny", custom) == [
+        {
+            "paragraph": {
+                "inline": [
+                    {"$text": [{"insert": "x", "marks": []}]},
+                    {"hardBreak": {}},
+                    {"$text": [{"insert": "y", "marks": []}]},
+                ]
+            }
+        }
+    ]
+
+
+def test_writes_carry_the_given_origin_so_undo_is_per_author() -> None:
+    doc = from_markdown("mine\n")
+    agent_undo = doc.undo_manager("agent")
+    insert_markdown(doc.root, "the agent's\n", origin="agent")
+    from_markdown("more of the agent's\n", document=doc, origin="agent")
+    assert to_markdown(doc) == "mine\n\nthe agent's\n\nmore of the agent's\n"
+    while agent_undo.can_undo():
+        agent_undo.undo()
+    assert to_markdown(doc) == "mine\n"
 
 
 def test_refused_markdown_changes_nothing() -> None:
