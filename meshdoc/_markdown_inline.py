@@ -13,6 +13,11 @@ very same character. Ordinary prose never needs this; only the edges do.
 Marks are written as a stack: a mark that goes on over the next text stays
 open, and the marks that start together are opened longest-lived first, so
 ``**bold *both* bold**`` comes out as a person would write it.
+
+A line holding emphasis is parsed back before it is accepted; in the rare
+case where Markdown would pair the delimiters differently (runs that can both
+open and close, as in ``***a**b**c***``), it is written again more
+defensively: punctuation outside every delimiter, then ``_`` for italics.
 """
 
 from __future__ import annotations
