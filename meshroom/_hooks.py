@@ -40,6 +40,10 @@ class Access:
     kind: ParticipantKind = "person"
     read_only: bool = False
     attributes: dict[str, Any] = field(default_factory=dict)
+    #: Unix time at which the server closes the connection with 4401 (None: never), so
+    #: that a session does not outlive its credentials. `JwtAuth(close_at_expiry=True)`
+    #: sets it from the token's ``exp``.
+    expires_at: float | None = None
 
 
 @dataclass(frozen=True)

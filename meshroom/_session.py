@@ -19,6 +19,7 @@ What the session answers, as the Node `y-websocket` server does:
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
@@ -183,6 +184,8 @@ class Session:
                 if self.close_reason is not None:
                     group.cancel_scope.cancel()
                 group.start_soon(self._guard, self._writer)
+                if self.access.expires_at is not None:
+                    group.start_soon(self._expire, self.access.expires_at)
                 self.enqueue(encode_sync_step1(self.document.doc.get_state()))
                 everyone = self.document.awareness.encode_all()
                 if everyone is not None:
@@ -196,6 +199,11 @@ class Session:
             # the peer may be gone already: closing is best effort
             with anyio.CancelScope(shield=True), anyio.move_on_after(5), suppress(Exception):
                 await self.connection.close(code, reason)
+
+    async def _expire(self, deadline: float) -> None:
+        """Close the session when its credentials expire (`Access.expires_at`)."""
+        await anyio.sleep(max(0.0, deadline - time.time()))
+        self.kill(CloseCode.UNAUTHENTICATED, "token expired")
 
     async def _guard(self, func) -> None:  # type: ignore[no-untyped-def]
         try:
@@ -313,7 +321,9 @@ class Session:
                 self.client_ids.discard(entry.client_id)
             else:
                 self.client_ids.add(entry.client_id)
-        self.document.broadcast(encode_awareness(encode_awareness_update(accepted)))
+        for other in list(self.document.sessions):
+            if other is not self:
+                other.enqueue(encode_awareness(encode_awareness_update(accepted)))
 
     def remove_awareness(self) -> None:
         """Tell everyone this connection's awareness states are gone (on disconnect)."""
