@@ -371,3 +371,18 @@ async def test_authenticate_callback_decides_and_fails_closed():
         async with open_peer(live.base_url, "lobby", "x.md", broken, wait_sync=False) as peer:
             assert await peer.wait_closed() == 1011  # an internal error refuses, never admits
             assert set(peer.types) <= {2}
+
+
+async def test_close_at_expiry_ends_sessions_when_their_token_expires():
+    auth = JwtAuth(SECRET, leeway=0, close_at_expiry=True)
+    async with run_server(extensions=[auth]) as live:
+        short = token(pid="short", now=time.time() - 3600 + 3, expires_in=3600)
+        async with (
+            open_peer(live.base_url, "team", "exp.md", token(pid="long")) as long_lived,
+            open_peer(live.base_url, "team", "exp.md", short) as short_lived,
+        ):
+            assert await short_lived.wait_closed() == CloseCode.UNAUTHENTICATED
+            assert short_lived.close_reason == "token expired"
+            await long_lived.write("still here")
+            await long_lived.barrier()
+            assert not long_lived.closed.is_set()

@@ -15,6 +15,7 @@ claims, and returns the `Access` to grant, or None to refuse (4403).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -56,6 +57,9 @@ class JwtAuth(Extension):
         issuer, audience: required ``iss``/``aud`` when set.
         authenticate: decide from the verified claims instead of the grants; return the
             `Access` to admit, None to refuse (4403), or raise `AuthenticationError`.
+        close_at_expiry: close open connections with 4401 when their token expires (plus
+            the leeway). Off by default: y-websocket does not retry a 4401, so an app that
+            turns this on must reconnect with a fresh token.
     """
 
     requires_token = True
@@ -72,6 +76,7 @@ class JwtAuth(Extension):
         issuer: str | None = None,
         audience: str | None = None,
         authenticate: AuthenticateCallback | None = None,
+        close_at_expiry: bool = False,
     ) -> None:
         self.verifier = TokenVerifier(
             secret,
@@ -82,6 +87,7 @@ class JwtAuth(Extension):
             audience=audience,
         )
         self._authenticate = authenticate
+        self.close_at_expiry = close_at_expiry
 
     async def on_startup(self) -> None:
         """Keep tokens passed as ``?token=`` out of the ASGI server's request logs."""
@@ -112,4 +118,7 @@ class JwtAuth(Extension):
             raise AuthenticationError(f"no access to {where}", code=CloseCode.FORBIDDEN)
         if not isinstance(access, Access):
             raise TypeError(f"authenticate must return Access or None, not {type(access)}")
+        if self.close_at_expiry and access.expires_at is None:
+            deadline = claims.expires_at.timestamp() + self.verifier.leeway
+            access = dataclasses.replace(access, expires_at=deadline)
         return access
