@@ -34,7 +34,6 @@ from ._element import Element
 from ._events import DocumentEvent, Subscription
 from ._exceptions import TransactionError, UpdateError
 from ._json import plan_root, write_plan
-from ._search import node_by_id
 from ._tree import ID, iter_elements, node_path, normalize
 from ._undo import UndoManager
 
@@ -166,14 +165,16 @@ class MeshDocument:
         node = self._by_id.get(id)
         if node is not None and node.attributes.get(ID) == id:
             return Element(self, node)
-        found = node_by_id(self.fragment, id)
-        if found is None:
-            self._by_id.pop(id, None)
-            return None
+        self._by_id.pop(id, None)
         if len(self._by_id) >= MAX_ID_CACHE:
             self._by_id.clear()
-        self._by_id[id] = found
-        return Element(self, found)
+        for element in iter_elements(self.fragment):  # remember every id met on the way
+            value = element.attributes.get(ID)
+            if isinstance(value, str):
+                self._by_id.setdefault(value, element)
+                if value == id:
+                    return Element(self, element)
+        return None
 
     def get_node_by_path(self, path: str) -> Element | None:
         """The element at a path as `Element.path` writes it (``doc/section[1]/p[0]``), or None.
