@@ -321,9 +321,7 @@ class Session:
                 self.client_ids.discard(entry.client_id)
             else:
                 self.client_ids.add(entry.client_id)
-        for other in list(self.document.sessions):
-            if other is not self:
-                other.enqueue(encode_awareness(encode_awareness_update(accepted)))
+        self.document.broadcast(encode_awareness(encode_awareness_update(accepted)))
 
     def remove_awareness(self) -> None:
         """Tell everyone this connection's awareness states are gone (on disconnect)."""
