@@ -21,6 +21,7 @@ __all__ = [
     "Problem",
     "attribute_problems",
     "child_problems",
+    "drop_absent",
     "mark_problems",
     "order_problems",
     "raise_first",
@@ -81,6 +82,16 @@ def attribute_problems(
             missing = name not in attributes or (attributes[name] is None and prop.type != "null")
             if prop.required and missing:
                 yield ("required", f"<{tag}> requires attribute {name!r}", tag, name)
+
+
+def drop_absent(element: ElementType, attributes: dict[str, Any]) -> dict[str, Any]:
+    """`attributes` without the ``None`` values that mean "not set" (optional, non-null type)."""
+    declared = element.attributes
+    return {
+        k: v
+        for k, v in attributes.items()
+        if v is not None or k not in declared or declared[k].type == "null"
+    }
 
 
 def child_problems(schema: MeshSchema, parent: ElementType, child_tag: str) -> Iterator[Problem]:

@@ -23,6 +23,7 @@ from pycrdt import XmlElement, XmlFragment, XmlText
 from ._checks import (
     attribute_problems,
     child_problems,
+    drop_absent,
     mark_problems,
     order_problems,
     raise_first,
@@ -241,30 +242,26 @@ class Element:
         tags.insert(index, tag)
         raise_first(order_problems(parent, tags), self._where)
 
-    def _check_new_child(self, index: int, tag: str, attributes: dict[str, Any]) -> None:
-        schema = self._document.schema
+    def _check_new_child(self, index: int, tag: str, attributes: dict[str, Any]) -> dict[str, Any]:
+        """Refuse a new child `tag` at `index`; return its attributes as they will be stored."""
         for name, value in attributes.items():
             if name.startswith("$") or not isinstance(value, _SCALARS):
                 rule = "reserved" if name.startswith("$") else "type"
                 message = f"attribute {name!r}={value!r} is reserved or not a JSON scalar"
                 raise self._error(message, rule, name, tag=tag)
+        schema = self._document.schema
         if schema is None:
-            return
+            return attributes
         parent = self.element_type
         if parent is None:
             raise self._unknown_tag()
         raise_first(child_problems(schema, parent, tag), self._where)
         child_type = schema.element(tag)
         assert child_type is not None
-        values = {
-            k: v
-            for k, v in attributes.items()
-            if v is not None
-            or k not in child_type.attributes
-            or child_type.attributes[k].type == "null"
-        }
+        values = drop_absent(child_type, attributes)
         raise_first(attribute_problems(child_type, values, complete=True), self._where)
         self._check_order(parent, index, tag)
+        return values
 
     def _check_index(self, index: int) -> int:
         size = len(self._node.children)
@@ -281,17 +278,9 @@ class Element:
             SchemaError: the tag is unknown or not allowed here, or an attribute breaks a rule.
             StructureError: `index` is outside the children.
         """
-        attributes = dict(attributes or {})
         self._ensure_alive()
         index = self._check_index(index)
-        self._check_new_child(index, tag_name, attributes)
-        child_type = self._document.schema.element(tag_name) if self._document.schema else None
-        if child_type is not None:
-            attributes = {
-                k: v
-                for k, v in attributes.items()
-                if v is not None or child_type.attributes[k].type == "null"
-            }
+        attributes = self._check_new_child(index, tag_name, dict(attributes or {}))
         with self._document.transaction():
             node = self._node.children.insert(
                 index, XmlElement(tag_name, {ID: new_id(), **attributes})

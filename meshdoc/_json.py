@@ -28,6 +28,7 @@ from pycrdt import XmlElement, XmlFragment, XmlText
 from ._checks import (
     attribute_problems,
     child_problems,
+    drop_absent,
     mark_problems,
     order_problems,
     raise_first,
@@ -218,12 +219,7 @@ class _Planner:
         if not isinstance(kids, list):
             raise _shape_error(f"{key!r} must be a list", where)
         if element is not None:
-            declared = element.attributes
-            values = {
-                k: v
-                for k, v in body.items()
-                if not (v is None and k in declared and declared[k].type != "null")
-            }
+            values = drop_absent(element, body)
             raise_first(attribute_problems(element, values, complete=True), lambda: (None, where))
             attrs.update(values)
         else:
