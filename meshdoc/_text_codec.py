@@ -13,7 +13,16 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Item", "decode_items", "decode_update", "encode_delete", "encode_item", "utf16_length"]
+__all__ = [
+    "Item",
+    "decode_delete_set",
+    "decode_items",
+    "decode_update",
+    "encode_delete",
+    "encode_item",
+    "split_update",
+    "utf16_length",
+]
 
 
 def utf16_length(text: str) -> int:
@@ -185,13 +194,38 @@ def _read_structs(reader: _Reader) -> list[Item]:
 
 def decode_update(update: bytes) -> tuple[list[Item], dict[int, list[tuple[int, int]]]]:
     """The items of a v1 update and its delete set (`client -> [(clock, length), ...]`)."""
+    items, tail = split_update(update)
+    return items, decode_delete_set(tail)
+
+
+def split_update(update: bytes) -> tuple[list[Item], bytes]:
+    """The items of a v1 update, and its delete set still encoded (to compare it cheaply)."""
     reader = _Reader(update)
     items = _read_structs(reader)
+    return items, update[reader.pos :]
+
+
+def decode_delete_set(data: bytes) -> dict[int, list[tuple[int, int]]]:
+    """`client -> [(clock, length), ...]` from an encoded delete set."""
+    values: list[int] = []
+    append = values.append
+    result = shift = 0
+    for b in data:  # every varint, in order
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            append(result)
+            result = shift = 0
+        else:
+            shift += 7
     deletes: dict[int, list[tuple[int, int]]] = {}
-    for _ in range(reader.uint()):
-        client = reader.uint()
-        deletes[client] = [(reader.uint(), reader.uint()) for _ in range(reader.uint())]
-    return items, deletes
+    pos = 1
+    for _ in range(values[0] if values else 0):
+        client, n = values[pos], values[pos + 1]
+        pos += 2
+        span = values[pos : pos + 2 * n]
+        deletes[client] = list(zip(span[::2], span[1::2], strict=True))
+        pos += 2 * n
+    return deletes
 
 
 def _uint(value: int, out: bytearray) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from pycrdt import Doc, XmlText
 
-from ._text_codec import Item, decode_update, utf16_length
+from ._text_codec import Item, decode_delete_set, split_update, utf16_length
 from ._text_index import Run, RunIndex, Unsupported
 
 __all__ = ["FastText", "Unsupported"]
@@ -128,6 +128,8 @@ class FastText:
         self.index = RunIndex()
         self.state: dict[int, int] = {}
         self.state_bytes = b""  # the encoded state vector the index reflects
+        self.delete_set = b""  # the encoded delete set the index reflects, and decoded:
+        self.deletes: dict[int, list[tuple[int, int]]] = {}
         self.bytes = 0  # UTF-8 length of the visible text, as pycrdt counts it
 
     # -- keeping the index true ---------------------------------------------------------------
@@ -142,12 +144,23 @@ class FastText:
             return
         state = _decode_state(state_bytes)
         update = doc._doc.get_update(raw_txn, _encode_state(self.state))
-        items, deletes = decode_update(update)
+        items, delete_set = split_update(update)
         self._integrate_all(items)
-        for client, spans in deletes.items():
-            if client in self.index.by_client:
+        if delete_set != self.delete_set:
+            # The delete set is the whole document's: only walk the ranges that are new.
+            deletes = decode_delete_set(delete_set)
+            for client, spans in deletes.items():
+                if client not in self.index.by_client:
+                    continue
+                seen = self.deletes.get(client)
+                if seen == spans:
+                    continue
+                known = set(seen) if seen else ()
                 for clock, n in spans:
-                    self._delete_ids(client, clock, n)
+                    if (clock, n) not in known:
+                        self._delete_ids(client, clock, n)
+            self.deletes = deletes
+            self.delete_set = delete_set
         self.state = state
         self.state_bytes = state_bytes
         if self.bytes != length:
