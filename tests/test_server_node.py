@@ -123,6 +123,23 @@ async def test_awareness_for_late_joiners_and_removal(live_server):
         await ann.wait_for(lambda s: s["peers"] == [])
 
 
+async def test_idle_client_stays_connected_past_the_reconnect_watchdog(live_server):
+    """y-websocket drops a socket after 30 s without a message: the echoed awareness prevents it.
+
+    Nobody edits for 34 s; the client renews its awareness every 15 s and the server
+    echoes it back, as the Node server does, so the one connection survives.
+    """
+    async with open_node_peer(live_server.base_url, "idle/doc", {"name": "Idle"}) as idle:
+        await idle.wait_event("synced")
+        room = live_server.server.room("idle")
+        (session,) = room.sessions
+        await anyio.sleep(34)
+        state = await idle.state()
+        assert state["connected"] and state["synced"]
+        assert [e for e in idle.events if e.get("event") == "close"] == []
+        assert room.sessions == [session]  # the same connection all along
+
+
 def _start_serve(port: int, storage: str) -> subprocess.Popen:
     command = [
         MESHROOM,
