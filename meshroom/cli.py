@@ -42,5 +42,7 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # `python -m meshroom.cli`: run the registered module's app
+    from meshroom.cli import main as registered_main
+
+    registered_main()

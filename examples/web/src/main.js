@@ -6,6 +6,7 @@ import { Editor } from '@tiptap/core'
 import StarterKit from '@tiptap/starter-kit'
 import Collaboration from '@tiptap/extension-collaboration'
 import CollaborationCaret from '@tiptap/extension-collaboration-caret'
+import { ElementIds } from './element-ids.js'
 import { loadIdentity } from './identity.js'
 import { showParticipants } from './presence.js'
 import { showMessages, showRecipients } from './messages.js'
@@ -42,6 +43,7 @@ async function start () {
     extensions: [
       StarterKit.configure({ undoRedo: false, underline: false }), // Yjs keeps the history
       Collaboration.configure({ document: ydoc, field: FRAGMENT }),
+      ElementIds,
       CollaborationCaret.configure({ provider, user: { name: me.name, color: me.colour, id: me.participantId } })
     ]
   })
