@@ -23,9 +23,12 @@ document → Markdown → document gives it back, special characters and all
 (edge whitespace and delimiter neighbours are written as ``&#32;``-style
 references when needed). What Markdown cannot spell is dropped: an empty
 paragraph, a hard break ending a block, a hard break in a heading of level 3-6
-(a space), an ``underline`` mark, a newline inside inline code (a space).
-Inline code keeps no other mark (``[`x`](url)`` reads as code without the
-link), because Tiptap's ``code`` mark excludes all others.
+(a space), an ``underline`` mark, a newline inside inline code (a space),
+control characters other than tab and newline, a link whose ``href``
+`markdown-it` refuses (``javascript:``…, it stays text), line breaks and edge
+spaces in a code block's language. Inline code keeps no other mark
+(``[`x`](url)`` reads as code without the link), because Tiptap's ``code``
+mark excludes all others.
 """
 
 from __future__ import annotations
