@@ -5,11 +5,16 @@ function formatTime (time) {
   return Number.isNaN(date.getTime()) ? '' : date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
 }
 
+/** What a message says: its text, an agent's progress line, or its JSON. */
 function bodyOf (message) {
   if (typeof message.text === 'string') return message.text
-  if (message.json !== undefined && message.json !== null) return JSON.stringify(message.json)
+  const json = message.json
+  if (json && json.type === 'agent.progress') return `⚙ ${json.summary ?? json.tool ?? 'working…'}`
+  if (json !== undefined && json !== null) return JSON.stringify(json)
   return ''
 }
+
+const isProgress = (message) => message.json?.type === 'agent.progress'
 
 /** Render the room's messages into `list`, naming senders from the participants map. */
 export function showMessages (messages, participants, list) {
@@ -20,6 +25,7 @@ export function showMessages (messages, participants, list) {
       const item = document.createElement('li')
       item.className = 'message'
       item.dataset.kind = kindOf(message.from)
+      if (isProgress(message)) item.classList.add('progress')
       const from = document.createElement('span')
       from.className = 'from'
       from.textContent = nameOf(message.from)
