@@ -13,6 +13,7 @@ paragraph edited here shows up formatted in a browser editor.
 
 from __future__ import annotations
 
+import logging
 import math
 import weakref
 from collections.abc import Iterator, Mapping
@@ -21,11 +22,13 @@ from typing import Any, Protocol
 
 from pycrdt import Assoc, Doc, XmlText
 
-from ._exceptions import TextRangeError
+from ._exceptions import TextRangeError, UpdateError
 from ._text_fast import FastText, Unsupported
 from ._text_sticky import StickyPosition, _scratch, _text_id, create_position, resolve_position
 
 __all__ = ["EMBED_CHARACTER", "StickyPosition", "TextNode"]
+
+_log = logging.getLogger(__name__)
 
 #: Texts at least this long (UTF-8 bytes) edit through the fast path (`_text_fast`): below it a
 #: positional edit is cheap anyway and the fast path's one-off index build would not pay off.
@@ -240,7 +243,12 @@ class TextNode:
                 copy, twin = _scratch(self._doc, self._ytext)
                 fast = FastText(_text_id(copy, twin))
             fast.ensure(self._doc, self._ytext, txn)
-        except Unsupported:
+        except (Unsupported, UpdateError):  # content it cannot model, or a text outside a tree
+            state.fast = None
+            state.fast_off = True
+            return None
+        except Exception:  # the plain path must always remain: never let the index block edits
+            _log.warning("text index failed; this text goes back to the plain path", exc_info=True)
             state.fast = None
             state.fast_off = True
             return None

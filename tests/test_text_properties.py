@@ -229,3 +229,14 @@ def test_yjs_late_joiner_reads_a_fast_path_document():
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["text"] == final
+
+
+def test_a_text_outside_any_tree_edits_through_the_plain_path():
+    doc = Doc()
+    fragment = doc.get("default", type=XmlFragment)
+    paragraph = fragment.children.append(XmlElement("p"))
+    node = TextNode(doc, paragraph.children.append(XmlText()))
+    del fragment.children[0]  # the paragraph (and the text) are gone: no index can be built
+    node.insert(0, "nothing to see")
+    state = text_module._state_for(doc, node.ytext)
+    assert state.fast is None and state.fast_off
