@@ -93,6 +93,8 @@ def _state_for(doc: Doc, ytext: XmlText) -> _TextState:
 def _check_text(text: object) -> str:
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, not {type(text).__name__}")
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
