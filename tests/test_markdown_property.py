@@ -163,7 +163,7 @@ def without_ids(value: Any) -> Any:
     return value
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 @given(documents)
 def test_document_to_markdown_to_document_is_lossless(tree: JSON) -> None:
     doc = MeshDocument(RICH_TEXT_SCHEMA)
@@ -178,7 +178,7 @@ def test_document_to_markdown_to_document_is_lossless(tree: JSON) -> None:
     assert to_markdown(again) == markdown
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(documents)
 def test_prosemirror_json_to_markdown_and_back_is_lossless(tree: JSON) -> None:
     markdown = prosemirror_to_markdown(tree)
