@@ -52,7 +52,9 @@ def make_parser() -> MarkdownIt:
     so that an ``href`` read from a document and written back is the same string;
     `markdown-it`'s guard against ``javascript:``-style links stays in place.
     """
-    md = MarkdownIt("commonmark", {"html": False}).enable("strikethrough")
+    # maxNesting: CommonMark's preset stops at 20 levels and drops what lies deeper;
+    # 100 (markdown-it's default preset) keeps any document a person would nest.
+    md = MarkdownIt("commonmark", {"html": False, "maxNesting": 100}).enable("strikethrough")
     md.normalizeLink = lambda url: url  # type: ignore[method-assign]
     md.normalizeLinkText = lambda url: url  # type: ignore[method-assign]
     return md

@@ -296,6 +296,13 @@ def test_writes_carry_the_given_origin_so_undo_is_per_author() -> None:
     assert to_markdown(doc) == "mine\n"
 
 
+def test_deep_nesting_keeps_its_text() -> None:
+    quotes = "> " * 40 + "deep\n"
+    lists = "".join("  " * level + "- x\n" for level in range(30))
+    for markdown in (quotes, lists):
+        assert to_markdown(from_markdown(markdown)) == markdown
+
+
 def test_refused_markdown_changes_nothing() -> None:
     doc = from_markdown("para\n")
     before = doc.get_update()
