@@ -252,7 +252,12 @@ class RoomClient:
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        """Room messages in order: {from, to (None = everyone), text or json, time}."""
+        """Room messages: {from, to (None = everyone), text or json, time}.
+
+        In the shared array's order, which is causal (a message sent after seeing
+        another comes after it) and the same for every peer; messages sent at once
+        by peers that had not seen each other's are ordered by the CRDT, not by time.
+        """
         return self._room_doc.get("messages", type=Array).to_py() or []
 
     async def send_message(self, content: str | Any, *, to: str | None = None) -> None:
