@@ -253,6 +253,8 @@ async def test_room_toolkit(live_server):
         assert sent.to_content() == "sent to ann-2"
         unknown = await toolkit.execute(context, "send_message", {"text": "hi", "to": "Zed"})
         assert isinstance(unknown, ErrorResponse) and len(unknown.details["participants"]) == 3
+        with anyio.fail_after(5):  # Ann answers after seeing Bot's messages, not concurrently
+            await ann.wait_for(lambda: len(ann.messages) == 2)
         await ann.send_message("hello bot")
         with anyio.fail_after(5):
             await bot.wait_for(lambda: len(bot.messages) == 3)
