@@ -87,7 +87,9 @@ def insert_blocks(
 
     Raises:
         SchemaError: a block is not allowed there or breaks the schema (nothing is written).
+        NodeNotFoundError: `parent` was deleted.
     """
+    parent._ensure_alive()
     document = parent.document
     schema = document.schema
     parent_type = parent.element_type

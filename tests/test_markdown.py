@@ -25,6 +25,7 @@ from meshdoc import (
     ElementType,
     MeshDocument,
     MeshSchema,
+    NodeNotFoundError,
     SchemaError,
     StructureError,
 )
@@ -312,6 +313,11 @@ def test_refused_markdown_changes_nothing() -> None:
     assert info.value.rule == "child-not-allowed"
     with pytest.raises(StructureError):
         insert_markdown(doc.root, "x", index=5)
+    quote = insert_markdown(doc.root, "> q\n")[0]
+    quote.delete()
+    before = doc.get_update()
+    with pytest.raises(NodeNotFoundError):
+        insert_markdown(quote, "x")
     with pytest.raises(TypeError):
         from_markdown(b"bytes")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
