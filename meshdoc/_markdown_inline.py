@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from markdown_it.common.utils import isMdAsciiPunct, isPunctChar, isWhiteSpace
@@ -119,8 +120,6 @@ def _escape_text(text: str) -> _Text:
             raw.append("\\<")
         elif char == "&" and _ENTITY_LIKE.match(text, i):
             raw.append("\\&")
-        elif char == "!" and not nxt:
-            raw.append("\\!")
         elif char in "\n\r":
             raw.append(_reference(char))
         else:
@@ -213,6 +212,10 @@ def _line_pieces(runs: list[JSON]) -> list[_Piece]:
             pieces.append(_escape_text(run["text"]))
     for entry in reversed(stack):
         close(entry)
+    for before, after in pairwise(pieces):  # "!" then "[" would open an image
+        bang = isinstance(before, _Text) and before.raw and before.raw[-1] == "!"
+        if bang and after.render().startswith("["):
+            before.raw[-1] = "\\!"  # type: ignore[union-attr]
     return pieces
 
 
