@@ -189,7 +189,7 @@ async def test_agent_answers_addressed_messages_with_progress(live_server):
                 "list_participants",
                 "insert_elements",
             ]
-            assert all(p["type"] == "agent.progress" for p in progress)
+            assert all(p["type"] == "agent.progress" and p["ok"] for p in progress)
             assert all(m["to"] == "ann" for m in from_agent)
             assert progress[0]["summary"].startswith('read_document(path="notes/plan"')
             answer = from_agent[-1]

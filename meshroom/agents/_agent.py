@@ -27,7 +27,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ._llm import LLM
-from ._loop import AgentEvent, AgentResult, run_loop
+from ._loop import AgentEvent, AgentResult, run_loop, summarize_call
 from ._toolkit import Toolkit
 from ._tools import ToolContext
 
@@ -59,8 +59,9 @@ class Agent:
         max_steps: Model turns per run before it stops (default 20: enough for a
             read-plan-edit-check cycle on a few sections, small enough to bound cost).
         time_limit: Seconds per run, or None for no limit.
-        progress: Post each tool call to the room as a JSON message of type
-            "agent.progress", so front ends can show what the agent is doing.
+        progress: Post each tool call to the room, as it completes, as a JSON message
+            `{"type": "agent.progress", "step", "tool", "summary", "ok"}`, so front
+            ends can show what the agent is doing.
         on_event: Called with every `AgentEvent` (the CLI prints them).
         answer_messages: While connected, answer room messages addressed to the
             agent (sent `to` its id, or to everyone starting with `@name`).
@@ -202,13 +203,15 @@ class Agent:
                 outcome = self.on_event(event)
                 if hasattr(outcome, "__await__"):
                     await outcome
-            if self.progress and event.kind == "tool_call":
+            # Posted once the call ran, so its edit reaches the room before the note about it.
+            if self.progress and event.kind == "tool_result":
                 await self._post(
                     {
                         "type": PROGRESS_TYPE,
                         "step": event.step,
                         "tool": event.name,
-                        "summary": event.summary,
+                        "summary": summarize_call(event.name or "", event.arguments or ""),
+                        "ok": not event.error,
                     },
                     to=on_behalf_of,
                 )

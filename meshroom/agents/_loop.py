@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import anyio
+import anyio.lowlevel
 
 from ._llm import LLM, LLMToolCall
 from ._toolkit import Toolkit, find_tool
@@ -177,6 +178,8 @@ async def run_loop(
                             error=not record.ok,
                         )
                     )
+            # let the room peer send the edits now, before the next model request
+            await anyio.lowlevel.checkpoint()
             for item, slot in zip(reply.tool_calls, slots, strict=True):
                 assert slot[0] is not None
                 messages.append(

@@ -163,10 +163,19 @@ class ScriptedLLMServer:
         script: Steps, taken one per request; any iterable (e.g. `itertools.repeat`).
         model: The model name reported back.
         port: 0 picks a free port.
+        latency: Seconds each answer takes, as a model's thinking would (default 0).
     """
 
-    def __init__(self, script: Iterable[Step] = (), *, model: str = "scripted", port: int = 0):
+    def __init__(
+        self,
+        script: Iterable[Step] = (),
+        *,
+        model: str = "scripted",
+        port: int = 0,
+        latency: float = 0.0,
+    ) -> None:
         self.model = model
+        self.latency = latency
         self.requests: list[ScriptedRequest] = []
         #: Exceptions raised by function steps (answered with HTTP 400, which is not retried).
         self.errors: list[Exception] = []
@@ -287,6 +296,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
         step = self.scripted._next_step(request)
+        if self.scripted.latency > 0:
+            time.sleep(self.scripted.latency)  # this handler's own thread: nothing else waits
         if step is None:
             self._json(
                 500, {"error": {"message": "the script is exhausted", "type": "server_error"}}
@@ -310,7 +321,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, self._chat_body(step))
 
     def _usage(self, step: Reply | ToolCalls) -> tuple[int, int]:
-        prompt = len(json.dumps(self.scripted.requests[-1].body)) // 4
+        prompt = int(self.headers.get("content-length") or 0) // 4  # a rough token count
         text = (
             step.text or ""
             if isinstance(step, Reply)
