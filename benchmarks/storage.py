@@ -3,14 +3,16 @@
 All through the real `StorageExtension` and `FsspecStorage` on a local folder
 (fsync on, as `meshroom serve` uses it):
 
-- **write amplification**: a client types one character per edit, 100 edits/s,
-  into a small (1 KB) and a large (1 MB) document. Bytes written to the log and
+- **write amplification**: a client types one character per edit (in runs of 50
+  at random places), 100 edits/s, into a small (1 KB) and a large (1 MB)
+  document. Bytes written to the log and
   to snapshots, per edit and per debounce window (one snapshot), against the
   bytes of the Yjs updates themselves. Times are scaled down (debounce 0.25 s,
   max delay 1 s) so a run is short; bytes per edit do not depend on the scale.
-- **load**: a room whose log holds 10k / 100k single-character updates (in
-  50-update batches, as the 50 ms flush writes them) on top of a 100 KB snapshot:
-  time for `on_load_document` (read + replay).
+- **load**: a room whose log holds 10k / 100k single-character updates (typed
+  in runs of 50 at random places, appended in 50-update batches as the 50 ms
+  flush writes them) on top of a 100 KB snapshot: time for `on_load_document`
+  (read + replay).
 - **compaction**: time to fold that log into a new snapshot (encode, atomic
   write, delete the segments).
 
@@ -83,7 +85,7 @@ async def write_amplification(root: Path, size: int, seconds: float) -> dict[str
         update_bytes = 0
         for i in range(edits):
             before = doc.get_state()
-            text.insert((i * 7919) % len(text), "abcdefghij"[i % 10])
+            text.insert(typing_position(i, size), "abcdefghij"[i % 10])
             update = doc.get_update(before)
             update_bytes += len(update)
             await ext.on_change(ChangePayload("bench", "doc", doc, update, origin=None))
@@ -114,13 +116,14 @@ async def load_and_compact(root: Path, updates: int) -> dict[str, Any]:
     text += "y" * 100_000
     await storage.write_snapshot("bench", "doc", doc.get_update())
     batch: list[bytes] = []
+    # Each transaction's own update, as the server receives it from a client.
+    subscription = doc.observe(lambda event: batch.append(event.update))
     for i in range(updates):
-        before = doc.get_state()
-        text.insert((i * 7919) % len(text), "z")
-        batch.append(doc.get_update(before))
+        text.insert(typing_position(i, 100_000), "z")
         if len(batch) == 50:
             await storage.append_updates("bench", "doc", batch)
-            batch = []
+            batch.clear()
+    doc.unobserve(subscription)
     if batch:
         await storage.append_updates("bench", "doc", batch)
     log_dir = root / f"load-{updates}" / "bench" / "docs" / "doc.ydoc" / "log"
@@ -146,6 +149,15 @@ async def load_and_compact(root: Path, updates: int) -> dict[str, Any]:
         "compaction_seconds": compact_seconds,
         "snapshot_bytes_after": snapshot.stat().st_size,
     }
+
+
+def typing_position(edit: int, base: int) -> int:
+    """Where edit number `edit` types: runs of 50 characters, each run somewhere else.
+
+    Each character lands right after the previous one of its run, as when typing.
+    """
+    run, offset = divmod(edit, 50)
+    return (run * 7919) % base + offset
 
 
 def table(rows: list[list[str]]) -> str:
