@@ -14,7 +14,6 @@ paragraph edited here shows up formatted in a browser editor.
 from __future__ import annotations
 
 import logging
-import math
 import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -23,6 +22,7 @@ from typing import Any, Protocol
 from pycrdt import Assoc, Doc, XmlText
 
 from ._exceptions import TextRangeError, UpdateError
+from ._text_checks import check_attributes, check_int, check_text
 from ._text_fast import FastText, Unsupported
 from ._text_sticky import StickyPosition, _scratch, _text_id, create_position, resolve_position
 
@@ -88,61 +88,6 @@ def _state_for(doc: Doc, ytext: XmlText) -> _TextState:
     if state is None:
         state = per_doc[key] = _TextState()
     return state
-
-
-def _check_text(text: object) -> str:
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, not {type(text).__name__}")
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(
-            f"text holds a lone surrogate {text[exc.start]!r} at {exc.start}; "
-            "only whole characters can be stored"
-        ) from None
-    return text
-
-
-def _check_json(value: object, where: str) -> None:
-    if value is None or isinstance(value, (str, bool, int)):
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"{where} must be a finite number, not {value!r}")
-        return
-    if isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            _check_json(item, f"{where}[{i}]")
-        return
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"{where} keys must be str, not {type(key).__name__}")
-            _check_json(item, f"{where}[{key!r}]")
-        return
-    raise TypeError(f"{where} must be JSON-like, not {type(value).__name__}")
-
-
-def _check_attributes(attributes: object, *, allow_none_values: bool) -> dict[str, Any]:
-    if not isinstance(attributes, Mapping):
-        raise TypeError(f"attributes must be a mapping, not {type(attributes).__name__}")
-    checked: dict[str, Any] = {}
-    for key, value in attributes.items():
-        if not isinstance(key, str) or not key:
-            raise TypeError(f"attribute names must be non-empty str, got {key!r}")
-        if value is None and not allow_none_values:
-            raise ValueError(f"attribute {key!r} is None; use format() to remove a mark")
-        _check_json(value, f"attribute {key!r}")
-        checked[key] = value
-    return checked
-
-
-def _check_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    return value
 
 
 class TextNode:
@@ -297,8 +242,8 @@ class TextNode:
     @staticmethod
     def _check_range(index: object, length: object, size: int | None) -> tuple[int, int]:
         """Check types and sign (`size` None), or also the bounds."""
-        index = _check_int(index, "index")
-        length = _check_int(length, "length")
+        index = check_int(index, "index")
+        length = check_int(length, "length")
         if length < 0:
             raise ValueError(f"length must be >= 0, got {length}")
         if size is not None and (not 0 <= index <= size or index + length > size):
@@ -326,9 +271,9 @@ class TextNode:
             ValueError: `text` holds a lone surrogate.
             TextRangeError: `index` is outside `0..len(node)`.
         """
-        index = _check_int(index, "index")
-        text = _check_text(text)
-        attrs = _check_attributes(attributes, allow_none_values=False) if attributes else {}
+        index = check_int(index, "index")
+        text = check_text(text)
+        attrs = check_attributes(attributes, allow_none_values=False) if attributes else {}
         with self._document.transaction(), self._doc.transaction() as txn:
             fast = None if attrs else self._fast(txn)
             if fast is not None:
@@ -373,8 +318,8 @@ class TextNode:
         self, index: int, length: int, text: str, attributes: Mapping[str, Any] | None = None
     ) -> None:
         """Replace `length` code points at `index` with `text`, in one transaction."""
-        text = _check_text(text)
-        attrs = _check_attributes(attributes, allow_none_values=False) if attributes else None
+        text = check_text(text)
+        attrs = check_attributes(attributes, allow_none_values=False) if attributes else None
         with self._document.transaction():
             self._check_range(index, length, len(self))
             self.delete(index, length)
@@ -388,7 +333,7 @@ class TextNode:
             ValueError: `length` is negative or `attributes` is empty.
             TextRangeError: the range reaches outside the text.
         """
-        attrs = _check_attributes(attributes, allow_none_values=True)
+        attrs = check_attributes(attributes, allow_none_values=True)
         if not attrs:
             raise ValueError("format() needs at least one attribute")
         index, length = self._check_range(index, length, None)
@@ -414,7 +359,7 @@ class TextNode:
         Raises:
             TextRangeError: `index` is outside `0..len(node)`.
         """
-        index = _check_int(index, "index")
+        index = check_int(index, "index")
         size = len(self)
         if not 0 <= index <= size:
             raise TextRangeError(f"index {index} is outside the text (0..{size})")
