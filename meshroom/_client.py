@@ -108,7 +108,8 @@ class RoomClient:
         self._documents: dict[str, MeshDocument] = {}
         self._opening: dict[str, anyio.Lock] = {}
         self._changed = anyio.Event()
-        self._room_doc = Doc()
+        self._room_link: DocumentLink | None = None  # made in start(): it needs a loop
+        self._pending_messages: list[dict[str, Any]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -152,7 +153,7 @@ class RoomClient:
         refusal: ClientError | None = None
         async with anyio.create_task_group() as task_group:
             self._task_group = task_group
-            link = self._link("", self._room_doc)
+            link = self._room_link = self._link("", Doc())
             try:
                 await task_group.start(link.run)
             except ClientError as error:
@@ -248,7 +249,7 @@ class RoomClient:
     @property
     def participants(self) -> dict[str, dict[str, Any]]:
         """Participant id → {name, kind, joinedAt, attributes}, as the server maintains it."""
-        return self._room_doc.get("participants", type=Map).to_py() or {}
+        return self._room_doc().get("participants", type=Map).to_py() or {}
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -258,12 +259,14 @@ class RoomClient:
         another comes after it) and the same for every peer; messages sent at once
         by peers that had not seen each other's are ordered by the CRDT, not by time.
         """
-        return self._room_doc.get("messages", type=Array).to_py() or []
+        return self._room_doc().get("messages", type=Array).to_py() or []
 
     async def send_message(self, content: str | Any, *, to: str | None = None) -> None:
         """Post a message to the room (`to=None`: everyone; else a participant id).
 
-        A `str` is sent as `text`; any other JSON value as `json`.
+        A `str` is sent as `text`; any other JSON value as `json`. While the room's
+        socket is down the message waits, and is appended after the next handshake
+        (the room document restarts from the server's copy on every reconnection).
 
         Raises:
             ValueError: `to` is empty, or `content` is not JSON-serialisable.
@@ -282,7 +285,10 @@ class RoomClient:
             message["json"] = content
         message["time"] = int(time.time() * 1000)
         self._check_open()
-        self._room_doc.get("messages", type=Array).append(message)
+        if self._room_link is not None and self._room_link.connected:
+            self._room_link.doc.get("messages", type=Array).append(message)
+        else:
+            self._pending_messages.append(message)
         await anyio.lowlevel.checkpoint()
 
     def set_awareness(self, path: str, fields: dict[str, Any]) -> None:
@@ -352,6 +358,18 @@ class RoomClient:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _room_doc(self) -> Doc:
+        return self._room_link.doc if self._room_link is not None else Doc()
+
+    def _send_pending_messages(self) -> None:
+        pending, self._pending_messages = self._pending_messages, []
+        if pending:
+            doc = self._room_doc()
+            messages = doc.get("messages", type=Array)
+            with doc.transaction():
+                for message in pending:
+                    messages.append(message)
+
     def _link(self, path: str, doc: Doc) -> DocumentLink:
         target = quote(self.room, safe="")
         if path:
@@ -366,6 +384,8 @@ class RoomClient:
             backoff=self._backoff,
             connect_timeout=self._connect_timeout,
             on_change=self._notify,
+            on_sync=self._send_pending_messages if path == "" else None,
+            ephemeral=path == "",  # presence lives and dies with the server process
         )
 
     def _get_link(self, path: str) -> DocumentLink:

@@ -96,6 +96,12 @@ class DocumentLink:
         connect_timeout: How long the first connection may take, retries included.
         on_change: Called (synchronously) after any remote update, awareness change,
             connection change or error, so waiters can re-check their predicate.
+        on_sync: Called (synchronously) after each completed handshake.
+        ephemeral: The server's copy is the only truth and does not outlive the server
+            process (the room document): each reconnection starts from a new, empty
+            `doc` instead of resyncing the old one. Resyncing it into a restarted server
+            would replay the previous process's participants and messages, which the
+            server refuses, leaving every later message unmergeable there.
     """
 
     def __init__(
@@ -107,6 +113,8 @@ class DocumentLink:
         backoff: Backoff,
         connect_timeout: float,
         on_change: Callable[[], None],
+        on_sync: Callable[[], None] | None = None,
+        ephemeral: bool = False,
     ) -> None:
         self.url = url
         #: The URL without its query string (which may carry a token), for messages.
@@ -121,6 +129,9 @@ class DocumentLink:
         self._backoff = backoff
         self._connect_timeout = connect_timeout
         self._on_change = on_change
+        self._on_sync = on_sync
+        self._ephemeral = ephemeral
+        self._sessions = 0
         self._outgoing: MemoryObjectSendStream[bytes] | None = None
         self._session_scope: anyio.CancelScope | None = None
         self._applying_remote = False
@@ -175,6 +186,9 @@ class DocumentLink:
                             started = True
                             task_status.started()
 
+                    if self._ephemeral and self._sessions:
+                        self._replace_doc()
+                    self._sessions += 1
                     with sync_scope:
                         error = await self._session(websocket, on_synced)
                     if sync_scope.cancelled_caught and not started:
@@ -329,6 +343,8 @@ class DocumentLink:
                     self.connected = True
                     self.connections += 1
                     on_synced()
+                    if self._on_sync is not None:
+                        self._on_sync()
                     self._on_change()
         elif kind == YMessageType.AWARENESS:
             self.awareness.apply_awareness_update(read_message(message[1:]), self.origin)
@@ -387,6 +403,11 @@ class DocumentLink:
                 self._session_scope.cancel()
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             self._outgoing = None
+
+    def _replace_doc(self) -> None:
+        self.doc.unobserve(self._doc_subscription)
+        self.doc = Doc()
+        self._doc_subscription = self.doc.observe(self._on_doc_update)
 
     def _drop_remote_awareness(self) -> None:
         others = [client for client in self.awareness.states if client != self.awareness.client_id]

@@ -342,3 +342,38 @@ async def test_garbage_from_the_server_reconnects_instead_of_crashing() -> None:
             assert client.connected
             assert client.connections("") == 1
         assert len(attempts) == 2
+
+
+async def test_room_document_starts_afresh_with_a_restarted_server(
+    server_factory: ServerFactory,
+) -> None:
+    port = free_port()
+    url = f"ws://127.0.0.1:{port}"
+
+    def texts(room: RoomClient) -> list[str]:
+        return [message.get("text") for message in room.messages]
+
+    async with anyio.create_task_group() as group:
+        ann = RoomClient(url, "team", name="Ann", id="ann", backoff=FAST)
+        bob = RoomClient(url, "team", name="Bob", id="bob", backoff=FAST)
+        carol = RoomClient(url, "team", name="Carol", id="carol", backoff=FAST)
+        async with server_factory(port=port):
+            for client in (ann, bob, carol):
+                await group.start(client.start)
+            await ann.send_message("before the restart")
+            with anyio.fail_after(5):
+                await bob.wait_for(lambda: len(bob.participants) == 3 and len(bob.messages) == 1)
+        with anyio.fail_after(5):
+            await ann.wait_for(lambda: not ann.connected)
+        await carol.stop()  # leaves during the outage: never seen by the new server
+        await ann.send_message("sent offline")  # waits for the next handshake
+        async with server_factory(port=port):  # presence is ephemeral: a new, empty room
+            with anyio.fail_after(10):
+                await bob.wait_for(lambda: texts(bob) == ["sent offline"])
+                await ann.wait_for(lambda: set(ann.participants) == {"ann", "bob"})
+            await bob.send_message("after the restart")
+            with anyio.fail_after(5):
+                await ann.wait_for(lambda: texts(ann) == ["sent offline", "after the restart"])
+            assert ann.connections("") == bob.connections("") == 2
+            await ann.stop()
+            await bob.stop()
