@@ -320,3 +320,48 @@ async def test_list_documents(room):
     await call(toolkit, context, "read_document", path=PATH, format="outline")
     listed = await call(toolkit, context, "list_documents")
     assert listed.data == ["notes/plan", "other/doc"]
+
+
+async def test_markdown_read_insert_and_undo(live_server):
+    from meshdoc.markdown import RICH_TEXT_SCHEMA, from_markdown, to_markdown
+
+    async with (
+        RoomClient(live_server.base_url, "team", name="Editor", kind="agent", id="e") as agent,
+        RoomClient(live_server.base_url, "team", name="Ann", id="ann") as ann,
+    ):
+        document = await ann.open("notes/md", RICH_TEXT_SCHEMA)
+        from_markdown("# Plan\n\n- write tests\n- ship\n", document=document)
+        toolkit = documents_toolkit(RICH_TEXT_SCHEMA)
+        context = ToolContext(room="team", caller="e", client=agent, origin=AgentOrigin("e", "E"))
+        read = await call(toolkit, context, "read_document", path="notes/md", format="markdown")
+        assert read.to_content() == "# Plan\n\n- write tests\n- ship\n"
+        heading = document.root.get_child_elements()[0].id
+        result = await call(
+            toolkit,
+            context,
+            "insert_markdown",
+            path="notes/md",
+            position="after",
+            target_id=heading,
+            markdown="Ship **Monday**.\n\n> no risks",
+        )
+        assert len(result.data["inserted"]) == 2, result
+        with anyio.fail_after(5):
+            await ann.wait_for(lambda: "Monday" in to_markdown(document))
+        assert to_markdown(document) == (
+            "# Plan\n\nShip **Monday**.\n\n> no risks\n\n- write tests\n- ship\n"
+        )
+        refused = await call(
+            toolkit,
+            context,
+            "insert_markdown",
+            path="notes/md",
+            position="first_child",
+            target_id=heading,
+            markdown="- a list inside a heading",
+        )
+        assert isinstance(refused, ErrorResponse)
+        await call(toolkit, context, "undo", path="notes/md", steps=None)
+        with anyio.fail_after(5):
+            await ann.wait_for(lambda: "Monday" not in to_markdown(document))
+        assert to_markdown(document) == "# Plan\n\n- write tests\n- ship\n"

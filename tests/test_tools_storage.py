@@ -6,6 +6,7 @@ import io
 import uuid
 import zipfile
 
+import anyio
 import pytest
 
 from meshroom.agents import ErrorResponse, FileResponse, ToolContext
@@ -127,3 +128,32 @@ async def test_convert_to_markdown(store):
     )
     assert isinstance(broken, ErrorResponse) and "broken.bin" in broken.message
     assert "report.md" in await store.list_files("team")
+
+
+async def test_import_file_into_a_document(live_server, store):
+    from meshdoc.markdown import RICH_TEXT_SCHEMA, to_markdown
+    from meshroom import RoomClient
+    from meshroom.agents import AgentOrigin
+    from meshroom.agents.toolkits import documents_toolkit
+
+    async with (
+        RoomClient(live_server.base_url, "team", name="Bot", kind="agent", id="bot") as bot,
+        RoomClient(live_server.base_url, "team", name="Ann", id="ann") as ann,
+    ):
+        documents = documents_toolkit(RICH_TEXT_SCHEMA)
+        toolkit = storage_toolkit(store, documents=documents)
+        assert "import_file" in toolkit and "import_file" not in storage_toolkit(store)
+        context = ToolContext(room="team", caller="bot", client=bot, origin=AgentOrigin("bot", "B"))
+        await store.write_file("team", "report.html", HTML)
+        result = await toolkit.execute(
+            context, "import_file", {"name": "report.html", "document": "reports/q3"}
+        )
+        assert result.to_content() == "imported 3 block(s) into reports/q3", result
+        document = await ann.open("reports/q3", RICH_TEXT_SCHEMA)
+        with anyio.fail_after(5):
+            await ann.wait_for(lambda: len(document.root.get_children()) == 3)
+        assert to_markdown(document) == "# Report\n\nSales **grew** 4%.\n\n- North\n"
+        # the import is the agent's edit: its undo removes it
+        await documents.execute(context, "undo", {"path": "reports/q3", "steps": 1})
+        with anyio.fail_after(5):
+            await ann.wait_for(lambda: not document.root.get_children())

@@ -298,6 +298,27 @@ def documents_toolkit(
         return f"rewrote {id}"
 
     @tool
+    async def insert_markdown(
+        context: ToolContext, path: str, position: Position, target_id: str | None, markdown: str
+    ) -> dict[str, Any]:
+        """Insert blocks written in Markdown (headings, paragraphs, lists, quotes, code)
+        before, after or inside an element; documents with Tiptap's block names only.
+
+        Args:
+            path: Document path.
+            position: Where, relative to target_id.
+            target_id: $id of the reference element; null means the document root.
+            markdown: The Markdown to insert.
+        """
+        from meshdoc.markdown import insert_markdown as write_markdown
+
+        document = await access.open(context, path)
+        parent, index = _index_for(element(document, target_id), position)
+        with access.edit(context, path, document):
+            blocks = write_markdown(parent, markdown, index)
+        return {"inserted": [block.id for block in blocks]}
+
+    @tool
     async def undo(context: ToolContext, path: str, steps: int = 1) -> str:
         """Undo your own last edits in a document (other people's edits are kept).
 
@@ -320,6 +341,7 @@ def documents_toolkit(
         read_document,
         get_element,
         InsertElements(access, element_schema),
+        insert_markdown,
         update_attributes,
         move_element,
         delete_elements,
@@ -343,12 +365,14 @@ def documents_toolkit(
 async def import_markdown_into(
     access: DocumentAccess, context: ToolContext, path: str, text: str
 ) -> str:
-    """Append Markdown to a document as elements (one undoable edit by the agent)."""
-    from meshdoc import markdown
+    """Append Markdown to a document as elements (one undoable edit by the agent).
+
+    Raises:
+        SchemaError: the document's schema refuses a block (nothing is written).
+    """
+    from meshdoc.markdown import insert_markdown
 
     document = await access.open(context, path)
-    blocks = markdown.markdown_to_json(text, document.schema)
     with access.edit(context, path, document):
-        for block in blocks:
-            document.root.append_json(block)
+        blocks = insert_markdown(document.root, text)
     return f"imported {len(blocks)} block(s) into {path}"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import io
 import mimetypes
-from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -61,19 +60,15 @@ def convert_to_markdown(name: str, data: bytes) -> str:
     return result.text_content
 
 
-def storage_toolkit(
-    store: Any,
-    *,
-    import_markdown: Callable[[ToolContext, str, str], Awaitable[str]] | None = None,
-) -> Toolkit:
+def storage_toolkit(store: Any, *, documents: Toolkit | None = None) -> Toolkit:
     """Tools over the room's files in `store` (anything with the `FileStore` methods).
 
     Args:
         store: `list_files(room, prefix)`, `read_file(room, name)`, `write_file(room, name,
             data)`, e.g. `FsspecStorage`.
-        import_markdown: How to write Markdown into a document, `(context, document path,
-            markdown) -> summary`; `documents_toolkit` provides one. None leaves the
-            `import_file` tool out.
+        documents: The agent's `documents_toolkit`: adds `import_file`, which appends a
+            converted file to a document through it (same undo history). None leaves
+            `import_file` out.
     """
 
     @tool(read_only=True)
@@ -126,8 +121,10 @@ def storage_toolkit(
         return markdown
 
     tools = [list_files, read_file, write_file, file_to_markdown]
-    if import_markdown is not None:
-        importer = import_markdown
+    if documents is not None:
+        from ._documents import import_markdown_into
+
+        access = documents.access  # type: ignore[attr-defined]
 
         @tool
         async def import_file(context: ToolContext, name: str, document: str) -> str:
@@ -138,7 +135,7 @@ def storage_toolkit(
                 document: Path of the document to append to (it is created if new).
             """
             markdown = convert_to_markdown(name, await store.read_file(context.room, name))
-            return await importer(context, document, markdown)
+            return await import_markdown_into(access, context, document, markdown)
 
         tools.append(import_file)
     return Toolkit("storage", tools, rules=["Files are shared with everyone in the room."])
