@@ -337,6 +337,40 @@ class FastText:
         for r in doomed:
             self._drop(r)
 
+    # -- positions ------------------------------------------------------------------------
+
+    def item_at(self, index_: int, after: bool) -> tuple[int, int] | None:
+        """The ID a relative position at `index_` sticks to (None: the text's start or end).
+
+        As Yjs `createRelativePositionFromTypeIndex`: after, the character at `index_`;
+        before, the last UTF-16 unit of the character before it.
+        """
+        index = self.index
+        if after:
+            if index_ >= index.visible:
+                return None
+            run, offset = index.run_at(index_)
+            return (run.client, run.clock + run.chars_to_units(offset))
+        if index_ == 0:
+            return None
+        run, offset = index.run_at(index_ - 1)
+        return (run.client, run.clock + run.chars_to_units(offset + 1) - 1)
+
+    def index_of(self, ident: tuple[int, int], after: bool) -> int | None:
+        """Where the character with ID `ident` is (None: not an item of this text).
+
+        As Yjs `createAbsolutePositionFromRelativePosition`: a deleted character resolves to
+        where it was; a visible one to its index, plus one for a position before it.
+        """
+        run = self.index.find(*ident)
+        if run is None:
+            return None
+        before = self.index.visible_before(run)
+        if run.text is None:
+            return before
+        chars = run.units_to_chars(ident[1] - run.clock)
+        return before + chars + (0 if after else 1)
+
     def text(self) -> str:
         """The visible text as the index sees it (for checks)."""
         return "".join(run.text for run in self.index if run.text is not None)

@@ -167,6 +167,22 @@ class RunIndex:
         i = bisect_right(entry[0], clock) - 1
         return entry[1][i] if i >= 0 else None
 
+    def visible_before(self, run: Run) -> int:
+        """Visible code points before `run` in the text."""
+        block = run.block
+        assert block is not None
+        total = 0
+        i = block.pos
+        tree = self.tree
+        while i > 0:
+            total += tree[i]
+            i -= i & -i
+        for other in block.runs:
+            if other is run:
+                return total
+            total += other.chars
+        raise AssertionError("run not in its block")
+
     def find(self, client: int, clock: int) -> Run | None:
         group = self._group(client, clock)
         if group is None:

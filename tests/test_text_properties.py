@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pycrdt import Doc, UndoManager, XmlElement, XmlFragment, XmlText
+from pycrdt import Assoc, Doc, UndoManager, XmlElement, XmlFragment, XmlText
 
 import meshdoc._text as text_module
-from meshdoc import TextNode
+from meshdoc import StickyPosition, TextNode
+from meshdoc._text_sticky import create_position, resolve_position
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 ALPHABET = ["a", "b", "é", "漢", "😀", "\n"]
@@ -240,3 +241,35 @@ def test_a_text_outside_any_tree_edits_through_the_plain_path():
     node.insert(0, "nothing to see")
     state = text_module._state_for(doc, node.ytext)
     assert state.fast is None and state.fast_off
+
+
+def scratch_index(peer: Peer, position: StickyPosition) -> int:
+    """Resolve without the item index: on a scratch copy of the document."""
+    return resolve_position(peer.doc, peer.node.ytext, position, str(peer.node))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(edit, min_size=1, max_size=25), st.lists(edit, min_size=1, max_size=25))
+def test_sticky_positions_from_the_index_agree_with_the_scratch_copy(before, after):
+    peers = make_peers(2)
+    me = peers[0]
+    for step in before:
+        apply_edit(peers, step)
+    size = len(str(me.node))
+    made = []
+    for index in range(size + 1):
+        for assoc in (Assoc.AFTER, Assoc.BEFORE):
+            position = me.node.sticky_index(index, assoc)  # from the item index
+            assert me.node.index_of(position) == index
+            assert scratch_index(me, position) == index
+            with me.doc.transaction() as txn:
+                offset = me.node._locate(txn, index)[1][0]
+            other = create_position(me.doc, me.node.ytext, offset, assoc)
+            assert me.node.index_of(other) == index
+            made.append(position)
+    for step in after:
+        apply_edit(peers, step)
+    converge(peers)
+    for position in made:
+        assert me.node.index_of(position) == scratch_index(me, position)
+    assert me.state.fast is not None
