@@ -264,3 +264,54 @@ async def test_room_toolkit(live_server):
             ("Ann", "hello bot", None),
         ]
         assert ann2.messages[-1]["text"] == "hello bot"
+
+
+async def test_agent_embedded_in_the_server(live_server):
+    """No socket: the agent joins presence, edits live documents and shows its cursor."""
+    schema = plan_schema()
+    url = live_server.base_url
+    async with RoomClient(url, "team", name="Ann", id="ann") as ann:
+        document = await ann.open(PATH, schema)
+        paragraph = document.root.append_child("paragraph")
+        paragraph.text.insert(0, "Ship the beta on Friday.")
+        pid = paragraph.id
+        script = [
+            tool_calls(
+                call("replace_text", path=PATH, id=pid, find="Friday", replace="Monday",
+                     occurrence=None)
+            ),
+            reply("Moved the date."),
+        ]  # fmt: skip
+        async with (
+            ScriptedLLMServer(script) as llm_server,
+            OpenAILLM("scripted", base_url=llm_server.base_url) as llm,
+        ):
+            agent = Agent(
+                "Inside", toolkits=[documents_toolkit(schema)], llm=llm, participant_id="inside"
+            )
+            async with agent.embed(live_server.server, "team"):
+                with anyio.fail_after(5):
+                    await ann.wait_for(lambda: "inside" in ann.participants)
+                assert ann.participants["inside"]["kind"] == "agent"
+                await ann.send_message("move the date please", to="inside")
+                with anyio.fail_after(10):
+                    await ann.wait_for(
+                        lambda: any(m.get("text") == "Moved the date." for m in ann.messages)
+                    )
+                assert str(document.get_node_by_id(pid).text) == "Ship the beta on Monday."
+                progress = [
+                    m["json"] for m in ann.messages if m["from"] == "inside" and "json" in m
+                ]
+                assert [p["tool"] for p in progress] == ["replace_text"]
+                with anyio.fail_after(5):
+                    await ann.wait_for(
+                        lambda: any("cursor" in s for s in ann.awareness(PATH).values())
+                    )
+                state = next(s for s in ann.awareness(PATH).values() if "cursor" in s)
+                assert state["user"] == {"id": "inside", "name": "Inside", "kind": "agent"}
+                assert state["selection"] == {"element": pid, "start": 17, "end": 23}
+            with anyio.fail_after(5):
+                await ann.wait_for(lambda: "inside" not in ann.participants)
+                await ann.wait_for(
+                    lambda: not any("cursor" in s for s in ann.awareness(PATH).values())
+                )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ._agent import Agent as Agent
 from ._agent import AgentOrigin as AgentOrigin
+from ._embedded import EmbeddedPeer as EmbeddedPeer
 from ._exceptions import AgentError as AgentError
 from ._exceptions import LLMError as LLMError
 from ._exceptions import ToolDefinitionError as ToolDefinitionError
@@ -47,6 +48,7 @@ __all__ = [
     "AgentEvent",
     "AgentOrigin",
     "AgentResult",
+    "EmbeddedPeer",
     "ErrorResponse",
     "FileResponse",
     "FunctionTool",

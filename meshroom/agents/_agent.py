@@ -157,6 +157,15 @@ class Agent:
             yield self
 
     @asynccontextmanager
+    async def embed(self, server: Any, room: str) -> AsyncIterator[Agent]:
+        """Join `room` from inside `server`'s process (no socket), as kind "agent"."""
+        from ._embedded import EmbeddedPeer
+
+        peer = EmbeddedPeer(server, room, name=self.name, id=self._participant_id)
+        async with peer, self.attach(peer):
+            yield self
+
+    @asynccontextmanager
     async def attach(self, client: Any) -> AsyncIterator[Agent]:
         """Work through an already-open room peer (a `RoomClient`, or an in-process peer)."""
         if self.client is not None:
