@@ -38,7 +38,7 @@ JSON = dict[str, Any]
 _DELIMITERS = {"bold": "**", "italic": "*", "strike": "~~"}
 #: Opening order for marks that start and end together (outermost first).
 _RANK = {"link": 0, "strike": 1, "bold": 2, "italic": 3}
-_ALWAYS_ESCAPED = set("\\`*[]~")
+_ALWAYS_ESCAPED = set("\\`*[]")
 _ENTITY_LIKE = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]*);")
 _LINE_START_SINGLE = set("#>-+=")
 _ORDERED_MARKER = re.compile(r"[0-9]{1,9}[.)]")
@@ -114,6 +114,8 @@ def _escape_text(text: str) -> _Text:
         nxt = text[i + 1] if i + 1 < len(text) else ""
         if char in _ALWAYS_ESCAPED:
             raw.append("\\" + char)
+        elif char == "~" and (not prev or not nxt or "~" in (prev, nxt)):
+            raw.append("\\~")  # one tilde alone is text; two make a strikethrough
         elif char == "_" and not (prev.isalnum() and nxt.isalnum()):
             raw.append("\\_")
         elif char == "<" and not (nxt and nxt.isspace()):
