@@ -154,10 +154,18 @@ class RunIndex:
         """The visible run holding the character at `pos`, and the offset (code points) in it."""
         b, start = self._find_block(pos)
         pos -= start
-        for run in self.blocks[b].runs:
-            if pos < run.chars:
-                return run, pos
-            pos -= run.chars
+        block = self.blocks[b]
+        if 2 * pos < block.vis:
+            for run in block.runs:
+                if pos < run.chars:
+                    return run, pos
+                pos -= run.chars
+        else:  # nearer the block's end: walk back from it
+            rest = block.vis - pos
+            for run in reversed(block.runs):
+                if rest <= run.chars and run.chars:
+                    return run, run.chars - rest
+                rest -= run.chars
         raise AssertionError("visible lengths out of step")
 
     def _group(self, client: int, clock: int) -> list[Run] | None:
