@@ -120,7 +120,9 @@ def _heading(level: int, content: list[JSON]) -> list[str]:
 
 
 def _code_block(language: Any, content: list[JSON]) -> list[str]:
-    code = "".join(node.get("text", "") for node in content if node.get("type") == "text")
+    code = "".join(
+        "\n" if node.get("type") == "hardBreak" else node.get("text", "") for node in content
+    )
     info = "" if language is None else str(language).strip()
     char = "~" if "`" in info else "`"
     longest = max((len(run) for run in re.findall(re.escape(char) + "+", code)), default=0)
