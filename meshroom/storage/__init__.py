@@ -8,7 +8,6 @@ is quiet, when the room closes and when the server shuts down.
 
 from __future__ import annotations
 
-from ._extension import STORAGE_ORIGIN as STORAGE_ORIGIN
 from ._extension import StorageExtension as StorageExtension
 from ._fsspec import FsspecStorage as FsspecStorage
 from ._log import decode_records as decode_records
@@ -17,6 +16,7 @@ from ._names import validate_file_name as validate_file_name
 from ._provider import FileStore as FileStore
 from ._provider import SnapshotSource as SnapshotSource
 from ._provider import StorageProvider as StorageProvider
+from ._tracked import STORAGE_ORIGIN as STORAGE_ORIGIN
 
 __all__ = [
     "STORAGE_ORIGIN",

@@ -23,7 +23,6 @@ import contextlib
 import enum
 import logging
 import math
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import anyio
@@ -31,6 +30,7 @@ from pycrdt import merge_updates
 
 from .._exceptions import StorageError
 from .._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
+from ._tracked import STORAGE_ORIGIN, TrackedDocument, apply_all
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -42,46 +42,11 @@ __all__ = ["STORAGE_ORIGIN", "StorageExtension"]
 
 logger = logging.getLogger("meshroom.storage")
 
-#: Transaction origin of the updates `on_load_document` replays into a document.
-STORAGE_ORIGIN = "meshroom.storage"
-
 
 class _State(enum.Enum):
     UNOPENED = "unopened"
     OPENED = "opened"
     CLOSED = "closed"
-
-
-@dataclass(eq=False)
-class _Document:
-    """Write state of one open document."""
-
-    room: str
-    path: str
-    doc: Doc
-    #: False when changes arrived without `on_load_document`: snapshots then merge
-    #: with what is stored instead of replacing it.
-    loaded: bool
-    #: (change number, update) not yet appended to the log.
-    pending: list[tuple[int, bytes]] = field(default_factory=list)
-    pending_since: float | None = None
-    changes: int = 0
-    stored_changes: int = 0
-    first_unsaved_at: float | None = None
-    last_change_at: float = 0.0
-    log_failures: int = 0
-    log_retry_at: float = 0.0
-    snapshot_failures: int = 0
-    snapshot_retry_at: float = 0.0
-    compacting: bool = False
-    closed: bool = False
-    wake: anyio.Event = field(default_factory=anyio.Event)
-    flush_lock: anyio.Lock = field(default_factory=anyio.Lock)
-    compact_lock: anyio.Lock = field(default_factory=anyio.Lock)
-
-    @property
-    def dirty(self) -> bool:
-        return self.changes != self.stored_changes
 
 
 class StorageExtension(Extension):
@@ -134,7 +99,7 @@ class StorageExtension(Extension):
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.store_attempts = store_attempts
-        self._docs: dict[tuple[str, str], _Document] = {}
+        self._docs: dict[tuple[str, str], TrackedDocument] = {}
         self._state = _State.UNOPENED
         self._exit_stack: contextlib.AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
@@ -201,7 +166,7 @@ class StorageExtension(Extension):
         snapshot = await self.provider.read_snapshot(payload.room, payload.path)
         records = await self.provider.read_log(payload.room, payload.path)
         updates = ([snapshot] if snapshot else []) + records
-        _apply_all(payload.doc, updates, f"{payload.room}/{payload.path}")
+        apply_all(payload.doc, updates, f"{payload.room}/{payload.path}")
         document = self._track(payload.room, payload.path, payload.doc, loaded=True)
         if records:
             # Fold the replayed log into a snapshot at the next quiet moment.
@@ -256,23 +221,23 @@ class StorageExtension(Extension):
                 "or use `async with StorageExtension(provider):`"
             )
 
-    def _track(self, room: str, path: str, doc: Doc, *, loaded: bool) -> _Document:
+    def _track(self, room: str, path: str, doc: Doc, *, loaded: bool) -> TrackedDocument:
         previous = self._docs.get((room, path))
         if previous is not None:
             self._forget(previous)
-        document = _Document(room, path, doc, loaded=loaded)
+        document = TrackedDocument(room, path, doc, loaded=loaded)
         self._docs[(room, path)] = document
         assert self._tg is not None
         self._tg.start_soon(self._writer, document)
         return document
 
-    def _forget(self, document: _Document) -> None:
+    def _forget(self, document: TrackedDocument) -> None:
         document.closed = True
         document.wake.set()
         if self._docs.get((document.room, document.path)) is document:
             del self._docs[(document.room, document.path)]
 
-    def _mark_changed(self, document: _Document) -> None:
+    def _mark_changed(self, document: TrackedDocument) -> None:
         now = anyio.current_time()
         if not document.dirty:
             document.first_unsaved_at = now
@@ -280,7 +245,7 @@ class StorageExtension(Extension):
         document.last_change_at = now
         document.wake.set()
 
-    def _snapshot_due(self, document: _Document) -> float:
+    def _snapshot_due(self, document: TrackedDocument) -> float:
         if not document.dirty:
             return math.inf
         assert document.first_unsaved_at is not None
@@ -289,7 +254,7 @@ class StorageExtension(Extension):
             document.first_unsaved_at + self.max_delay,
         )
 
-    async def _writer(self, document: _Document) -> None:
+    async def _writer(self, document: TrackedDocument) -> None:
         """Flush the log when due and start snapshots when due, for one document.
 
         A snapshot runs in its own task, so log appends go on while it is written.
@@ -327,7 +292,7 @@ class StorageExtension(Extension):
                     document.log_failures = 0
                     document.log_retry_at = 0.0
 
-    async def _background_compact(self, document: _Document) -> None:
+    async def _background_compact(self, document: TrackedDocument) -> None:
         try:
             await self._compact(document)
         except Exception as error:
@@ -340,7 +305,7 @@ class StorageExtension(Extension):
             document.compacting = False
             document.wake.set()
 
-    def _backoff(self, document: _Document, what: str, error: Exception) -> float:
+    def _backoff(self, document: TrackedDocument, what: str, error: Exception) -> float:
         """Log a failed write; return when to try again."""
         failures = document.log_failures if what == "log" else document.snapshot_failures
         delay = min(self.retry_initial * 2 ** (failures - 1), self.retry_max)
@@ -357,7 +322,7 @@ class StorageExtension(Extension):
         )
         return anyio.current_time() + delay
 
-    async def _flush(self, document: _Document) -> None:
+    async def _flush(self, document: TrackedDocument) -> None:
         async with document.flush_lock:
             if not document.pending:
                 return
@@ -372,7 +337,7 @@ class StorageExtension(Extension):
                 document.pending_since = since
                 raise
 
-    async def _compact(self, document: _Document) -> None:
+    async def _compact(self, document: TrackedDocument) -> None:
         async with document.compact_lock:
             if not document.dirty:
                 return
@@ -395,13 +360,13 @@ class StorageExtension(Extension):
                 document.pending_since = None
             document.first_unsaved_at = anyio.current_time() if document.dirty else None
 
-    async def _read_stored(self, document: _Document) -> list[bytes]:
+    async def _read_stored(self, document: TrackedDocument) -> list[bytes]:
         """What is stored for a document that was never loaded (merged into its snapshot)."""
         stored = await self.provider.read_snapshot(document.room, document.path)
         records = await self.provider.read_log(document.room, document.path)
         return ([stored] if stored else []) + records
 
-    async def _store_with_retries(self, document: _Document) -> None:
+    async def _store_with_retries(self, document: TrackedDocument) -> None:
         delay = self.retry_initial
         for attempt in range(1, self.store_attempts + 1):
             try:
@@ -420,21 +385,3 @@ class StorageExtension(Extension):
                     ) from error
                 await anyio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
-
-
-def _apply_all(doc: Doc, updates: list[bytes], where: str) -> None:
-    """Apply snapshot + log in one transaction; skip (and log) an update Yjs rejects.
-
-    One by one rather than `merge_updates` first: merging 10k updates costs
-    seconds, applying them in one transaction tens of milliseconds.
-    """
-    if not updates:
-        return
-    with doc.transaction(origin=STORAGE_ORIGIN):
-        for index, update in enumerate(updates):
-            try:
-                doc.apply_update(update)
-            except Exception as error:
-                logger.warning(
-                    "storage: %s: skipped unreadable update #%d: %s", where, index, error
-                )

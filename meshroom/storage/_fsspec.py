@@ -4,8 +4,8 @@ Layout under the root URL (``./rooms`` by default), one folder per room::
 
     {root}/{room}/docs/{document path}.ydoc/snapshot.yjs     full state, one Yjs v1 update
     {root}/{room}/docs/{document path}.ydoc/log/{seq}.ylog   update log segments
-    {root}/{room}/files/{user file name}                the room's file area
-    {root}/{room}/tmp/                                       temporary files of file writes
+    {root}/{room}/files/{user file name}                     the room's file area (`_files`)
+    {root}/{room}/tmp/                                       temp files of file writes
 
 ``{room}`` is one folder name and each segment of ``{document path}`` one
 folder, with unsafe characters percent-encoded (see `_names`): the document
@@ -23,46 +23,34 @@ before it deletes the segments it covers.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
 import os
 import threading
-import uuid
-from collections.abc import Callable, Sequence
-from typing import Any, Literal, TypeVar
+from collections.abc import Sequence
+from typing import Any, Literal
 
-import anyio.to_thread
-import fsspec
-from fsspec.core import url_to_fs
-
-from .._exceptions import StorageError
+from ._files import FsspecFileArea
 from ._log import decode_records, encode_records
 from ._names import (
     DOC_SUFFIX,
     decode_component,
     decode_document_path,
-    encode_component,
     encode_document_path,
-    validate_file_name,
 )
 from ._provider import SnapshotSource
 
 __all__ = ["FsspecStorage"]
 
 logger = logging.getLogger("meshroom.storage")
-T = TypeVar("T")
 
 SNAPSHOT_NAME = "snapshot.yjs"
 SEGMENT_SUFFIX = ".ylog"
-#: Filesystems whose single-object write replaces the object atomically.
-_ATOMIC_PUT = {"memory", "s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "adl", "oss"}
 #: Filesystems that can append to a file in place.
 _APPENDABLE = {"file", "local", "memory"}
 LogMode = Literal["auto", "append", "objects"]
 
 
-class FsspecStorage:
+class FsspecStorage(FsspecFileArea):
     """A `StorageProvider` and `FileStore` on any fsspec URL.
 
     ```py
@@ -91,17 +79,10 @@ class FsspecStorage:
     ) -> None:
         if log_mode not in ("auto", "append", "objects"):
             raise ValueError(f"log_mode must be 'auto', 'append' or 'objects', not {log_mode!r}")
-        self.url = url
-        fs, root = url_to_fs(url, **storage_options)
-        self.fs: fsspec.AbstractFileSystem = fs
-        self.root = root.rstrip("/") or "/"
-        protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
-        self._local = bool(protocols & {"file", "local"})
-        self._atomic_put = bool(protocols & _ATOMIC_PUT)
+        super().__init__(url, fsync=fsync, **storage_options)
         if log_mode == "auto":
-            log_mode = "append" if protocols & _APPENDABLE else "objects"
+            log_mode = "append" if self.protocols & _APPENDABLE else "objects"
         self.log_mode: LogMode = log_mode
-        self.fsync = fsync
         #: Next segment number per document, learned from a listing on first use.
         self._next_seq: dict[tuple[str, str], int] = {}
         #: The segment this process appends to, per document (append mode only).
@@ -114,42 +95,13 @@ class FsspecStorage:
 
     # -- paths ---------------------------------------------------------------
 
-    def _room_dir(self, room: str) -> str:
-        return f"{self.root}/{encode_component(room)}"
-
     def _doc_dir(self, room: str, path: str) -> str:
         return f"{self._room_dir(room)}/docs/{encode_document_path(path)}"
-
-    def _files_dir(self, room: str) -> str:
-        return f"{self._room_dir(room)}/files"
 
     def _segment_path(self, doc_dir: str, seq: int) -> str:
         return f"{doc_dir}/log/{seq:020d}{SEGMENT_SUFFIX}"
 
     # -- helpers -------------------------------------------------------------
-
-    async def _run(self, what: str, func: Callable[..., T], *args: Any) -> T:
-        """Run blocking filesystem work in a thread; wrap its failure in `StorageError`."""
-        try:
-            return await anyio.to_thread.run_sync(functools.partial(func, *args))
-        except (StorageError, FileNotFoundError):
-            raise
-        except Exception as error:
-            raise StorageError(f"{what} failed on {self.url}: {error!r}", path=what) from error
-
-    def _ls_names(self, directory: str) -> list[str]:
-        """Base names in `directory` ([] if it does not exist), bypassing listing caches."""
-        self.fs.invalidate_cache(directory)
-        try:
-            entries = self.fs.ls(directory, detail=False)
-        except FileNotFoundError:
-            return []
-        names = []
-        for entry in entries:
-            name = entry.rstrip("/").rsplit("/", 1)[-1]
-            if name:
-                names.append(name)
-        return names
 
     def _segments(self, doc_dir: str) -> list[int]:
         seqs = []
@@ -158,36 +110,6 @@ class FsspecStorage:
             if name.endswith(SEGMENT_SUFFIX) and stem.isdigit():
                 seqs.append(int(stem))
         return sorted(seqs)
-
-    def _put_atomic(self, target: str, data: bytes, tmp: str) -> None:
-        """Write `data` to `target` so a reader sees the old or the new content, whole.
-
-        Local folders (and filesystems of unknown kind) write `tmp` first and rename
-        it over `target`; object stores replace an object atomically with one PUT.
-        """
-        parent = target.rsplit("/", 1)[0]
-        if self._local:
-            os.makedirs(parent, exist_ok=True)
-            os.makedirs(tmp.rsplit("/", 1)[0], exist_ok=True)
-            try:
-                with open(tmp, "wb") as file:
-                    file.write(data)
-                    if self.fsync:
-                        file.flush()
-                        os.fsync(file.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-            if self.fsync:
-                _fsync_dir(parent)
-        elif self._atomic_put:
-            self.fs.pipe_file(target, data)
-        else:
-            self.fs.makedirs(parent, exist_ok=True)
-            self.fs.pipe_file(tmp, data)
-            self.fs.mv(tmp, target)
 
     def _snapshot_paths(self, room: str, path: str) -> tuple[str, str]:
         # One writer per document at a time, so a fixed temp name is safe, and a
@@ -355,63 +277,9 @@ class FsspecStorage:
 
         await self._run(f"{room}/{path}: delete", delete)
 
-    # -- the room's file area --------------------------------------------------
-
-    async def list_files(self, room: str, prefix: str = "") -> list[str]:
-        base = self._files_dir(room)
-        if prefix:
-            prefix = validate_file_name(prefix.rstrip("/")) + ("/" if prefix.endswith("/") else "")
-
-        def find() -> list[str]:
-            self.fs.invalidate_cache(base)
-            try:
-                found = self.fs.find(base)
-            except FileNotFoundError:
-                return []
-            stripped = self.fs._strip_protocol(base).rstrip("/") + "/"
-            names = []
-            for entry in found:
-                entry = self.fs._strip_protocol(entry)
-                if entry.startswith(stripped):
-                    names.append(entry[len(stripped) :])
-            return sorted(n for n in names if n.startswith(prefix))
-
-        return await self._run(f"{room}: list files", find)
-
-    async def read_file(self, room: str, name: str) -> bytes:
-        target = f"{self._files_dir(room)}/{validate_file_name(name)}"
-        return await self._run(f"{room}: read file {name}", self.fs.cat_file, target)
-
-    async def write_file(self, room: str, name: str, data: bytes) -> None:
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise TypeError(f"file data must be bytes, not {type(data).__name__}")
-        target = f"{self._files_dir(room)}/{validate_file_name(name)}"
-        tmp = f"{self._room_dir(room)}/tmp/{uuid.uuid4().hex}.tmp"
-        await self._run(f"{room}: write file {name}", self._put_atomic, target, bytes(data), tmp)
-
-    async def delete_file(self, room: str, name: str) -> None:
-        target = f"{self._files_dir(room)}/{validate_file_name(name)}"
-
-        def delete() -> None:
-            self.fs.invalidate_cache(target.rsplit("/", 1)[0])
-            if not self.fs.isfile(target):
-                raise FileNotFoundError(f"no file {name!r} in room {room!r}")
-            self.fs.rm_file(target)
-
-        await self._run(f"{room}: delete file {name}", delete)
-
 
 def _cat_or_empty(storage: FsspecStorage, segment: str) -> bytes:
     try:
         return storage.fs.cat_file(segment)
     except FileNotFoundError:
         return b""
-
-
-def _fsync_dir(directory: str) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
