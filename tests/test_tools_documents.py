@@ -122,6 +122,13 @@ async def test_read_and_insert_with_schema_shaped_input(room):
     texts = [str(e.text) for e in document.root.get_child_elements()]
     assert texts == ["Plan", "Ship the beta on Friday.", "Risks: none yet.", "Owner: Ann."]
     assert [e.id for e in document.root.get_child_elements()[2:]] == new_ids
+    with anyio.fail_after(5):  # the agent's selection follows its work
+        await ann.wait_for(
+            lambda: any(
+                st.get("selection", {}).get("element") == new_ids[0]
+                for st in ann.awareness(PATH).values()
+            )
+        )
 
     as_json = await call(toolkit, context, "read_document", path=PATH, format="json")
     assert as_json.data == document.to_json()

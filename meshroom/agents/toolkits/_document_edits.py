@@ -177,3 +177,16 @@ def show_cursor(
         )
     except Exception:  # a cursor is decoration: never fail an edit for it
         return
+
+
+def show_element(context: ToolContext, path: str, element_id: str | None) -> None:
+    """Publish which element the agent just worked on (inserted, moved), for highlighting."""
+    client = context.client
+    if client is None or not hasattr(client, "set_awareness") or element_id is None:
+        return
+    try:
+        client.set_awareness(
+            path, {"selection": {"element": element_id, "start": None, "end": None}}
+        )
+    except Exception:  # decoration only
+        return

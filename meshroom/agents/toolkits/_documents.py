@@ -23,6 +23,7 @@ from ._document_edits import (
     find_occurrence,
     outline,
     show_cursor,
+    show_element,
 )
 
 __all__ = ["documents_toolkit", "import_markdown_into"]
@@ -122,6 +123,7 @@ class InsertElements(Tool):
             for offset, data in enumerate(items):
                 node = parent.insert_json_at(index + offset, data)
                 created.append(getattr(node, "id", None))
+        show_element(context, path, created[0])
         return JsonResponse({"inserted": created})
 
 
@@ -235,6 +237,7 @@ def documents_toolkit(
                 index -= 1
         with access.edit(context, path, document):
             moving.move(parent, index)
+        show_element(context, path, id)
         return f"moved {id}"
 
     @tool
@@ -316,6 +319,7 @@ def documents_toolkit(
         parent, index = _index_for(element(document, target_id), position)
         with access.edit(context, path, document):
             blocks = write_markdown(parent, markdown, index)
+        show_element(context, path, blocks[0].id if blocks else None)
         return {"inserted": [block.id for block in blocks]}
 
     @tool
