@@ -10,12 +10,13 @@ from typing import Any
 import anyio
 import pytest
 from pycrdt import Array, Doc
-from test_storage_providers import edit, replay, tokens
+from test_storage_providers import edit, replay, s3_endpoint, s3_storage, tokens
 
 from meshroom import ChangePayload, LoadDocumentPayload, StorageError, StoreDocumentPayload
 from meshroom.storage import FsspecStorage, StorageExtension
 
 pytestmark = pytest.mark.anyio
+__all__ = ["s3_endpoint"]  # the moto fixture, shared with the provider tests
 
 
 @pytest.fixture
@@ -258,3 +259,38 @@ async def test_misuse_is_refused() -> None:
         pass
     with pytest.raises(RuntimeError, match="more than once"):
         await ext.on_startup()
+
+
+async def test_on_s3_every_batch_is_an_object_and_a_restart_loses_nothing(
+    s3_endpoint: str,
+) -> None:
+    provider = s3_storage(s3_endpoint)
+    ext = StorageExtension(provider, debounce=60, max_delay=120)
+    await ext.on_startup()
+    doc = Doc()
+    await ext.on_load_document(LoadDocumentPayload("r", "d", doc))
+    for i in range(10):
+        await change(ext, doc, f"t{i}")
+        await anyio.sleep(0.06)  # one flush per edit
+
+    async def logged() -> bool:
+        return len(await provider.read_log("r", "d")) == 10
+
+    await wait_for(logged)
+    segments = provider.fs.ls(f"{provider.root}/r/docs/d.ydoc/log", refresh=True)
+    assert len(segments) > 1  # numbered objects, no appends
+    # a "crashed" process never stored; a new one loads snapshot-less log
+    async with StorageExtension(s3_storage_at(s3_endpoint, provider.root)) as again:
+        loaded = Doc()
+        await again.on_load_document(LoadDocumentPayload("r", "d", loaded))
+        assert tokens(loaded) == [f"t{i}" for i in range(10)]
+    await ext.on_shutdown()
+
+
+def s3_storage_at(endpoint: str, root: str) -> FsspecStorage:
+    return FsspecStorage(
+        f"s3://{root}",
+        key="testing",
+        secret="testing",
+        client_kwargs={"endpoint_url": endpoint, "region_name": "us-east-1"},
+    )
