@@ -186,6 +186,17 @@ async def test_a_record_yjs_rejects_is_skipped_not_fatal() -> None:
         assert tokens(loaded) == ["a", "b"]
 
 
+async def test_a_damaged_snapshot_refuses_to_load_and_is_left_alone() -> None:
+    provider = memory()
+    await provider.write_snapshot("r", "d", b"\xff\xfenot a yjs update")
+    async with StorageExtension(provider) as ext:
+        doc = Doc()
+        with pytest.raises(StorageError, match="not a Yjs update"):
+            await ext.on_load_document(LoadDocumentPayload("r", "d", doc))
+        assert tokens(doc) == [] and ext.unsaved() == []
+    assert await provider.read_snapshot("r", "d") == b"\xff\xfenot a yjs update"
+
+
 async def test_failing_storage_loses_nothing_once_it_recovers() -> None:
     provider = FlakyStorage(memory(), failures=6)
     async with StorageExtension(

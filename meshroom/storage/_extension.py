@@ -165,8 +165,7 @@ class StorageExtension(Extension):
             self._forget(previous)
         snapshot = await self.provider.read_snapshot(payload.room, payload.path)
         records = await self.provider.read_log(payload.room, payload.path)
-        updates = ([snapshot] if snapshot else []) + records
-        apply_all(payload.doc, updates, f"{payload.room}/{payload.path}")
+        apply_all(payload.doc, snapshot, records, f"{payload.room}/{payload.path}")
         document = self._track(payload.room, payload.path, payload.doc, loaded=True)
         if records:
             # Fold the replayed log into a snapshot at the next quiet moment.

@@ -16,6 +16,11 @@ records it will drop (everything appended before that point), then calls
 ``snapshot()``, which returns a state that covers all of them; records
 appended afterwards are kept.
 
+One process writes a document at a time: two server processes storing the
+same document into the same place would interleave their logs and each
+compact away the other's records. When rooms are spread over processes, let
+only the process that owns a room store it.
+
 A custom provider (a database table, a bucket layout of your own) is any class
 with these methods; ``examples/sqlite_storage.py`` is one.
 """

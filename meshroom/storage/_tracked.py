@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import anyio
+from pycrdt import Doc
 
-if TYPE_CHECKING:
-    from pycrdt import Doc
+from .._exceptions import StorageError
 
 __all__ = ["STORAGE_ORIGIN", "TrackedDocument", "apply_all"]
 
@@ -51,19 +50,36 @@ class TrackedDocument:
         return self.changes != self.stored_changes
 
 
-def apply_all(doc: Doc, updates: list[bytes], where: str) -> None:
-    """Apply snapshot + log in one transaction; skip (and log) an update Yjs rejects.
+def apply_all(doc: Doc, snapshot: bytes | None, records: list[bytes], where: str) -> None:
+    """Apply snapshot + log in one transaction; skip (and log) a record Yjs rejects.
 
     One by one rather than `merge_updates` first: merging 10k updates costs
     seconds, applying them in one transaction tens of milliseconds.
+
+    Raises:
+        StorageError: the snapshot is not a Yjs update. Loading stops with the
+            document unchanged: serving it empty would let the next snapshot
+            overwrite whatever the damaged file still holds.
     """
-    if not updates:
+    if snapshot is None and not records:
         return
+    if snapshot is not None:
+        probe = Doc()
+        try:
+            probe.apply_update(snapshot)
+        except Exception as error:
+            raise StorageError(
+                f"the snapshot of {where} is not a Yjs update ({error}); "
+                "refusing to load it (nothing was changed)",
+                path=where,
+            ) from error
     with doc.transaction(origin=STORAGE_ORIGIN):
-        for index, update in enumerate(updates):
+        if snapshot is not None:
+            doc.apply_update(snapshot)
+        for index, update in enumerate(records):
             try:
                 doc.apply_update(update)
             except Exception as error:
                 logger.warning(
-                    "storage: %s: skipped unreadable update #%d: %s", where, index, error
+                    "storage: %s: skipped unreadable log record #%d: %s", where, index, error
                 )
