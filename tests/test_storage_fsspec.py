@@ -125,7 +125,7 @@ def test_bad_options_are_refused(tmp_path: Path) -> None:
         FsspecStorage(str(tmp_path), log_mode="sometimes")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("room", ["", "a\x00b", "é" * 130, "%" * 90])
+@pytest.mark.parametrize("room", ["", "a\x00b", "é" * 130, "%" * 90, "文" * 90])
 async def test_bad_room_names_are_refused_before_any_io(tmp_path: Path, room: str) -> None:
     storage = FsspecStorage(str(tmp_path / "rooms"))
     with pytest.raises(RoomNameError):

@@ -35,8 +35,8 @@ __all__ = [
 
 #: Suffix of a document's own folder.
 DOC_SUFFIX = ".ydoc"
-#: Most filesystems cap one path component at 255 bytes; keep room for suffixes.
-MAX_COMPONENT_BYTES = 240
+#: Most filesystems cap one path component at 255 bytes; ".ydoc" takes 5 of them.
+MAX_COMPONENT_BYTES = 250
 _UNSAFE = set('%/\\:*?"<>|[]')
 
 
