@@ -57,7 +57,7 @@ __all__ = ["Session", "coalesce_updates"]
 #: Most queued messages merged into one send; bounds the work of one merge.
 _MAX_BATCH = 256
 #: Messages one connection may handle before letting other tasks run.
-_READ_FAIRNESS = 32
+_READ_FAIRNESS = 16
 _UPDATE_PREFIX = bytes((MessageType.SYNC, SyncStep.UPDATE))
 
 

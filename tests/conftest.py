@@ -94,6 +94,7 @@ async def serve_app(app: Any, port: int | None = None) -> AsyncIterator[int]:
         ws_per_message_deflate=False,
         lifespan="on",
         log_level="warning",
+        timeout_graceful_shutdown=5,  # a peer that stopped reading never blocks teardown
     )
     server = uvicorn.Server(config)
     async with anyio.create_task_group() as group:

@@ -225,7 +225,7 @@ def small_socket(port: int) -> socket.socket:
 
 @pytest.mark.anyio
 async def test_slow_reader_is_disconnected_without_slowing_others(server_factory):
-    limits = Limits(send_queue_size=16, messages_per_second=10_000, messages_burst=10_000)
+    limits = Limits(send_queue_size=64, messages_per_second=10_000, messages_burst=10_000)
     async with server_factory(limits=limits) as live:
         url = live.url("slow", "doc")
         async with (
@@ -243,16 +243,18 @@ async def test_slow_reader_is_disconnected_without_slowing_others(server_factory
             (slow_session,) = [
                 session for session in room.sessions if session.access.participant_id == "slow"
             ]
-            count = 120  # 64 KiB each, ~8 MB: more than the server's socket buffer holds
-            received = 0
+            # Big edits fill the socket buffers (~4 MB), then many small ones fill the
+            # slow peer's queue (64 messages) while the fast peer keeps up.
+            sizes = [65_536] * 60 + [10] * 300
+            fast_doc = pycrdt.Doc()
+            fast_text = fast_doc.get("t", type=pycrdt.Text)
             outcome: list[tuple[int | None, str]] = []
 
             async def read_fast() -> None:
-                nonlocal received
-                while received < count:
+                while len(fast_text) < sum(sizes):
                     message = await fast.recv(timeout=30)
                     if isinstance(message, SyncMessage) and message.step == SyncStep.UPDATE:
-                        received += 1
+                        fast_doc.apply_update(message.payload)
 
             async def drain_slow_once_dropped() -> None:
                 with anyio.fail_after(60):
@@ -260,16 +262,19 @@ async def test_slow_reader_is_disconnected_without_slowing_others(server_factory
                         await anyio.sleep(0.01)
                 outcome.append(await slow.closed(timeout=30))
 
-            async with anyio.create_task_group() as group:
-                group.start_soon(read_fast)
-                group.start_soon(drain_slow_once_dropped)
-                doc = pycrdt.Doc(client_id=42)
-                text = doc.get("t", type=pycrdt.Text)
-                for _ in range(count):
-                    state = doc.get_state()
-                    text += "x" * 65_536
-                    await writer.send(encode_update(doc.get_update(state)))
-            # The fast reader got every update; the slow one was closed with its reason.
-            assert received == count
+            doc = pycrdt.Doc(client_id=42)
+            text = doc.get("t", type=pycrdt.Text)
+            try:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(read_fast)
+                    group.start_soon(drain_slow_once_dropped)
+                    for size in sizes:
+                        state = doc.get_state()
+                        text += "x" * size
+                        await writer.send(encode_update(doc.get_update(state)))
+            finally:
+                slow.websocket.transport.abort()  # never leave a stuck socket behind
+            # The fast reader got every edit; the slow one was closed with its reason.
+            assert str(fast_text) == str(text)
             assert outcome == [(CloseCode.SLOW_READER, outcome[0][1])]
             assert "too slow" in outcome[0][1]
