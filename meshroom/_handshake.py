@@ -21,7 +21,7 @@ import anyio
 
 from ._close_codes import CloseCode
 from ._connection import Connection
-from ._exceptions import AuthenticationError, ProtocolError
+from ._exceptions import AuthenticationError
 from ._hooks import Access, AuthenticatePayload, Extension
 from ._limits import Limits, TokenBucket
 from ._protocol import AuthMessage, decode_auth_token, decode_message
@@ -125,8 +125,6 @@ async def admit(
             raise AuthenticationError(
                 f"no token within {limits.auth_timeout:g} s", code=CloseCode.AUTH_TIMEOUT
             ) from None
-        except ProtocolError:
-            raise
     payload = AuthenticatePayload(
         room=room, path=path, token=token, headers=dict(headers), client=client
     )
