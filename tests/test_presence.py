@@ -140,5 +140,12 @@ def test_presence_counts_connections_and_refuses_edits():
     client.get("messages", type=pycrdt.Array).append({"from": "ann", "text": "ok", "time": 3})
     assert presence.check_client_update(client.get_update(state), "ann") is None
     assert presence.check_client_update(b"\x01\x02junk", "ann").startswith("not a Yjs update")
+    client = pycrdt.Doc()
+    client.apply_update(doc.get_update())
+    state = client.get_state()
+    client.get("elsewhere", type=pycrdt.Map)["x"] = 1
+    assert "only has 'participants' and 'messages'" in presence.check_client_update(
+        client.get_update(state), "ann"
+    )
     # The live document was never touched by the checks.
     assert [m["text"] for m in presence.messages.to_py()] == ["1", "2"]
