@@ -14,6 +14,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal, TypedDict
 
+import anyio.lowlevel
+
 from .._toolkit import Toolkit
 from .._tools import ErrorResponse, JsonResponse, Tool, ToolContext, tool
 from ._document_edits import (
@@ -280,6 +282,7 @@ def documents_toolkit(
         with access.edit(context, path, document):
             before = str(node)
             apply_text_diff(node, before[:start] + replace + before[start + len(find) :])
+        await anyio.lowlevel.checkpoint()  # the edit leaves first; the cursor can wait
         show_cursor(context, path, node, id, start, start + len(replace))
         return f"replaced in {id}: now {str(node)!r}"
 
@@ -297,6 +300,7 @@ def documents_toolkit(
         node = element(document, id).text
         with access.edit(context, path, document):
             start, end = apply_text_diff(node, text)
+        await anyio.lowlevel.checkpoint()  # the edit leaves first; the cursor can wait
         show_cursor(context, path, node, id, start, end)
         return f"rewrote {id}"
 
