@@ -188,7 +188,7 @@ class TextNode:
                 if self._raw.len(txn._txn) < FAST_PATH_MIN_LENGTH:
                     return None
                 copy, twin = _scratch(self._doc, self._ytext)
-                fast = FastText(_text_id(copy, twin))
+                fast = FastText(_text_id(copy, twin), self._ytext)
             fast.ensure(self._doc, self._ytext, txn)
         except (Unsupported, UpdateError):  # content it cannot model, or a text outside a tree
             state.fast = None
@@ -256,6 +256,8 @@ class TextNode:
 
     def _after_write(self, inserted: str | None) -> None:
         state = self._state
+        if state.fast is not None:  # a plain-path write: the index reads it back before use
+            state.fast.marks_changed = True
         if state.ascii and (inserted is None or inserted.isascii()):
             state.state_vector = self._doc.get_state()
         else:
@@ -280,9 +282,8 @@ class TextNode:
                 size = fast.index.visible
                 if not 0 <= index <= size:
                     raise TextRangeError(f"index {index} is outside the text (0..{size})")
-                if text:
-                    fast.insert(self._doc, txn, index, text)
-                return
+                if not text or fast.insert(self._doc, txn, index, text):
+                    return
             size, (offset,) = self._locate(txn, index)
             if not 0 <= index <= size:
                 raise TextRangeError(f"index {index} is outside the text (0..{size})")

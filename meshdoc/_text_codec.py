@@ -42,6 +42,7 @@ class Item:
     parent: tuple[int, int] | str | None
     content_ref: int
     text: str | None = None  #: the content of a string item
+    format: tuple[str, str] | None = None  #: key and JSON value of a format item
 
 
 class _Reader:
@@ -120,8 +121,9 @@ class _Reader:
         raise ValueError(f"unknown lib0 'any' tag {tag}")
 
 
-def _content_length(reader: _Reader, ref: int) -> int | str:
-    """Read an item's content: its length in clock units, or the string of a string item."""
+def _content_length(reader: _Reader, ref: int) -> int | str | tuple[str, str]:
+    """Read an item's content: its length in clock units, the string of a string item, or
+    the key and JSON value of a format item."""
     if ref == 1:  # deleted
         return reader.uint()
     if ref == 2:  # JSON
@@ -138,9 +140,7 @@ def _content_length(reader: _Reader, ref: int) -> int | str:
         reader.string()
         return 1
     if ref == 6:  # format
-        reader.string()
-        reader.string()
-        return 1
+        return (reader.string(), reader.string())
     if ref == 7:  # type
         type_ref = reader.uint()
         if type_ref in (3, 5):  # XmlElement, XmlHook carry a name
@@ -183,11 +183,15 @@ def _read_structs(reader: _Reader) -> list[Item]:
                 if info & 0x20:
                     reader.string()
             content = _content_length(reader, ref)
+            fmt: tuple[str, str] | None = None
+            text: str | None = None
             if isinstance(content, str):
                 length, text = utf16_length(content), content
+            elif isinstance(content, tuple):
+                length, fmt = 1, content
             else:
-                length, text = content, None
-            items.append(Item(client, clock, length, origin, right_origin, parent, ref, text))
+                length = content
+            items.append(Item(client, clock, length, origin, right_origin, parent, ref, text, fmt))
             clock += length
     return items
 

@@ -11,11 +11,14 @@ compared with what the index reflects. Anything else that happened (other peers,
 raw pycrdt writes) is read back from `doc.get_update(state)`: new items are placed with Yjs's
 own conflict resolution (YATA, as in Yjs `Item.integrate`), deletions are applied, and the
 resulting length is checked against pycrdt's. Texts with content the index does not model
-(marks, embeds, nested types) raise `Unsupported`, and the caller goes back to the plain path.
+(embeds, nested types) raise `Unsupported`, and the caller goes back to the plain path. Marks
+are modelled (format items), so positions, deletes and sticky positions stay fast on marked
+text; inserts into a text that holds marks are left to the plain path.
 """
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_right
 from collections import deque
 from typing import Any
@@ -27,7 +30,7 @@ from ._text_index import Run, RunIndex, Unsupported
 
 __all__ = ["FastText", "Unsupported"]
 
-_STRING, _DELETED = 4, 1
+_STRING, _DELETED, _FORMAT = 4, 1, 6
 
 
 _SMALL = [bytes((v,)) for v in range(256)]
@@ -123,8 +126,12 @@ def _encode_deletes(ranges: list[tuple[int, int, int]]) -> bytes:
 class FastText:
     """The item index of one `XmlText` and the edits made through it."""
 
-    def __init__(self, text_id: tuple[int, int]) -> None:
+    def __init__(self, text_id: tuple[int, int], ytext: XmlText | None = None) -> None:
         self.text_id = text_id
+        # Deleting format items changes neither the state vector nor the length: watch the
+        # text's events for changed marks (about 1 µs a transaction).
+        self.marks_changed = False
+        self.subscription = ytext.integrated.observe(self._on_event) if ytext else None
         self.index = RunIndex()
         self.state: dict[int, int] = {}
         self.state_bytes = b""  # the encoded state vector the index reflects
@@ -134,14 +141,21 @@ class FastText:
 
     # -- keeping the index true ---------------------------------------------------------------
 
+    def _on_event(self, event: Any) -> None:
+        for op in event.delta:
+            if "attributes" in op:
+                self.marks_changed = True
+                return
+
     def ensure(self, doc: Doc, ytext: XmlText, txn: Any) -> None:
         """Bring the index up to the document (cheap when nothing else happened)."""
         # pycrdt's own calls would each open a nested transaction: use the open one directly
         raw_txn = txn._txn
         state_bytes = doc._doc.get_state(raw_txn)
         length = ytext.integrated.len(raw_txn)
-        if state_bytes == self.state_bytes and length == self.bytes:
+        if state_bytes == self.state_bytes and length == self.bytes and not self.marks_changed:
             return
+        self.marks_changed = False
         state = _decode_state(state_bytes)
         update = doc._doc.get_update(raw_txn, _encode_state(self.state))
         items, delete_set = split_update(update)
@@ -213,10 +227,14 @@ class FastText:
             right_origin is not None and index.find(*right_origin) is None
         ):
             return  # its neighbours are not ours: it lives in another type
+        mark: tuple[str, Any] | None = None
         if item.content_ref == _STRING:
             text: str | None = item.text
         elif item.content_ref == _DELETED:
             text = None
+        elif item.content_ref == _FORMAT and item.format is not None:
+            text = None
+            mark = (item.format[0], json.loads(item.format[1]))
         else:
             raise Unsupported(f"the text holds content of kind {item.content_ref}")
         left = index.clean_end(*origin) if origin is not None else None
@@ -245,6 +263,7 @@ class FastText:
                         break
                 o = index.next_run(o)
         run = Run(item.client, item.clock, text, item.length, origin, right_origin)
+        run.fmt = mark
         if text is not None and utf16_length(text) != item.length:
             raise Unsupported("string length disagrees with its clock range")
         index.insert_after(left, run)
@@ -272,6 +291,8 @@ class FastText:
                 if end < run.clock + run.length:
                     index.split(run, end - run.clock)
                 self._drop(run)
+            elif run.fmt is not None:
+                index.delete(run)
             clock = run.clock + run.length
 
     def _drop(self, run: Run) -> None:
@@ -281,8 +302,12 @@ class FastText:
 
     # -- local edits --------------------------------------------------------------------------
 
-    def insert(self, doc: Doc, txn: Any, index_: int, text: str) -> None:
-        """Insert at a code-point index (0 <= index_ <= visible, checked by the caller)."""
+    def insert(self, doc: Doc, txn: Any, index_: int, text: str) -> bool:
+        """Insert unmarked text at a code-point index (0 <= index_ <= visible, checked).
+
+        Returns False, having written nothing, when the text holds marks: the plain path
+        then writes the format items that keep the new text unmarked.
+        """
         index = self.index
         client = doc.client_id
         clock = self.state.get(client, 0)
@@ -294,6 +319,12 @@ class FastText:
             left = index.clean_end(run.client, run.clock + run.chars_to_units(offset + 1) - 1)
             assert left is not None
             right = index.next_run(left)
+        if any(index.mark_keys.values()):
+            # Where a mark is in effect the plain path writes format items that keep the new
+            # text unmarked. The index may count a mark yrs has already cleaned up, never
+            # miss one (new format items always move the state vector): with none counted,
+            # none is in effect.
+            return False
         origin = (left.client, left.clock + left.length - 1) if left is not None else None
         right_origin = (right.client, right.clock) if right is not None else None
         units = utf16_length(text)
@@ -314,6 +345,7 @@ class FastText:
         self.state[client] = clock + units
         self.state_bytes = doc._doc.get_state(txn._txn)
         self.bytes += len(text.encode("utf-8"))
+        return True
 
     def delete(self, doc: Doc, txn: Any, start: int, length: int) -> None:
         """Delete `length` code points at `start` (a range inside the text)."""
@@ -370,6 +402,27 @@ class FastText:
             return before
         chars = run.units_to_chars(ident[1] - run.clock)
         return before + chars + (0 if after else 1)
+
+    def delta(self) -> list[dict[str, Any]]:
+        """The marked text as the index sees it (for checks), like `TextNode.to_delta()`."""
+        marks: dict[str, Any] = {}
+        delta: list[dict[str, Any]] = []
+        for run in self.index:
+            if run.fmt is not None:
+                if run.fmt[1] is None:
+                    marks.pop(run.fmt[0], None)
+                else:
+                    marks[run.fmt[0]] = run.fmt[1]
+            elif run.text:
+                attrs = dict(marks) or None
+                if delta and delta[-1].get("attributes") == attrs:
+                    delta[-1]["insert"] += run.text
+                else:
+                    op: dict[str, Any] = {"insert": run.text}
+                    if attrs:
+                        op["attributes"] = attrs
+                    delta.append(op)
+        return delta
 
     def text(self) -> str:
         """The visible text as the index sees it (for checks)."""

@@ -18,7 +18,7 @@ _MAX_BLOCK = 128
 
 
 class Unsupported(Exception):
-    """The text holds something the index does not model (marks, embeds, split surrogates)."""
+    """The text holds something the index does not model (embeds, split surrogates)."""
 
 
 def _units(text: str) -> int:
@@ -28,7 +28,17 @@ def _units(text: str) -> int:
 class Run:
     """A slice of one Yjs item. `text` is None for deleted content; `chars` counts code points."""
 
-    __slots__ = ("block", "chars", "client", "clock", "length", "origin", "right_origin", "text")
+    __slots__ = (
+        "block",
+        "chars",
+        "client",
+        "clock",
+        "fmt",
+        "length",
+        "origin",
+        "right_origin",
+        "text",
+    )
 
     def __init__(
         self,
@@ -47,10 +57,8 @@ class Run:
         self.origin = origin
         self.right_origin = right_origin
         self.block: Block | None = None
-
-    @property
-    def deleted(self) -> bool:
-        return self.text is None
+        #: a live format item (a mark boundary): its key and value; None once deleted
+        self.fmt: tuple[str, Any] | None = None
 
     def units_to_chars(self, units: int) -> int:
         """Code points in the first `units` UTF-16 units (which must end on a boundary)."""
@@ -102,6 +110,7 @@ class RunIndex:
         # runs of one item.
         self.by_client: dict[int, tuple[list[int], list[list[Run]]]] = {}
         self.visible = 0
+        self.mark_keys: dict[str, int] = {}  # live format items per key
 
     # -- Fenwick tree over block visible lengths ----------------------------------------------
 
@@ -246,6 +255,8 @@ class RunIndex:
         run.block = block
         if count:
             self._add(block, run.chars)
+        if run.fmt is not None:
+            self.mark_keys[run.fmt[0]] = self.mark_keys.get(run.fmt[0], 0) + 1
         if len(block.runs) > _MAX_BLOCK:
             b = self._block_index(block)
             half = len(block.runs) // 2
@@ -257,7 +268,7 @@ class RunIndex:
 
     def split(self, run: Run, units: int) -> Run:
         """Cut `run` after `units` clock units; return the right part (placed after it)."""
-        assert 0 < units < run.length
+        assert 0 < units < run.length and run.fmt is None
         if run.text is None:
             right = Run(run.client, run.clock + units, None, run.length - units, None, None)
         else:
@@ -292,6 +303,9 @@ class RunIndex:
     def delete(self, run: Run) -> None:
         """Mark a whole run deleted."""
         if run.text is None:
+            if run.fmt is not None:
+                self.mark_keys[run.fmt[0]] -= 1
+                run.fmt = None
             return
         block = run.block
         assert block is not None

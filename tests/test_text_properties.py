@@ -70,7 +70,7 @@ def sync(src: Peer, dst: Peer) -> None:
 
 
 edit = st.tuples(
-    st.sampled_from(["insert", "insert", "delete", "sync"]),
+    st.sampled_from(["insert", "insert", "delete", "sync", "format"]),
     st.integers(0, 2),  # peer
     st.integers(0, 2),  # other peer (sync source)
     st.floats(0, 1),  # relative position
@@ -92,7 +92,13 @@ def apply_edit(peers: list[Peer], step: tuple[Any, ...]) -> None:
         i = round(where * len(text))
         peer.node.insert(i, s)
         assert str(peer.node) == text[:i] + s + text[i:]
-    elif text:
+    elif kind == "format" and text:
+        i = min(int(where * len(text)), len(text) - 1)
+        n = min(n, len(text) - i)
+        key = "bold" if len(s) % 2 else "italic"
+        peer.node.format(i, n, {key: [True, None, "x"][ord(s[0]) % 3]})
+        assert str(peer.node) == text
+    elif kind == "delete" and text:
         i = min(int(where * len(text)), len(text) - 1)
         n = min(n, len(text) - i)
         peer.node.delete(i, n)
@@ -142,16 +148,16 @@ def test_undo_of_fast_edits_restores_text_and_index(steps, undos):
     fragment = me.doc.get("default", type=XmlFragment)
     undo = UndoManager(scopes=[fragment], capture_timeout_millis=0)
     undo.include_origin("me")
-    history = [str(me.node)]
+    history = [me.node.to_delta()]
     for step in steps:
         if step[1] % 2 == 0 and step[0] != "sync":
             with me.doc.transaction(origin="me"):
                 apply_edit([me], step)
-            if str(me.node) != history[-1]:
-                history.append(str(me.node))
+            if me.node.to_delta() != history[-1]:
+                history.append(me.node.to_delta())
         else:
             apply_edit(peers, step)
-            history = [str(me.node)]  # others' edits interleave: only check the index
+            history = [me.node.to_delta()]  # others' edits interleave: only check the index
             undo.clear()
         me.check_index()
     for _ in range(undos):
@@ -161,7 +167,7 @@ def test_undo_of_fast_edits_restores_text_and_index(steps, undos):
         me.check_index()
         if len(history) > 1:
             history.pop()
-            assert str(me.node) == history[-1]
+            assert me.node.to_delta() == history[-1]
     converge(peers)
     me.check_index()
 
@@ -180,17 +186,40 @@ def test_fast_edits_carry_the_transaction_origin():
     assert str(me.node) == "ello !😀"
 
 
-def test_marks_send_the_text_back_to_the_plain_path():
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(edit, min_size=1, max_size=40))
+def test_fast_and_plain_paths_write_the_same_marked_text(steps):
+    """The same local edits, marks included, give the same delta on either path."""
+    fast, plain = make_peers(0)[0], make_peers(0)[0]
+    plain.state.fast_off = True
+    for step in steps:
+        if step[0] == "sync":
+            continue
+        apply_edit([fast], step)
+        apply_edit([plain], step)
+        assert fast.node.to_delta() == plain.node.to_delta()
+        fast.check_index()
+        with fast.doc.transaction() as txn:
+            assert fast.node._fast(txn).delta() == fast.node.to_delta()
+    assert not fast.state.fast_off
+
+
+def test_marks_keep_the_index_and_inserts_stay_unmarked():
     me = make_peers(0)[0]
     me.node.insert(0, "plain then bold")
-    assert me.state.fast is not None
     me.node.format(11, 4, {"bold": True})
-    me.node.insert(0, ">")
-    assert me.state.fast_off
+    me.node.insert(13, "X")  # inside the mark: the plain path writes the format items
+    me.node.insert(0, ">")  # before any mark: the fast path
+    me.node.insert(len(me.node), "!")  # after the mark's end
+    assert not me.state.fast_off and me.state.fast is not None
     assert me.node.to_delta() == [
         {"insert": ">plain then "},
-        {"insert": "bold", "attributes": {"bold": True}},
+        {"insert": "bo", "attributes": {"bold": True}},
+        {"insert": "X"},
+        {"insert": "ld", "attributes": {"bold": True}},
+        {"insert": "!"},
     ]
+    me.check_index()
 
 
 def test_small_texts_stay_on_the_plain_path(monkeypatch):
