@@ -7,9 +7,13 @@ Layout of the room document (path ``""``, never stored)::
 
 The server owns `participants`: a participant appears with their first
 connection to any document of the room and disappears with their last. Clients
-may only append messages, signed with their own participant id; any other
-change to the room document is refused. The check runs on a scratch copy of the
-document, so a refused update never touches the live one.
+may only append messages, signed with their own participant id. A client update
+is first checked on a scratch copy of the document: one that deletes messages or
+adds other shared types is refused and never touches the live document. One that
+writes participants or appends messages it may not (a forgery, or the stale room
+document a client kept across a server restart) is applied and repaired in the
+same transaction, so nobody ever sees the forged state and the client's later
+updates, which build on it, still apply.
 
 ```js
 // In a browser, with the unmodified y-websocket provider:
@@ -22,6 +26,7 @@ roomDoc.getArray("messages").push([{from: "alice", to: null, text: "hi", time: D
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pycrdt import Array, Doc, Map
@@ -67,9 +72,16 @@ def check_message(message: Any, *, sender: str | None = None) -> str | None:
     return None
 
 
-def _is_subsequence(old: list[Any], new: list[Any]) -> bool:
-    remaining = iter(new)
-    return all(any(item == candidate for candidate in remaining) for item in old)
+def _added(old: list[Any], new: list[Any]) -> list[tuple[int, Any]] | None:
+    """Items of `new` not in `old`, with their index; None if `old` is not kept in order."""
+    added = []
+    position = 0
+    for index, item in enumerate(new):
+        if position < len(old) and item == old[position]:
+            position += 1
+        else:
+            added.append((index, item))
+    return added if position == len(old) else None
 
 
 class Presence:
@@ -81,6 +93,8 @@ class Presence:
         self.participants = doc.get("participants", type=Map)
         self.messages = doc.get("messages", type=Array)
         self._connections: dict[str, int] = {}
+        #: The authoritative participant entries (what `participants` must hold).
+        self._entries: dict[str, dict[str, Any]] = {}
 
     def join(self, access: Access) -> None:
         """Count one more connection of this participant; publish them on the first."""
@@ -93,6 +107,7 @@ class Presence:
                 "joinedAt": _now_ms(),
                 "attributes": dict(access.attributes),
             }
+            self._entries[access.participant_id] = entry
             with self.doc.transaction(origin=SERVER_ORIGIN):
                 self.participants[access.participant_id] = entry
 
@@ -103,6 +118,7 @@ class Presence:
             self._connections[access.participant_id] = count
             return
         self._connections.pop(access.participant_id, None)
+        self._entries.pop(access.participant_id, None)
         with self.doc.transaction(origin=SERVER_ORIGIN):
             if access.participant_id in self.participants:
                 del self.participants[access.participant_id]
@@ -145,10 +161,16 @@ class Presence:
                 del self.messages[0:extra]
 
     def check_client_update(self, update: bytes, sender: str) -> str | None:
-        """Return why a client's update to the room document is refused, or None.
+        """Return what is wrong with a client's update to the room document, or None."""
+        return self.classify_client_update(update, sender)[0]
 
-        Allowed: appending well-formed messages signed by `sender`. Checked on a
-        scratch copy: the live document is untouched either way.
+    def classify_client_update(self, update: bytes, sender: str) -> tuple[str | None, bool]:
+        """Check a client's update on a scratch copy: ``(problem, repairable)``.
+
+        ``(None, False)``: apply as is. ``(problem, True)``: apply with
+        `apply_repaired` (participants written, messages not signed by `sender`).
+        ``(problem, False)``: refuse (not a Yjs update, another shared type,
+        messages deleted or changed). The live document is untouched either way.
         """
         scratch = Doc()
         scratch.apply_update(self.doc.get_update())
@@ -160,19 +182,37 @@ class Presence:
         try:
             scratch.apply_update(update)
         except ValueError as error:
-            return f"not a Yjs update: {error}"
+            return f"not a Yjs update: {error}", False
         if set(scratch.keys()) != before_roots:
-            return "the room document only has 'participants' and 'messages'"
-        if (participants.to_py() or {}) != before_participants:
-            return "participants are maintained by the server"
+            return "the room document only has 'participants' and 'messages'", False
         after_messages = messages.to_py() or []
-        if not _is_subsequence(before_messages, after_messages):
-            return "room messages can only be appended"
-        added = list(after_messages)
-        for item in before_messages:
-            added.remove(item)
-        for message in added:
+        added = _added(before_messages, after_messages)
+        if added is None:
+            return "room messages can only be appended", False
+        if (participants.to_py() or {}) != before_participants:
+            return "participants are maintained by the server", True
+        for _, message in added:
             problem = check_message(message, sender=sender)
             if problem is not None:
-                return problem
-        return None
+                return problem, True
+        return None, False
+
+    def apply_repaired(self, apply: Callable[[], None], sender: str) -> None:
+        """Run `apply` (which applies a client update) and undo its forgeries, in one transaction.
+
+        Others receive one update whose net effect is only the valid part.
+        """
+        before = self.messages.to_py() or []
+        with self.doc.transaction():
+            apply()
+            current = self.participants.to_py() or {}
+            for key in current:
+                if key not in self._entries:
+                    del self.participants[key]
+            for key, entry in self._entries.items():
+                if current.get(key) != entry:
+                    self.participants[key] = entry
+            added = _added(before, self.messages.to_py() or []) or []
+            for index, message in reversed(added):
+                if check_message(message, sender=sender) is not None:
+                    del self.messages[index]

@@ -284,20 +284,32 @@ class Session:
         if self.access.read_only:
             self._violation("read-only access: writes are not applied")
             return
-        is_room_document = self.document.path == ""
-        if is_room_document:
-            problem = self.room.presence.check_client_update(update, self.access.participant_id)
-            if problem is not None:
-                if problem.startswith("not a Yjs update"):
-                    raise ProtocolError(problem)
-                self._violation(f"room document: {problem}")
-                return
+        if self.document.path == "":
+            self._apply_to_room_document(update)
+            return
         try:
             self.document.apply(update, self)
         except ValueError as error:
             raise ProtocolError(f"not a Yjs update: {error}") from None
-        if is_room_document:
-            self.room.presence.trim()
+
+    def _apply_to_room_document(self, update: bytes) -> None:
+        """Only appending own messages is allowed; forgeries are refused or repaired."""
+        presence = self.room.presence
+        sender = self.access.participant_id
+        problem, repairable = presence.classify_client_update(update, sender)
+        try:
+            if problem is None:
+                self.document.apply(update, self)
+            elif repairable:
+                # Relayed to everyone, the sender included: it must see the repair too.
+                presence.apply_repaired(lambda: self.document.apply(update, None), sender)
+            elif problem.startswith("not a Yjs update"):
+                raise ProtocolError(problem)
+        except ValueError as error:
+            raise ProtocolError(f"not a Yjs update: {error}") from None
+        presence.trim()
+        if problem is not None:
+            self._violation(f"room document: {problem}")
 
     def _owns(self, client_id: int) -> bool:
         """Claim `client_id` for this connection if free; True if this connection owns it."""

@@ -149,3 +149,37 @@ def test_presence_counts_connections_and_refuses_edits():
     )
     # The live document was never touched by the checks.
     assert [m["text"] for m in presence.messages.to_py()] == ["1", "2"]
+
+
+@pytest.mark.interop
+async def test_stale_room_document_after_a_restart_is_repaired():
+    """A client keeps its room document across a server restart: the new server repairs it.
+
+    Its stale participants vanish for it, its own old messages stay, and its next
+    message goes through (nothing of it is stuck waiting for refused updates).
+    """
+    from conftest import free_port, run_server
+
+    port = free_port()
+    base = f"ws://127.0.0.1:{port}"
+    async with open_node_peer(base, "restart", {"id": "ann", "name": "Ann"}) as ann:
+        async with (
+            run_server(port=port),
+            open_node_peer(base, "restart", {"id": "bob", "name": "Bob"}) as bob,
+        ):
+            await ann.wait_for(lambda s: set(s["participants"]) == {"ann", "bob"})
+            await bob.request("push", message={"from": "bob", "text": "b1", "time": 1})
+            await ann.request("push", message={"from": "ann", "text": "a1", "time": 2})
+            await ann.wait_for(lambda s: len(s["messages"]) == 2)
+        # Bob left while the server was down; Ann reconnects to a fresh server.
+        await ann.wait_event("close")
+        async with run_server(port=port) as second:
+            await ann.wait_for(lambda s: s["connected"] and s["synced"])
+            seen = await ann.wait_for(lambda s: set(s["participants"]) == {"ann"})
+            assert [m["text"] for m in seen["messages"]] == ["a1"]  # Bob's stale one is gone
+            await ann.request("push", message={"from": "ann", "text": "a2", "time": 3})
+            room = second.server.room("restart")
+            with anyio.fail_after(10):
+                while [m["text"] for m in room.presence.messages.to_py()] != ["a1", "a2"]:
+                    await anyio.sleep(0.02)
+            assert set(room.participants()) == {"ann"}
