@@ -188,7 +188,7 @@ class TextNode:
                 if self._raw.len(txn._txn) < FAST_PATH_MIN_LENGTH:
                     return None
                 copy, twin = _scratch(self._doc, self._ytext)
-                fast = FastText(_text_id(copy, twin), self._ytext)
+                fast = FastText(_text_id(copy, twin))
             fast.ensure(self._doc, self._ytext, txn)
         except (Unsupported, UpdateError):  # content it cannot model, or a text outside a tree
             state.fast = None

@@ -126,12 +126,14 @@ def _encode_deletes(ranges: list[tuple[int, int, int]]) -> bytes:
 class FastText:
     """The item index of one `XmlText` and the edits made through it."""
 
-    def __init__(self, text_id: tuple[int, int], ytext: XmlText | None = None) -> None:
+    def __init__(self, text_id: tuple[int, int]) -> None:
         self.text_id = text_id
-        # Deleting format items changes neither the state vector nor the length: watch the
-        # text's events for changed marks (about 1 µs a transaction).
+        # Deleting format items changes neither the state vector nor the length: plain-path
+        # writes through `TextNode` set this so that the next sync re-reads deletions. Other
+        # format deletions may go unseen; the index then counts a mark too many, which only
+        # sends inserts to the plain path (see `insert`).
         self.marks_changed = False
-        self.subscription = ytext.integrated.observe(self._on_event) if ytext else None
+
         self.index = RunIndex()
         self.state: dict[int, int] = {}
         self.state_bytes = b""  # the encoded state vector the index reflects
@@ -140,12 +142,6 @@ class FastText:
         self.bytes = 0  # UTF-8 length of the visible text, as pycrdt counts it
 
     # -- keeping the index true ---------------------------------------------------------------
-
-    def _on_event(self, event: Any) -> None:
-        for op in event.delta:
-            if "attributes" in op:
-                self.marks_changed = True
-                return
 
     def ensure(self, doc: Doc, ytext: XmlText, txn: Any) -> None:
         """Bring the index up to the document (cheap when nothing else happened)."""
