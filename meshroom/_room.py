@@ -158,6 +158,8 @@ class Room:
         """
         await self.drain_changes()
         for path, document in list(self.documents.items()):
+            if not self._loaded[path].is_set():
+                continue  # still loading: storing its empty state would overwrite the stored one
             payload = StoreDocumentPayload(
                 room=self.name, path=path, doc=document.doc, reason=reason
             )

@@ -178,3 +178,24 @@ async def test_node_client_reconnects_after_server_restart():
             async with second.server.open_document("restart", "doc.md") as document:
                 text = document.doc.get("t", type=pycrdt.Text)
                 await wait_until(lambda: str(text) == "before restart. after restart.")
+
+
+async def test_shutdown_never_stores_a_document_still_loading():
+    from meshroom import Server, connection_pair
+
+    gate = anyio.Event()
+    store = MemoryStore(gate=gate)
+    store.snapshots[("rush", "doc")] = text_update("stored long ago", client_id=4)
+    server = Server(extensions=[store])
+    async with anyio.create_task_group() as group:
+        await server.__aenter__()
+        server_side, _client_side = connection_pair()
+        group.start_soon(server.serve, server_side, "/rush/doc")
+        await wait_until(lambda: store.loads == [("rush", "doc")])
+        await server.__aexit__(None, None, None)  # shut down while the load still waits
+        group.cancel_scope.cancel()
+    # Nothing was written over the stored snapshot.
+    assert store.stores == []
+    restored = pycrdt.Doc()
+    restored.apply_update(store.snapshots[("rush", "doc")])
+    assert str(restored.get("t", type=pycrdt.Text)) == "stored long ago"
