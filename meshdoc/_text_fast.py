@@ -54,6 +54,8 @@ def _client(value: int) -> bytes:
     """Client IDs are few and long (up to 8 bytes): encode each once."""
     encoded = _CLIENTS.get(value)
     if encoded is None:
+        if len(_CLIENTS) >= 4096:  # a long-lived process meets many peers: stay bounded
+            _CLIENTS.clear()
         encoded = _CLIENTS[value] = _varint(value)
     return encoded
 
