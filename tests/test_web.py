@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -192,6 +192,7 @@ async def participant_kinds(page: Any) -> dict[str, str]:
 async def test_two_pages_a_python_peer_and_an_agent_converge(server: ServerProcess) -> None:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     async with (
+        AsyncExitStack() as stack,
         chromium() as browser,
         RoomClient(server.ws_url, ROOM, token=token("Py", "py")) as python_peer,
     ):
@@ -246,6 +247,7 @@ async def test_two_pages_a_python_peer_and_an_agent_converge(server: ServerProce
                   reply("Added a heading and tightened Ann's sentence.")]  # fmt: skip
         with ScriptedLLMServer(script) as llm_server:
             llm = OpenAILLM("scripted", base_url=llm_server.base_url, api_key="test")
+            await stack.enter_async_context(llm)  # closes its HTTP pool on this event loop
             agent = Agent(
                 "Editor",
                 rules="You edit the team's plan.",
