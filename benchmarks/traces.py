@@ -27,6 +27,7 @@ from typing import Any
 
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
+import meshdoc._text as text_module
 from meshdoc import MeshDocument, TextNode
 
 HERE = Path(__file__).resolve().parent
@@ -203,7 +204,7 @@ def growth_row(size: int, edits: int, seed: int = 1) -> dict[str, Any]:
 
     The text is built by `size` random inserts (so it holds many items, as real edited text
     does); the same `edits` random inserts are then timed, one transaction each, in every
-    engine, after one untimed warm-up edit (meshdoc builds its item index there).
+    engine, after untimed warm-up edits (meshdoc builds its item index there).
     """
     import base64
     import random
@@ -216,21 +217,23 @@ def growth_row(size: int, edits: int, seed: int = 1) -> dict[str, Any]:
     for n in range(size):
         builder.node.insert(rng.randint(0, n), chr(97 + rng.randrange(26)))
     update = builder.doc.get_update()
+    warmup = text_module.FAST_PATH_MIN_EDITS + 1  # the index is built within these
     plan = []
-    for n in range(size, size + edits + 1):
+    for n in range(size, size + warmup + edits):
         plan.append((rng.randint(0, n), chr(97 + rng.randrange(26))))
     row: dict[str, Any] = {"size": size, "edits": edits}
     for engine in ("meshdoc", "pycrdt"):
         replica = Replica(engine)
         replica.doc.apply_update(update)
         replica.attach(engine)
-        replica.apply([(plan[0][0], 0, plan[0][1])])
+        for pos, char in plan[:warmup]:
+            replica.apply([(pos, 0, char)])
         start = time.process_time()
-        for pos, char in plan[1:]:
+        for pos, char in plan[warmup:]:
             replica.apply([(pos, 0, char)])
         row[f"{engine}_us"] = round((time.process_time() - start) / edits * 1e6, 1)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump({"update": base64.b64encode(update).decode(), "edits": plan}, f)
+        json.dump({"update": base64.b64encode(update).decode(), "edits": plan, "warmup": warmup}, f)
     try:
         proc = subprocess.run(
             ["node", "traces_yjs.mjs", "--edits", f.name],

@@ -34,6 +34,11 @@ _log = logging.getLogger(__name__)
 #: positional edit is cheap anyway and the fast path's one-off index build would not pay off.
 FAST_PATH_MIN_LENGTH = 2048
 
+#: Edits made on the plain path before a long text gets its index. Building it reads every
+#: item of the document (about 2.5 s for 100,000 items), as much as a few hundred positional
+#: edits cost on such a text: a text edited only now and then never pays for it.
+FAST_PATH_MIN_EDITS = 128
+
 #: Stands for an embedded object (an image, a mention…) in `str(node)`, so that string indices
 #: and text indices agree: an embed occupies one position.
 EMBED_CHARACTER = "\ufffc"
@@ -68,13 +73,14 @@ class _TextState:
     same transaction) moves the state vector, and deletions cannot add a non-ASCII character.
     """
 
-    __slots__ = ("ascii", "fast", "fast_off", "state_vector")
+    __slots__ = ("ascii", "fast", "fast_off", "plain_edits", "state_vector")
 
     def __init__(self) -> None:
         self.ascii: bool = False
         self.state_vector: bytes = b""
         self.fast: FastText | None = None
         self.fast_off = False
+        self.plain_edits = 0
 
 
 # One state per XmlText branch, per document; dropped with the document.
@@ -186,6 +192,9 @@ class TextNode:
             fast = state.fast
             if fast is None:
                 if self._raw.len(txn._txn) < FAST_PATH_MIN_LENGTH:
+                    return None
+                state.plain_edits += 1
+                if state.plain_edits <= FAST_PATH_MIN_EDITS:
                     return None
                 copy, twin = _scratch(self._doc, self._ytext)
                 fast = FastText(_text_id(copy, twin))

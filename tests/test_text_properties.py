@@ -32,6 +32,7 @@ ALPHABET = ["a", "b", "é", "漢", "😀", "\n"]
 @pytest.fixture(autouse=True)
 def fast_everywhere(monkeypatch):
     monkeypatch.setattr(text_module, "FAST_PATH_MIN_LENGTH", 0)
+    monkeypatch.setattr(text_module, "FAST_PATH_MIN_EDITS", 0)
 
 
 class Peer:
@@ -222,13 +223,17 @@ def test_marks_keep_the_index_and_inserts_stay_unmarked():
     me.check_index()
 
 
-def test_small_texts_stay_on_the_plain_path(monkeypatch):
+def test_small_or_seldom_edited_texts_stay_on_the_plain_path(monkeypatch):
     monkeypatch.setattr(text_module, "FAST_PATH_MIN_LENGTH", 16)
+    monkeypatch.setattr(text_module, "FAST_PATH_MIN_EDITS", 2)
     me = make_peers(0)[0]
     me.node.insert(0, "short")
     assert me.state.fast is None
     me.node.insert(5, " and now longer than sixteen")
     me.node.insert(0, "!")
+    me.node.insert(0, "!")
+    assert me.state.fast is None  # two edits on a long text: still positional
+    me.node.delete(0, 1)
     assert me.state.fast is not None
     assert str(me.node) == "!short and now longer than sixteen"
 
