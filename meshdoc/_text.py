@@ -183,6 +183,12 @@ class TextNode:
             delta.append(op)
         return delta
 
+    def _check_marks(self, attrs: dict[str, Any]) -> None:
+        """Let the document refuse marks its schema does not declare (before any write)."""
+        check = getattr(self._document, "check_marks", None)
+        if check is not None:
+            check(self._ytext, attrs)
+
     def _fast(self, txn: Any) -> FastText | None:
         """The fast path for this text, up to date, or None to use the plain path."""
         state = self._state
@@ -280,11 +286,14 @@ class TextNode:
         Raises:
             TypeError: `index` is not an int, `text` not a str, or attributes not JSON-like.
             ValueError: `text` holds a lone surrogate.
+            SchemaError: the document's schema does not declare a mark.
             TextRangeError: `index` is outside `0..len(node)`.
         """
         index = check_int(index, "index")
         text = check_text(text)
         attrs = check_attributes(attributes, allow_none_values=False) if attributes else {}
+        if attrs:
+            self._check_marks(attrs)
         with self._document.transaction(), self._doc.transaction() as txn:
             fast = None if attrs else self._fast(txn)
             if fast is not None:
@@ -330,6 +339,8 @@ class TextNode:
         """Replace `length` code points at `index` with `text`, in one transaction."""
         text = check_text(text)
         attrs = check_attributes(attributes, allow_none_values=False) if attributes else None
+        if attrs:
+            self._check_marks(attrs)
         with self._document.transaction():
             self._check_range(index, length, len(self))
             self.delete(index, length)
@@ -341,11 +352,13 @@ class TextNode:
         Raises:
             TypeError: bad index/length types, or attributes not a JSON-like mapping.
             ValueError: `length` is negative or `attributes` is empty.
+            SchemaError: the document's schema does not declare a mark.
             TextRangeError: the range reaches outside the text.
         """
         attrs = check_attributes(attributes, allow_none_values=True)
         if not attrs:
             raise ValueError("format() needs at least one attribute")
+        self._check_marks(attrs)
         index, length = self._check_range(index, length, None)
         with self._document.transaction(), self._doc.transaction() as txn:
             size, (start, stop) = self._locate(txn, index, index + length)

@@ -167,6 +167,27 @@ def test_bad_input_is_refused_and_changes_nothing(call, error):
     assert str(node) == "ab😀cd"
 
 
+def test_marks_the_schema_does_not_declare_are_refused_before_writing():
+    from _meshdoc_schemas import article_schema
+
+    from meshdoc import MeshDocument, SchemaError
+
+    doc = MeshDocument(article_schema())
+    text = doc.root.append_child("paragraph").text
+    text.insert(0, "hello")
+    before = doc.doc.get_update()
+    for call in (
+        lambda: text.insert(0, "x", {"sparkle": True}),
+        lambda: text.format(0, 2, {"sparkle": True}),
+        lambda: text.replace(0, 2, "x", {"sparkle": True}),
+    ):
+        with pytest.raises(SchemaError):
+            call()
+    assert doc.doc.get_update() == before
+    text.format(0, 2, {"bold": {}})  # y-prosemirror marks: an object of mark attributes
+    assert text.to_delta()[0] == {"insert": "he", "attributes": {"bold": {}}}
+
+
 def test_constructor_checks_its_arguments():
     document, node = make_text()
     with pytest.raises(TypeError):
