@@ -28,7 +28,7 @@ from ._document_edits import (
     show_element,
 )
 
-__all__ = ["documents_toolkit", "import_markdown_into"]
+__all__ = ["DocumentsToolkit", "documents_toolkit", "import_markdown_into"]
 
 Position = Literal["before", "after", "first_child", "last_child"]
 
@@ -129,13 +129,21 @@ class InsertElements(Tool):
         return JsonResponse({"inserted": created})
 
 
+class DocumentsToolkit(Toolkit):
+    """The documents toolkit; `access` opens documents and holds the agent's undo managers."""
+
+    def __init__(self, access: DocumentAccess, tools: list[Tool], rules: list[str]) -> None:
+        super().__init__("documents", tools, rules)
+        self.access = access
+
+
 def documents_toolkit(
     schema: Any = None,
     *,
     schemas: Mapping[str, Any] | None = None,
     fragment: str = "default",
     storage: Any = None,
-) -> Toolkit:
+) -> DocumentsToolkit:
     """Tools to read and edit the room's documents.
 
     Args:
@@ -357,8 +365,8 @@ def documents_toolkit(
         rewrite_text,
         undo,
     ]
-    toolkit = Toolkit(
-        "documents",
+    return DocumentsToolkit(
+        access,
         tools,
         rules=[
             "Address elements by their $id; read the outline first, and re-read after "
@@ -366,8 +374,6 @@ def documents_toolkit(
             "To change words, prefer replace_text with the exact current text.",
         ],
     )
-    toolkit.access = access  # type: ignore[attr-defined]
-    return toolkit
 
 
 async def import_markdown_into(

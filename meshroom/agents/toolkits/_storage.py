@@ -17,6 +17,7 @@ from typing import Any
 
 from .._toolkit import Toolkit
 from .._tools import ErrorResponse, FileResponse, ToolContext, tool
+from ._documents import DocumentsToolkit, import_markdown_into
 
 __all__ = ["convert_to_markdown", "storage_toolkit"]
 
@@ -60,7 +61,7 @@ def convert_to_markdown(name: str, data: bytes) -> str:
     return result.text_content
 
 
-def storage_toolkit(store: Any, *, documents: Toolkit | None = None) -> Toolkit:
+def storage_toolkit(store: Any, *, documents: DocumentsToolkit | None = None) -> Toolkit:
     """Tools over the room's files in `store` (anything with the `FileStore` methods).
 
     Args:
@@ -122,9 +123,7 @@ def storage_toolkit(store: Any, *, documents: Toolkit | None = None) -> Toolkit:
 
     tools = [list_files, read_file, write_file, file_to_markdown]
     if documents is not None:
-        from ._documents import import_markdown_into
-
-        access = documents.access  # type: ignore[attr-defined]
+        access = documents.access
 
         @tool
         async def import_file(context: ToolContext, name: str, document: str) -> str:
