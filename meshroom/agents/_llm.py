@@ -1,7 +1,7 @@
 """The model adapter: any OpenAI-compatible endpoint through the `openai` package.
 
 The agent keeps its conversation in Chat Completions shape (system/user/
-assistant/tool messages); the adapter sends it either to Chat Completions,
+model/tool messages); the adapter sends it either to Chat Completions,
 which every compatible server speaks, or to the Responses API when asked (or,
 with `api="auto"`, when the endpoint has it). Rate limits, timeouts, dropped
 connections and 5xx answers are retried with exponential backoff that honours
@@ -48,7 +48,7 @@ class LLMReply:
     attempts: int = 1
 
     def as_message(self) -> dict[str, Any]:
-        """The turn as a Chat Completions assistant message, to append to the conversation."""
+        """The turn as a Chat Completions message of the model, to append to the conversation."""
         message: dict[str, Any] = {"role": "assistant", "content": self.text}
         if self.tool_calls:
             message["tool_calls"] = [

@@ -38,7 +38,7 @@ class Call:
 
 @dataclass(frozen=True)
 class ToolCalls:
-    """An assistant turn that calls tools (optionally with some text)."""
+    """A model turn that calls tools (optionally with some text)."""
 
     calls: tuple[Call, ...]
     text: str | None = None
@@ -74,7 +74,7 @@ def fail(status: int, message: str = "scripted failure", retry_after: float | No
 
 @dataclass
 class ScriptedRequest:
-    """One request the server received, with helpers to read the conversation."""
+    """One request the server received, with methods to read the conversation."""
 
     api: str  # "chat" or "responses"
     body: dict[str, Any]
@@ -88,7 +88,7 @@ class ScriptedRequest:
         return names
 
     def tool_results(self) -> list[str]:
-        """Contents of the tool results after the last assistant turn (the fresh ones)."""
+        """Contents of the tool results after the last model turn (the fresh ones)."""
         results: list[str] = []
         for message in reversed(self.messages):
             if message.get("role") != "tool":
