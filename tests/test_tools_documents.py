@@ -372,3 +372,33 @@ async def test_markdown_read_insert_and_undo(live_server):
         with anyio.fail_after(5):
             await ann.wait_for(lambda: "Monday" not in to_markdown(document))
         assert to_markdown(document) == "# Plan\n\n- write tests\n- ship\n"
+
+
+async def test_elements_an_editor_made_without_ids_get_addressable(room):
+    toolkit, context, agent, ann, document = room
+    from pycrdt import XmlElement, XmlText
+
+    await call(toolkit, context, "read_document", path=PATH, format=None)  # the agent opens it
+    # What an editor that does not declare `$id` writes: a bare element with text.
+    with document.transaction():
+        document.fragment.children.append(
+            XmlElement("paragraph", {}, [XmlText("Typed in Tiptap.")])
+        )
+    await converged(agent, ann)
+    outline = (await call(toolkit, context, "read_document", path=PATH, format=None)).to_content()
+    line = next(line for line in outline.splitlines() if "Typed in Tiptap." in line)
+    element_id = line.split("]")[0].lstrip("[")
+    assert element_id not in ("None", "")
+    result = await call(
+        toolkit,
+        context,
+        "replace_text",
+        path=PATH,
+        id=element_id,
+        find="Tiptap",
+        replace="a browser",
+        occurrence=None,
+    )
+    assert not isinstance(result, ErrorResponse), result
+    await converged(agent, ann)
+    assert "Typed in a browser." in [str(e.text) for e in document.root.get_child_elements()]
