@@ -50,13 +50,18 @@ class Replica:
         else:
             self.apply = self._pycrdt_apply
 
-    def attach(self, engine: str) -> None:
-        """Find the text made by `base_update` (after it was applied)."""
+    def attach(self, engine: str, capture: bool = False) -> None:
+        """Find the text made by `base_update` (after it was applied).
+
+        `capture`: keep each transaction's update (concurrent traces send them to the other
+        replicas). Sequential replays observe nothing, as the Yjs replay does not.
+        """
         paragraph = self.doc.get("default", type=XmlFragment).children[0]
         self.ytext = paragraph.children[0]
         if engine == "meshdoc":
             self.node = TextNode(self.document, self.ytext)
-        self.doc.observe(self._on_transaction)
+        if capture:
+            self.doc.observe(self._on_transaction)
 
     def _on_transaction(self, event: Any) -> None:
         if self.capturing:
@@ -114,7 +119,7 @@ def replay_concurrent(trace: dict[str, Any], engine: str) -> tuple[float, str]:
     for agent in range(n):
         replica = Replica(engine, client_id=agent + 1)
         replica.doc.apply_update(base)
-        replica.attach(engine)
+        replica.attach(engine, capture=True)
         replicas.append(replica)
         applied.append([0] * n)
     updates: list[list[tuple[int, bytes]]] = [[] for _ in range(n)]

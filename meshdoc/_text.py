@@ -120,7 +120,7 @@ class TextNode:
         ytext: The `pycrdt.XmlText` holding the text; it must belong to `document.doc`.
     """
 
-    __slots__ = ("_doc", "_document", "_raw", "_state", "_ytext")
+    __slots__ = ("_doc", "_document", "_raw", "_state", "_ydoc", "_ytext")
 
     def __init__(self, document: _DocumentLike | Doc, ytext: XmlText) -> None:
         if isinstance(document, Doc):
@@ -132,6 +132,7 @@ class TextNode:
             raise ValueError("ytext belongs to another document")
         self._document = document
         self._doc = doc
+        self._ydoc = doc._doc  # the native document, for calls made per keystroke
         self._ytext = ytext
         self._raw = ytext.integrated
         self._state = _state_for(doc, ytext)
@@ -192,6 +193,15 @@ class TextNode:
     def _fast(self, txn: Any) -> FastText | None:
         """The fast path for this text, up to date, or None to use the plain path."""
         state = self._state
+        fast = state.fast
+        if fast is not None:  # nothing else happened since our last edit: the index is true
+            raw_txn = txn._txn
+            if (
+                fast.state_bytes == self._ydoc.get_state(raw_txn)
+                and fast.bytes == self._raw.len(raw_txn)
+                and not fast.marks_changed
+            ):
+                return fast
         if state.fast_off:
             return None
         try:
@@ -289,26 +299,37 @@ class TextNode:
             SchemaError: the document's schema does not declare a mark.
             TextRangeError: `index` is outside `0..len(node)`.
         """
-        index = check_int(index, "index")
-        text = check_text(text)
+        # Per keystroke, so the common case (an int, ASCII text, no marks, inside an open
+        # transaction) skips the general checks and the nested transaction context managers.
+        if type(index) is not int:
+            index = check_int(index, "index")
+        if type(text) is not str or not text.isascii():
+            text = check_text(text)
         attrs = check_attributes(attributes, allow_none_values=False) if attributes else {}
         if attrs:
             self._check_marks(attrs)
-        with self._document.transaction(), self._doc.transaction() as txn:
-            fast = None if attrs else self._fast(txn)
-            if fast is not None:
-                size = fast.index.visible
-                if not 0 <= index <= size:
-                    raise TextRangeError(f"index {index} is outside the text (0..{size})")
-                if not text or fast.insert(self._doc, txn, index, text):
-                    return
-            size, (offset,) = self._locate(txn, index)
+        txn = self._doc._txn
+        if txn is None:
+            with self._document.transaction():
+                self._insert(self._doc._txn, index, text, attrs)
+        else:
+            self._insert(txn, index, text, attrs)
+
+    def _insert(self, txn: Any, index: int, text: str, attrs: dict[str, Any]) -> None:
+        fast = None if attrs else self._fast(txn)
+        if fast is not None:
+            size = fast.index.visible
             if not 0 <= index <= size:
                 raise TextRangeError(f"index {index} is outside the text (0..{size})")
-            if not text:
+            if not text or fast.insert(self._doc, txn, index, text):
                 return
-            self._raw.insert(txn._txn, offset, text, iter(attrs.items()))
-            self._after_write(text)
+        size, (offset,) = self._locate(txn, index)
+        if not 0 <= index <= size:
+            raise TextRangeError(f"index {index} is outside the text (0..{size})")
+        if not text:
+            return
+        self._raw.insert(txn._txn, offset, text, iter(attrs.items()))
+        self._after_write(text)
 
     def delete(self, index: int, length: int) -> None:
         """Delete `length` code points starting at `index`.
@@ -318,20 +339,29 @@ class TextNode:
             ValueError: `length` is negative.
             TextRangeError: the range reaches outside the text.
         """
-        index, length = self._check_range(index, length, None)
-        with self._document.transaction(), self._doc.transaction() as txn:
-            fast = self._fast(txn)
-            if fast is not None:
+        if type(index) is not int or type(length) is not int or length < 0:
+            index, length = self._check_range(index, length, None)
+        txn = self._doc._txn
+        if txn is None:
+            with self._document.transaction():
+                self._delete(self._doc._txn, index, length)
+        else:
+            self._delete(txn, index, length)
+
+    def _delete(self, txn: Any, index: int, length: int) -> None:
+        fast = self._fast(txn)
+        if fast is not None:
+            if index < 0 or index + length > fast.index.visible:
                 self._check_range(index, length, fast.index.visible)
-                if length:
-                    fast.delete(self._doc, txn, index, length)
-                return
-            size, (start, stop) = self._locate(txn, index, index + length)
-            self._check_range(index, length, size)
-            if length == 0:
-                return
-            self._raw.remove_range(txn._txn, start, stop - start)
-            self._after_write(None)
+            if length:
+                fast.delete(self._doc, txn, index, length)
+            return
+        size, (start, stop) = self._locate(txn, index, index + length)
+        self._check_range(index, length, size)
+        if length == 0:
+            return
+        self._raw.remove_range(txn._txn, start, stop - start)
+        self._after_write(None)
 
     def replace(
         self, index: int, length: int, text: str, attributes: Mapping[str, Any] | None = None

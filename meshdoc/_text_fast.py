@@ -142,6 +142,11 @@ class FastText:
         self.delete_set = b""  # the encoded delete set the index reflects, and decoded:
         self.deletes: dict[int, list[tuple[int, int]]] = {}
         self.bytes = 0  # UTF-8 length of the visible text, as pycrdt counts it
+        self.client: int | None = None  # the document's client ID, read once
+        self.head: bytes | None = None  # how every update of ours starts (count, client)
+        # (index version, position, run ending there, run after it) after our last edit,
+        # so that typing on from there needs no lookup
+        self.cursor: tuple[int, int, Run, Run | None] | None = None
 
     # -- keeping the index true ---------------------------------------------------------------
 
@@ -294,8 +299,9 @@ class FastText:
             clock = run.clock + run.length
 
     def _drop(self, run: Run) -> None:
-        assert run.text is not None
-        self.bytes -= len(run.text.encode("utf-8"))
+        text = run.text
+        assert text is not None
+        self.bytes -= len(text) if text.isascii() else len(text.encode("utf-8"))
         self.index.delete(run)
 
     # -- local edits --------------------------------------------------------------------------
@@ -307,9 +313,21 @@ class FastText:
         then writes the format items that keep the new text unmarked.
         """
         index = self.index
-        client = doc.client_id
+        if index.marks:
+            # Where a mark is in effect the plain path writes format items that keep the new
+            # text unmarked. The index may count a mark yrs has already cleaned up, never
+            # miss one (new format items always move the state vector): with none counted,
+            # none is in effect.
+            return False
+        client = self.client
+        if client is None:
+            client = self.client = doc.client_id  # fixed for the life of the document
         clock = self.state.get(client, 0)
-        if index_ == 0:
+        cursor = self.cursor
+        if cursor is not None and cursor[0] == index.version and cursor[1] == index_:
+            # typing on where the last edit left off: its neighbours are known
+            left, right = cursor[2], cursor[3]
+        elif index_ == 0:
             left = None
             right = index.first()
         else:
@@ -317,37 +335,80 @@ class FastText:
             left = index.clean_end(run.client, run.clock + run.chars_to_units(offset + 1) - 1)
             assert left is not None
             right = index.next_run(left)
-        if any(index.mark_keys.values()):
-            # Where a mark is in effect the plain path writes format items that keep the new
-            # text unmarked. The index may count a mark yrs has already cleaned up, never
-            # miss one (new format items always move the state vector): with none counted,
-            # none is in effect.
-            return False
-        origin = (left.client, left.clock + left.length - 1) if left is not None else None
-        right_origin = (right.client, right.clock) if right is not None else None
-        units = utf16_length(text)
-        update = _encode_insert(client, clock, text, origin, right_origin, self.text_id)
-        doc._doc.apply_update(txn._txn, update)
+        ascii = text.isascii()
+        units = len(text) if ascii else utf16_length(text)
+        data = text.encode()
+        # A v1 update with one string item (Yjs `writeStructs`) naming its origins, or else
+        # (an empty text) its parent.
+        head = self.head
+        if head is None:
+            head = self.head = b"\x01\x01" + _client(client)
+        if left is not None:
+            if right is not None:
+                parts = [head, _varint(clock), b"\xc4", _client(left.client)]
+                parts += (_varint(left.clock + left.length - 1), _client(right.client))
+                parts += (_varint(right.clock), _varint(len(data)), data, b"\x00")
+            else:
+                parts = [head, _varint(clock), b"\x84", _client(left.client)]
+                parts += (_varint(left.clock + left.length - 1), _varint(len(data)), data, b"\x00")
+        elif right is not None:
+            parts = [head, _varint(clock), b"\x44", _client(right.client), _varint(right.clock)]
+            parts += (_varint(len(data)), data, b"\x00")
+        else:
+            parent = self.text_id
+            parts = [head, _varint(clock), b"\x04\x00", _client(parent[0]), _varint(parent[1])]
+            parts += (_varint(len(data)), data, b"\x00")
+        raw_txn = txn._txn
+        doc._doc.apply_update(raw_txn, b"".join(parts))
         if (
             left is not None
-            and left.text is not None
             and left.client == client
             and left.clock + left.length == clock
-            and left.right_origin == right_origin
+            and left.text is not None
+            and (
+                left.right_origin is None
+                if right is None
+                else left.right_origin == (right.client, right.clock)
+            )
         ):
             index.append_text(left, text, units)
+            self.cursor = (index.version, index_ + len(text), left, right)
         else:
+            origin = (left.client, left.clock + left.length - 1) if left is not None else None
+            right_origin = (right.client, right.clock) if right is not None else None
             run = Run(client, clock, text, units, origin, right_origin)
             index.insert_after(left, run)
             index.register(run)
+            self.cursor = (index.version, index_ + len(text), run, right)
         self.state[client] = clock + units
-        self.state_bytes = doc._doc.get_state(txn._txn)
-        self.bytes += len(text.encode("utf-8"))
+        self.state_bytes = doc._doc.get_state(raw_txn)
+        self.bytes += len(data)
         return True
 
     def delete(self, doc: Doc, txn: Any, start: int, length: int) -> None:
         """Delete `length` code points at `start` (a range inside the text)."""
         index = self.index
+        cursor = self.cursor
+        if (
+            cursor is not None
+            and cursor[0] == index.version
+            and cursor[1] == start + length
+            and cursor[2].chars > length
+        ):
+            # backspace where the last edit left off: cut the end off the run before it
+            left = cursor[2]
+            run = index.split(left, left.chars_to_units(left.chars - length))
+            doc._doc.apply_update(
+                txn._txn,
+                b"\x00\x01"
+                + _client(run.client)
+                + b"\x01"
+                + _varint(run.clock)
+                + _varint(run.length),
+            )
+            self._drop(run)
+            self.cursor = (index.version, start, left, run)
+            return
         run, offset = index.run_at(start)
         if offset:
             run = index.split(run, run.chars_to_units(offset))

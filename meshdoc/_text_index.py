@@ -111,6 +111,9 @@ class RunIndex:
         self.by_client: dict[int, tuple[list[int], list[list[Run]]]] = {}
         self.visible = 0
         self.mark_keys: dict[str, int] = {}  # live format items per key
+        self.marks = 0  # live format items, all keys
+        #: bumped by every change, so a caller may cache where it last edited (see `FastText`)
+        self.version = 0
 
     # -- Fenwick tree over block visible lengths ----------------------------------------------
 
@@ -128,6 +131,7 @@ class RunIndex:
         self.tree = tree
 
     def _add(self, block: Block, delta: int) -> None:
+        self.version += 1
         block.vis += delta
         self.visible += delta
         tree = self.tree
@@ -253,10 +257,12 @@ class RunIndex:
             at = block.runs.index(left) + 1
         block.runs.insert(at, run)
         run.block = block
+        self.version += 1
         if count:
             self._add(block, run.chars)
         if run.fmt is not None:
             self.mark_keys[run.fmt[0]] = self.mark_keys.get(run.fmt[0], 0) + 1
+            self.marks += 1
         if len(block.runs) > _MAX_BLOCK:
             b = self._block_index(block)
             half = len(block.runs) // 2
@@ -305,6 +311,8 @@ class RunIndex:
         if run.text is None:
             if run.fmt is not None:
                 self.mark_keys[run.fmt[0]] -= 1
+                self.marks -= 1
+                self.version += 1
                 run.fmt = None
             return
         block = run.block
