@@ -42,6 +42,8 @@ def _varint(value: int) -> bytes:
         return _SMALL[value]
     if value < 0x4000:
         return bytes((0x80 | (value & 0x7F), value >> 7))
+    if value < 0x200000:
+        return bytes((0x80 | (value & 0x7F), 0x80 | ((value >> 7) & 0x7F), value >> 14))
     out = bytearray()
     while value > 0x7F:
         out.append(0x80 | (value & 0x7F))
@@ -389,29 +391,33 @@ class FastText:
         """Delete `length` code points at `start` (a range inside the text)."""
         index = self.index
         cursor = self.cursor
-        if (
-            cursor is not None
-            and cursor[0] == index.version
-            and cursor[1] == start + length
-            and cursor[2].chars > length
-        ):
-            # backspace where the last edit left off: cut the end off the run before it
-            left = cursor[2]
-            run = index.split(left, left.chars_to_units(left.chars - length))
-            doc._doc.apply_update(
-                txn._txn,
-                b"\x00\x01"
-                + _client(run.client)
-                + b"\x01"
-                + _varint(run.clock)
-                + _varint(run.length),
-            )
-            self._drop(run)
-            self.cursor = (index.version, start, left, run)
-            return
-        run, offset = index.run_at(start)
-        if offset:
-            run = index.split(run, run.chars_to_units(offset))
+        if cursor is not None and cursor[0] == index.version:
+            # where the last edit left off: backspace cuts the end off the run before the
+            # cursor, delete the start off the run after it
+            left, run = cursor[2], cursor[3]
+            if cursor[1] == start + length and left.chars > length:
+                run = index.split(left, left.chars_to_units(left.chars - length))
+            elif cursor[1] == start and run is not None and run.chars >= length:
+                if run.chars > length:
+                    index.split(run, run.chars_to_units(length))
+            else:
+                run = None
+            if run is not None:
+                update = b"\x00\x01" + _client(run.client) + b"\x01" + _varint(run.clock)
+                doc._doc.apply_update(txn._txn, update + _varint(run.length))
+                self._drop(run)
+                self.cursor = (index.version, start, left, run)
+                return
+        # The run ending where the deletion begins (kept as the cursor), then the first run
+        # after it: the deletion starts at the first visible one from there.
+        left: Run | None = None
+        if start:
+            left, offset = index.run_at(start - 1)
+            units = left.chars_to_units(offset + 1)
+            # (when `left` ends there, tombstones may follow: find the next visible run)
+            run = index.split(left, units) if units < left.length else index.run_at(start)[0]
+        else:
+            run = index.run_at(0)[0]
         doomed: list[Run] = []
         remaining = length
         current: Run | None = run
@@ -423,10 +429,19 @@ class FastText:
                 remaining -= current.chars
                 doomed.append(current)
             current = index.next_run(current)
-        update = _encode_deletes([(r.client, r.clock, r.length) for r in doomed])
+        if len(doomed) == 1:
+            r = doomed[0]
+            update = b"\x00\x01" + _client(r.client) + b"\x01" + _varint(r.clock)
+            update += _varint(r.length)
+        else:
+            update = _encode_deletes([(r.client, r.clock, r.length) for r in doomed])
         doc._doc.apply_update(txn._txn, update)
         for r in doomed:
             self._drop(r)
+        if left is not None:
+            self.cursor = (index.version, start, left, index.next_run(left))
+        else:
+            self.cursor = None
 
     # -- positions ------------------------------------------------------------------------
 
