@@ -8,7 +8,8 @@ Layout of the room document (path ``""``, never stored)::
 The server owns `participants`: a participant appears with their first
 connection to any document of the room and disappears with their last. Clients
 may only append messages, signed with their own participant id. A client update
-is first checked on a scratch copy of the document: one that deletes messages or
+is first checked on a scratch copy of the document (a mirror kept up to date, so
+a check costs what the update changes, not what the room holds): one that deletes messages or
 adds other shared types is refused and never touches the live document. One that
 writes participants or appends messages it may not (a forgery, or the stale room
 document a client kept across a server restart) is applied and repaired in the
@@ -26,10 +27,11 @@ roomDoc.getArray("messages").push([{from: "alice", to: null, text: "hi", time: D
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
-from pycrdt import Array, Doc, Map
+from pycrdt import Array, Doc, Map, TransactionEvent
 
 from ._hooks import Access
 
@@ -72,18 +74,6 @@ def check_message(message: Any, *, sender: str | None = None) -> str | None:
     return None
 
 
-def _added(old: list[Any], new: list[Any]) -> list[tuple[int, Any]] | None:
-    """Items of `new` not in `old`, with their index; None if `old` is not kept in order."""
-    added = []
-    position = 0
-    for index, item in enumerate(new):
-        if position < len(old) and item == old[position]:
-            position += 1
-        else:
-            added.append((index, item))
-    return added if position == len(old) else None
-
-
 class Presence:
     """Maintains `participants` and `messages` in a room document."""
 
@@ -95,6 +85,11 @@ class Presence:
         self._connections: dict[str, int] = {}
         #: The authoritative participant entries (what `participants` must hold).
         self._entries: dict[str, dict[str, Any]] = {}
+        #: A mirror of `doc` client updates are checked on first; None until needed
+        #: (and after a refused update, which it holds but `doc` does not).
+        self._scratch: _Scratch | None = None
+        # Through a weak reference: the document must not keep its Presence alive.
+        self._mirroring = doc.observe(_weak_mirror(weakref.ref(self)))
 
     def join(self, access: Access) -> None:
         """Count one more connection of this participant; publish them on the first."""
@@ -165,46 +160,122 @@ class Presence:
         return self.classify_client_update(update, sender)[0]
 
     def classify_client_update(self, update: bytes, sender: str) -> tuple[str | None, bool]:
-        """Check a client's update on a scratch copy: ``(problem, repairable)``.
+        """Check a client's update without applying it: ``(problem, repairable)``.
 
         ``(None, False)``: apply as is. ``(problem, True)``: apply with
-        `apply_repaired` (participants written, messages not signed by `sender`).
-        ``(problem, False)``: refuse (not a Yjs update, another shared type,
-        messages deleted or changed). The live document is untouched either way.
+        `apply_client_update`, which repairs it (participants written, messages
+        not signed by `sender`). ``(problem, False)``: refuse (not a Yjs update,
+        another shared type, messages deleted or changed). The live document is
+        untouched either way.
         """
-        scratch = Doc()
-        scratch.apply_update(self.doc.get_update())
-        participants = scratch.get("participants", type=Map)
-        messages = scratch.get("messages", type=Array)
-        before_participants = participants.to_py() or {}
-        before_messages = messages.to_py() or []
-        before_roots = set(scratch.keys())
-        try:
-            scratch.apply_update(update)
-        except ValueError as error:
-            return f"not a Yjs update: {error}", False
-        if set(scratch.keys()) != before_roots:
-            return "the room document only has 'participants' and 'messages'", False
-        after_messages = messages.to_py() or []
-        added = _added(before_messages, after_messages)
-        if added is None:
-            return "room messages can only be appended", False
-        if (participants.to_py() or {}) != before_participants:
-            return "participants are maintained by the server", True
-        for _, message in added:
-            problem = check_message(message, sender=sender)
-            if problem is not None:
-                return problem, True
-        return None, False
+        verdict = self._check(update, sender)
+        self._scratch = None  # holds an update the live document does not: rebuild it
+        return verdict.problem, verdict.repairable
 
-    def apply_repaired(self, apply: Callable[[], None], sender: str) -> None:
-        """Run `apply` (which applies a client update) and undo its forgeries, in one transaction.
+    def apply_client_update(
+        self, update: bytes, sender: str, apply: Callable[[bool], None]
+    ) -> str | None:
+        """Check a client's update, then apply it if allowed; return its problem or None.
+
+        `apply(repaired)` applies the update to the live document; `repaired` is
+        True when the server changes it in the same transaction (the sender must
+        then receive the relay too, to see the repair). A refused update never
+        touches the live document.
+
+        Raises:
+            ValueError: the bytes are not a Yjs update (nothing changed).
+        """
+        verdict = self._check(update, sender)
+        if verdict.problem is not None and not verdict.repairable:
+            self._scratch = None
+            if verdict.problem.startswith("not a Yjs update"):
+                raise ValueError(verdict.problem)
+            return verdict.problem
+        try:
+            if verdict.problem is None:
+                apply(False)
+            else:
+                self._apply_repaired(apply, verdict.forged)
+        except BaseException:
+            self._scratch = None
+            raise
+        return verdict.problem
+
+    def _check(self, update: bytes, sender: str) -> _Verdict:
+        """Apply `update` to the scratch copy and judge only what it changed.
+
+        The cost follows the size of the update, not of the room document: the
+        scratch copy mirrors the live one (see `_mirror`), and the changes are
+        read from the scratch document's events instead of comparing contents.
+        """
+        scratch = self._scratch or self._build_scratch()
+        before_roots = set(scratch.doc.keys())
+        recorder = scratch.recorder
+        recorder.events.clear()
+        recorder.recording = True
+        try:
+            scratch.doc.apply_update(update)
+        except ValueError as error:
+            return _Verdict(f"not a Yjs update: {error}", False)
+        finally:
+            recorder.recording = False
+        events, recorder.events = recorder.events, []
+        if set(scratch.doc.keys()) != before_roots:
+            return _Verdict("the room document only has 'participants' and 'messages'", False)
+        participants_changed = False
+        added: list[tuple[int, Any]] = []
+        for root, event in events:
+            if root == "participants":
+                participants_changed = True
+                continue
+            if event.path:
+                return _Verdict("room messages can only be appended", False)
+            position = 0
+            for change in event.delta:
+                if "delete" in change:
+                    return _Verdict("room messages can only be appended", False)
+                if "retain" in change:
+                    position += change["retain"]
+                    continue
+                for item in change["insert"]:
+                    value = item.to_py() if hasattr(item, "to_py") else item  # a nested shared type
+                    added.append((position, value))
+                    position += 1
+        forged = [
+            index for index, message in added if check_message(message, sender=sender) is not None
+        ]
+        if participants_changed and (scratch.participants.to_py() or {}) != self._entries:
+            return _Verdict("participants are maintained by the server", True, forged)
+        if forged:
+            problem = check_message(dict(added)[forged[0]], sender=sender)
+            return _Verdict(problem, True, forged)
+        return _Verdict(None, False)
+
+    def _build_scratch(self) -> _Scratch:
+        scratch = _Scratch()
+        scratch.doc.apply_update(self.doc.get_update())
+        self._scratch = scratch
+        return scratch
+
+    def _mirror(self, event: TransactionEvent) -> None:
+        """Keep the scratch copy equal to the live document (runs on every live commit)."""
+        scratch = self._scratch
+        if scratch is None:
+            return
+        try:
+            scratch.doc.apply_update(event.update)
+        except Exception:  # pragma: no cover - defensive: rebuilt on the next check
+            self._scratch = None
+
+    def _apply_repaired(self, apply: Callable[[bool], None], forged: list[int]) -> None:
+        """Apply a client update and undo its forgeries, in one transaction.
 
         Others receive one update whose net effect is only the valid part.
+        `forged` are the indexes of the messages to drop, found by `_check` on
+        the scratch copy, which equals the live document before the update.
         """
-        before = self.messages.to_py() or []
         with self.doc.transaction():
-            apply()
+            apply(True)
             current = self.participants.to_py() or {}
             for key in current:
                 if key not in self._entries:
@@ -212,7 +283,63 @@ class Presence:
             for key, entry in self._entries.items():
                 if current.get(key) != entry:
                     self.participants[key] = entry
-            added = _added(before, self.messages.to_py() or []) or []
-            for index, message in reversed(added):
-                if check_message(message, sender=sender) is not None:
-                    del self.messages[index]
+            for index in reversed(forged):
+                del self.messages[index]
+
+
+def _weak_mirror(presence: weakref.ref[Presence]) -> Callable[[TransactionEvent], None]:
+    def mirror(event: TransactionEvent) -> None:
+        target = presence()
+        if target is not None:
+            target._mirror(event)
+
+    return mirror
+
+
+class _Verdict:
+    """What `Presence._check` found in one client update."""
+
+    __slots__ = ("forged", "problem", "repairable")
+
+    def __init__(self, problem: str | None, repairable: bool, forged: list[int] | None = None):
+        self.problem = problem
+        self.repairable = repairable
+        #: Indexes (after the update) of the added messages the sender may not post.
+        self.forged = forged or []
+
+
+class _Recorder:
+    """Collects the scratch document's events while an update is checked.
+
+    Kept apart from `_Scratch` so the document's callbacks do not refer back
+    to the document (a cycle through Rust that Python's collector cannot free).
+    """
+
+    __slots__ = ("events", "recording")
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+        self.recording = False
+
+    def callback(self, root: str) -> Callable[[list[Any]], None]:
+        def record(events: list[Any]) -> None:
+            if self.recording:
+                self.events.extend((root, event) for event in events)
+
+        return record
+
+
+class _Scratch:
+    """A copy of the room document that records the events of the update being checked."""
+
+    __slots__ = ("_subscriptions", "doc", "messages", "participants", "recorder")
+
+    def __init__(self) -> None:
+        self.doc = Doc()
+        self.participants = self.doc.get("participants", type=Map)
+        self.messages = self.doc.get("messages", type=Array)
+        self.recorder = _Recorder()
+        self._subscriptions = (
+            self.participants.observe_deep(self.recorder.callback("participants")),
+            self.messages.observe_deep(self.recorder.callback("messages")),
+        )

@@ -295,18 +295,19 @@ class Session:
     def _apply_to_room_document(self, update: bytes) -> None:
         """Only appending own messages is allowed; forgeries are refused or repaired."""
         presence = self.room.presence
-        sender = self.access.participant_id
-        problem, repairable = presence.classify_client_update(update, sender)
+
+        def apply(repaired: bool) -> None:
+            # A repaired update is relayed to everyone, the sender included: it must
+            # see the repair too.
+            self.document.apply(update, None if repaired else self)
+
         try:
-            if problem is None:
-                self.document.apply(update, self)
-            elif repairable:
-                # Relayed to everyone, the sender included: it must see the repair too.
-                presence.apply_repaired(lambda: self.document.apply(update, None), sender)
-            elif problem.startswith("not a Yjs update"):
-                raise ProtocolError(problem)
+            problem = presence.apply_client_update(update, self.access.participant_id, apply)
         except ValueError as error:
-            raise ProtocolError(f"not a Yjs update: {error}") from None
+            message = str(error)
+            if not message.startswith("not a Yjs update"):
+                message = f"not a Yjs update: {message}"
+            raise ProtocolError(message) from None
         presence.trim()
         if problem is not None:
             self._violation(f"room document: {problem}")
