@@ -316,7 +316,17 @@ class TextNode:
             self._insert(txn, index, text, attrs)
 
     def _insert(self, txn: Any, index: int, text: str, attrs: dict[str, Any]) -> None:
-        fast = None if attrs else self._fast(txn)
+        fast = self._state.fast
+        if attrs:
+            fast = None
+        elif fast is None or fast.marks_changed:
+            fast = self._fast(txn)
+        else:  # `_fast`'s check that nothing else happened, inline: this runs per keystroke
+            raw_txn = txn._txn
+            if fast.state_bytes != self._ydoc.get_state(raw_txn) or fast.bytes != self._raw.len(
+                raw_txn
+            ):
+                fast = self._fast(txn)
         if fast is not None:
             size = fast.index.visible
             if not 0 <= index <= size:

@@ -148,7 +148,9 @@ class FastText:
         self.head: bytes | None = None  # how every update of ours starts (count, client)
         # (index version, position, run ending there, run after it) after our last edit,
         # so that typing on from there needs no lookup
-        self.cursor: tuple[int, int, Run, Run | None] | None = None
+        self.cursor: tuple[Any, ...] | None = None
+        self.last_clock = -1  # the clock of our last one-unit insert, and its encoding
+        self.last_bytes = b""
 
     # -- keeping the index true ---------------------------------------------------------------
 
@@ -327,6 +329,9 @@ class FastText:
         clock = self.state.get(client, 0)
         cursor = self.cursor
         if cursor is not None and cursor[0] == index.version and cursor[1] == index_:
+            left = cursor[2]
+            if cursor[4] is not None and left.clock + left.length == clock:
+                return self._type_on(doc, txn, cursor, clock, text)
             # typing on where the last edit left off: its neighbours are known
             left, right = cursor[2], cursor[3]
         elif index_ == 0:
@@ -374,17 +379,53 @@ class FastText:
             )
         ):
             index.append_text(left, text, units)
-            self.cursor = (index.version, index_ + len(text), left, right)
         else:
             origin = (left.client, left.clock + left.length - 1) if left is not None else None
             right_origin = (right.client, right.clock) if right is not None else None
             run = Run(client, clock, text, units, origin, right_origin)
             index.insert_after(left, run)
             index.register(run)
-            self.cursor = (index.version, index_ + len(text), run, right)
+            left = run
+        # what the next insert typed on from here writes, but for its clocks and content
+        if right is None:
+            template = (b"\x84" + _client(client), b"")
+        else:
+            template = (b"\xc4" + _client(client), _client(right.client) + _varint(right.clock))
+        self.cursor = (index.version, index_ + len(text), left, right, template)
         self.state[client] = clock + units
         self.state_bytes = doc._doc.get_state(raw_txn)
         self.bytes += len(data)
+        return True
+
+    def _type_on(self, doc: Doc, txn: Any, cursor: tuple[Any, ...], clock: int, text: str) -> bool:
+        """Insert where our last insert ended, extending its run (the typing case).
+
+        Only the clocks and the content differ from the update written then: the origin is
+        our own last character, the right origin the same as before.
+        """
+        left: Run = cursor[2]
+        clock_bytes = _varint(clock)
+        origin_bytes = self.last_bytes if self.last_clock == clock - 1 else _varint(clock - 1)
+        data = text.encode()
+        n = len(data)
+        mid, tail = cursor[4]
+        update = (self.head, clock_bytes, mid, origin_bytes, tail, _varint(n), data, b"\x00")
+        raw_txn = txn._txn
+        doc._doc.apply_update(raw_txn, b"".join(update))
+        chars = len(text)
+        units = chars if n == chars else utf16_length(text)
+        assert left.text is not None
+        left.text += text
+        left.length += units
+        left.chars += chars
+        index = self.index
+        index._add(left.block, chars)  # type: ignore[arg-type]
+        self.cursor = (index.version, cursor[1] + chars, left, cursor[3], cursor[4])
+        self.state[left.client] = clock + units
+        if units == 1:
+            self.last_clock, self.last_bytes = clock, clock_bytes
+        self.state_bytes = doc._doc.get_state(raw_txn)
+        self.bytes += n
         return True
 
     def delete(self, doc: Doc, txn: Any, start: int, length: int) -> None:
@@ -406,7 +447,7 @@ class FastText:
                 update = b"\x00\x01" + _client(run.client) + b"\x01" + _varint(run.clock)
                 doc._doc.apply_update(txn._txn, update + _varint(run.length))
                 self._drop(run)
-                self.cursor = (index.version, start, left, run)
+                self.cursor = (index.version, start, left, run, None)
                 return
         # The run ending where the deletion begins (kept as the cursor), then the first run
         # after it: the deletion starts at the first visible one from there.
@@ -439,7 +480,7 @@ class FastText:
         for r in doomed:
             self._drop(r)
         if left is not None:
-            self.cursor = (index.version, start, left, index.next_run(left))
+            self.cursor = (index.version, start, left, index.next_run(left), None)
         else:
             self.cursor = None
 

@@ -114,11 +114,17 @@ class RunIndex:
         self.marks = 0  # live format items, all keys
         #: bumped by every change, so a caller may cache where it last edited (see `FastText`)
         self.version = 0
+        # The one block whose visible-length change the tree does not hold yet: typing adds
+        # to the same block edit after edit, and lookups (which flush it) are rarer.
+        self.dirty: Block | None = None
+        self.dirty_delta = 0
 
     # -- Fenwick tree over block visible lengths ----------------------------------------------
 
     def _rebuild(self) -> None:
         """Renumber the blocks and rebuild the tree (after a block split: amortised)."""
+        self.dirty = None
+        self.dirty_delta = 0
         for i, block in enumerate(self.blocks):
             block.pos = i
         n = len(self.blocks)
@@ -134,8 +140,21 @@ class RunIndex:
         self.version += 1
         block.vis += delta
         self.visible += delta
+        if self.dirty is not block:
+            if self.dirty is not None:
+                self._flush()
+            self.dirty = block
+        self.dirty_delta += delta
+
+    def _flush(self) -> None:
+        """Put the dirty block's change into the tree (before any lookup by position)."""
+        block = self.dirty
+        assert block is not None
+        delta = self.dirty_delta
+        self.dirty = None
+        self.dirty_delta = 0
         tree = self.tree
-        i = self._block_index(block) + 1
+        i = block.pos + 1
         n = len(tree) - 1
         while i <= n:
             tree[i] += delta
@@ -147,6 +166,8 @@ class RunIndex:
 
     def _find_block(self, pos: int) -> tuple[int, int]:
         """The block holding visible position `pos` (0 <= pos < visible) and its start."""
+        if self.dirty is not None:
+            self._flush()
         tree = self.tree
         n = len(tree) - 1
         i = 0
@@ -192,6 +213,8 @@ class RunIndex:
         """Visible code points before `run` in the text."""
         block = run.block
         assert block is not None
+        if self.dirty is not None:
+            self._flush()
         total = 0
         i = block.pos
         tree = self.tree
