@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ._connection import ConnectionClosed
@@ -36,17 +37,36 @@ __all__ = ["WebSocketConnection", "create_app"]
 
 
 class WebSocketConnection:
-    """A Starlette `WebSocket` as a meshroom `Connection`."""
+    """A Starlette `WebSocket` as a meshroom `Connection`.
 
-    def __init__(self, websocket: WebSocket) -> None:
+    Given the raw ASGI `send` and `receive` of its scope, messages skip
+    Starlette's per-message state checks: they run once per delivered message,
+    the server's hottest path. Accepting and closing still go through
+    `websocket`.
+    """
+
+    __slots__ = ("_closed", "_receive", "_send", "websocket")
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        *,
+        send: Send | None = None,
+        receive: Receive | None = None,
+    ) -> None:
         self.websocket = websocket
+        self._send = send
+        self._receive = receive
         self._closed: tuple[int, str] | None = None
 
     async def send(self, message: bytes) -> None:
         if self._closed is not None:
             raise ConnectionClosed(*self._closed)
         try:
-            await self.websocket.send_bytes(message)
+            if self._send is not None:
+                await self._send({"type": "websocket.send", "bytes": message})
+            else:
+                await self.websocket.send_bytes(message)
         except (WebSocketDisconnect, RuntimeError, OSError) as error:
             code = getattr(error, "code", 1006)
             self._closed = (code, "")
@@ -55,7 +75,10 @@ class WebSocketConnection:
     async def recv(self) -> bytes:
         if self._closed is not None:
             raise ConnectionClosed(*self._closed)
-        message = await self.websocket.receive()
+        if self._receive is not None:
+            message = await self._receive()
+        else:
+            message = await self.websocket.receive()
         if message["type"] == "websocket.disconnect":
             self._closed = (message.get("code", 1005), message.get("reason") or "")
             raise ConnectionClosed(*self._closed)
@@ -90,6 +113,18 @@ def _raw_target(websocket: WebSocket) -> str:
     return quote(path, safe="/")
 
 
+class _RawEndpoint:
+    """Wraps an ASGI function so Starlette's route passes it the raw scope (not a WebSocket)."""
+
+    __slots__ = ("_app",)
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+
 def create_app(server: Server, *, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
     """A Starlette app for `server`; its lifespan starts and stops the server.
 
@@ -101,11 +136,14 @@ def create_app(server: Server, *, extra_routes: Sequence[BaseRoute] = ()) -> Sta
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "rooms": len(server.room_names())})
 
-    async def endpoint(websocket: WebSocket) -> None:
+    async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+        # A raw ASGI endpoint (not a Starlette websocket function): the connection
+        # gets the plain `send` and `receive` for its messages.
+        websocket = WebSocket(scope, receive=receive, send=send)
         await websocket.accept()
         client = websocket.client
         await server.serve(
-            WebSocketConnection(websocket),
+            WebSocketConnection(websocket, send=send, receive=receive),
             _raw_target(websocket),
             query=dict(websocket.query_params),
             headers=dict(websocket.headers),
@@ -115,7 +153,7 @@ def create_app(server: Server, *, extra_routes: Sequence[BaseRoute] = ()) -> Sta
     return Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
-            WebSocketRoute("/{target:path}", endpoint),
+            WebSocketRoute("/{target:path}", _RawEndpoint(endpoint)),
             *extra_routes,
         ],
         lifespan=server.lifespan,

@@ -1,7 +1,7 @@
 """One authenticated connection to one document: the y-websocket message loop.
 
 Two tasks per session: the reader applies what the client sends; the writer
-drains the session's bounded queue into the connection. Everything the server
+drains the session's bounded queue (a deque) into the connection. Everything the server
 sends to a client goes through `enqueue`, which never waits: a full queue
 means the client does not keep up, and it is closed with `SLOW_READER` instead
 of slowing the room down or growing memory.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
@@ -102,6 +103,23 @@ MAX_AWARENESS_IDS = 8
 class Session:
     """A connection serving one document of one room."""
 
+    __slots__ = (
+        "_bucket",
+        "_limits",
+        "_outbox",
+        "_owned_ids",
+        "_scope",
+        "_wakeup",
+        "access",
+        "client",
+        "client_ids",
+        "close_reason",
+        "connection",
+        "document",
+        "room",
+        "violations",
+    )
+
     def __init__(
         self,
         connection: Connection,
@@ -120,9 +138,10 @@ class Session:
         self.client = client
         self._limits = limits
         self._bucket = bucket or TokenBucket(limits.messages_per_second, limits.messages_burst)
-        send, receive = anyio.create_memory_object_stream[bytes](limits.send_queue_size)
-        self._outbox = send
-        self._outbox_receive = receive
+        #: Messages waiting for the writer (at most `limits.send_queue_size`).
+        self._outbox: deque[bytes] = deque()
+        #: Set by `enqueue` to wake the writer; only exists while the writer waits.
+        self._wakeup: anyio.Event | None = None
         self._scope: CancelScope | None = None
         #: (code, reason) once the server decided to close this session.
         self.close_reason: tuple[int, str] | None = None
@@ -144,15 +163,17 @@ class Session:
         """Queue a message for this client without waiting; overflow closes the session."""
         if self.close_reason is not None:
             return
-        try:
-            self._outbox.send_nowait(message)
-        except anyio.WouldBlock:
+        if len(self._outbox) >= self._limits.send_queue_size:
             self.kill(
                 CloseCode.SLOW_READER,
                 f"more than {self._limits.send_queue_size} messages waiting: client too slow",
             )
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass
+            return
+        self._outbox.append(message)
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            wakeup.set()
 
     def kill(self, code: int, reason: str) -> None:
         """Close this session with `code` (from any task, without waiting)."""
@@ -164,17 +185,19 @@ class Session:
             self._scope.cancel()
 
     async def _writer(self) -> None:
-        receive = self._outbox_receive
-        async with receive:
-            async for message in receive:
-                batch = [message]
-                while len(batch) < _MAX_BATCH:
-                    try:
-                        batch.append(receive.receive_nowait())
-                    except anyio.WouldBlock:
-                        break
-                for frame in coalesce_updates(batch):
-                    await self.connection.send(frame)
+        # A plain deque and one Event per wait (not a memory object stream): the
+        # writer only yields to the loop when it has nothing to send, so a busy
+        # connection costs one wake-up per batch, not a checkpoint per message.
+        outbox = self._outbox
+        send = self.connection.send
+        while True:
+            if not outbox:
+                self._wakeup = wakeup = anyio.Event()
+                await wakeup.wait()
+                continue
+            batch = [outbox.popleft() for _ in range(min(len(outbox), _MAX_BATCH))]
+            for frame in coalesce_updates(batch):
+                await send(frame)
 
     # -- incoming --------------------------------------------------------------------------
 
@@ -196,7 +219,10 @@ class Session:
                     self.handle(message)
                 await self._guard(self._reader)
         finally:
-            self._outbox.close()
+            if self.close_reason is None:
+                self.close_reason = (int(CloseCode.NORMAL), "")
+            self._outbox.clear()
+            self._wakeup = None
             code, reason = self.close_reason or (CloseCode.NORMAL, "")
             # the peer may be gone already: closing is best effort
             with anyio.CancelScope(shield=True), anyio.move_on_after(5), suppress(Exception):
