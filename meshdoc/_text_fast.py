@@ -330,18 +330,19 @@ class FastText:
         cursor = self.cursor
         if cursor is not None and cursor[0] == index.version and cursor[1] == index_:
             left = cursor[2]
-            if cursor[4] is not None and left.clock + left.length == clock:
+            if cursor[4] and left.clock + left.length == clock:
                 return self._type_on(doc, txn, cursor, clock, text)
-            # typing on where the last edit left off: its neighbours are known
-            left, right = cursor[2], cursor[3]
+            # where the last edit left off: its neighbours are known
+            right = cursor[3]
         elif index_ == 0:
             left = None
             right = index.first()
         else:
-            run, offset = index.run_at(index_ - 1)
-            left = index.clean_end(run.client, run.clock + run.chars_to_units(offset + 1) - 1)
-            assert left is not None
-            right = index.next_run(left)
+            left, offset = index.run_at(index_ - 1)
+            if offset + 1 < left.chars:  # inside a run: cut it after that character
+                right = index.split(left, left.chars_to_units(offset + 1))
+            else:
+                right = index.next_run(left)
         ascii = text.isascii()
         units = len(text) if ascii else utf16_length(text)
         data = text.encode()
@@ -386,12 +387,8 @@ class FastText:
             index.insert_after(left, run)
             index.register(run)
             left = run
-        # what the next insert typed on from here writes, but for its clocks and content
-        if right is None:
-            template = (b"\x84" + _client(client), b"")
-        else:
-            template = (b"\xc4" + _client(client), _client(right.client) + _varint(right.clock))
-        self.cursor = (index.version, index_ + len(text), left, right, template)
+        # typing on from here extends `left` (its update template is made on first use)
+        self.cursor = (index.version, index_ + len(text), left, right, True, None)
         self.state[client] = clock + units
         self.state_bytes = doc._doc.get_state(raw_txn)
         self.bytes += len(data)
@@ -404,11 +401,26 @@ class FastText:
         our own last character, the right origin the same as before.
         """
         left: Run = cursor[2]
-        clock_bytes = _varint(clock)
+        template = cursor[5]
+        if template is None:
+            right = cursor[3]
+            if right is None:
+                template = (b"\x84" + _client(left.client), b"")
+            else:
+                template = (
+                    b"\xc4" + _client(left.client),
+                    _client(right.client) + _varint(right.clock),
+                )
+        if clock < 0x4000:
+            clock_bytes = (
+                _SMALL[clock] if clock < 0x80 else bytes((0x80 | (clock & 0x7F), clock >> 7))
+            )
+        else:
+            clock_bytes = _varint(clock)
         origin_bytes = self.last_bytes if self.last_clock == clock - 1 else _varint(clock - 1)
         data = text.encode()
         n = len(data)
-        mid, tail = cursor[4]
+        mid, tail = template
         update = (self.head, clock_bytes, mid, origin_bytes, tail, _varint(n), data, b"\x00")
         raw_txn = txn._txn
         doc._doc.apply_update(raw_txn, b"".join(update))
@@ -420,7 +432,7 @@ class FastText:
         left.chars += chars
         index = self.index
         index._add(left.block, chars)  # type: ignore[arg-type]
-        self.cursor = (index.version, cursor[1] + chars, left, cursor[3], cursor[4])
+        self.cursor = (index.version, cursor[1] + chars, left, cursor[3], True, template)
         self.state[left.client] = clock + units
         if units == 1:
             self.last_clock, self.last_bytes = clock, clock_bytes
@@ -447,29 +459,40 @@ class FastText:
                 update = b"\x00\x01" + _client(run.client) + b"\x01" + _varint(run.clock)
                 doc._doc.apply_update(txn._txn, update + _varint(run.length))
                 self._drop(run)
-                self.cursor = (index.version, start, left, run, None)
+                self.cursor = (index.version, start, left, run, False, None)
                 return
-        # The run ending where the deletion begins (kept as the cursor), then the first run
-        # after it: the deletion starts at the first visible one from there.
+        # The run ending where the deletion begins (kept as the cursor, with the run after
+        # it), and the first visible run from there, where it begins.
         left: Run | None = None
         if start:
             left, offset = index.run_at(start - 1)
-            units = left.chars_to_units(offset + 1)
-            # (when `left` ends there, tombstones may follow: find the next visible run)
-            run = index.split(left, units) if units < left.length else index.run_at(start)[0]
+            if offset + 1 < left.chars:
+                run = after = index.split(left, left.chars_to_units(offset + 1))
+            else:  # tombstones may follow `left`: past them by position, not one by one
+                after = index.next_run(left)
+                run = after if after is not None and after.chars else index.run_at(start)[0]
         else:
             run = index.run_at(0)[0]
+        block = run.block
+        assert block is not None
+        runs = block.runs
+        i = runs.index(run)
         doomed: list[Run] = []
         remaining = length
-        current: Run | None = run
-        while remaining > 0:
-            assert current is not None
+        while True:
+            current = runs[i]
             if current.chars:
                 if current.chars > remaining:
                     index.split(current, current.chars_to_units(remaining))
-                remaining -= current.chars
                 doomed.append(current)
-            current = index.next_run(current)
+                remaining -= current.chars
+                if not remaining:
+                    break
+            i += 1
+            if i == len(runs):
+                block = index.blocks[block.pos + 1]
+                runs = block.runs
+                i = 0
         if len(doomed) == 1:
             r = doomed[0]
             update = b"\x00\x01" + _client(r.client) + b"\x01" + _varint(r.clock)
@@ -480,7 +503,7 @@ class FastText:
         for r in doomed:
             self._drop(r)
         if left is not None:
-            self.cursor = (index.version, start, left, index.next_run(left), None)
+            self.cursor = (index.version, start, left, after, False, None)
         else:
             self.cursor = None
 
