@@ -51,6 +51,8 @@ class ServeConfig:
     extensions: list[Extension] = field(default_factory=list)
     #: Extra Starlette routes / mounts served next to the websocket route.
     routes: list[Any] = field(default_factory=list)
+    #: Redis URL shared by the processes of a cluster (`meshroom.cluster`).
+    redis: str | None = None
 
 
 def _storage_extension(url: str, config: ServeConfig) -> Extension | None:
@@ -75,6 +77,10 @@ def build_server(config: ServeConfig) -> Server:
             extensions.append(storage)
     else:
         log.warning("no --storage given: documents are kept in memory only")
+    if config.redis:
+        from .cluster import RedisExtension
+
+        extensions.append(RedisExtension(config.redis, storage_writer=bool(config.storage)))
     limits = Limits(max_message_size=config.max_message_size)
     return Server(extensions=extensions, grace_period=config.grace_period, limits=limits)
 
@@ -148,6 +154,12 @@ def serve(
         "login-free tokens at GET /dev/token?room=R&name=N.",
     ),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
+    redis: str | None = typer.Option(
+        None,
+        "--redis",
+        help="Share rooms with other processes through this Redis (redis://host:port/db); "
+        "only one of them may have --storage.",
+    ),
 ) -> None:
     """Serve rooms over the y-websocket protocol (ws://HOST:PORT/{room}/{document path})."""
     config = ServeConfig(
@@ -159,6 +171,7 @@ def serve(
         grace_period=grace_period,
         max_message_size=max_message_size,
         log_level=log_level.lower(),
+        redis=redis,
     )
     if dev:
         import secrets as _secrets

@@ -1,0 +1,329 @@
+"""`RedisExtension`: several server processes serve the same documents through Redis Streams.
+
+Like y-redis and Hocuspocus' Redis extension, any process can serve any room:
+
+- every update a process accepts from its own clients (or its own server-side
+  edits) is appended (``XADD``) to the document's stream;
+- one reader task per process follows the streams of every open document
+  (``XREAD`` from the last id seen) and applies the other processes' entries
+  with `REDIS_ORIGIN`, so the document's observer relays them to local clients
+  and `on_change` does not publish them again;
+- a document opened late replays its whole stream, so a process that joins, or
+  restarts after a crash, catches up;
+- streams are compacted without ever losing state: a process that has read a
+  stream up to id L appends its full document state (which holds every entry up
+  to L) and only then trims the entries up to L (``XTRIM MINID``). Entries after
+  L, from anyone, stay. Two processes compacting at once are both safe.
+
+Storage assumes one writer per document: with ``storage_writer=True`` the
+process takes a cluster-wide lease at startup (refused with `ClusterError`
+while another live process holds it), so only one process of the cluster may
+be given ``--storage``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .._exceptions import MeshroomError
+from .._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
+from ._streams import (
+    KIND_COMPACTED,
+    after,
+    decode_entry,
+    document_key,
+    encode_entry,
+    writer_key,
+)
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+    from pycrdt import Doc
+
+__all__ = ["REDIS_ORIGIN", "ClusterError", "RedisExtension"]
+
+log = logging.getLogger("meshroom.cluster")
+
+
+class ClusterError(MeshroomError):
+    """The cluster refused this process (e.g. another process already writes storage)."""
+
+
+class _RedisOrigin:
+    """Transaction origin of updates applied from Redis (never published again)."""
+
+    def __repr__(self) -> str:
+        return "REDIS_ORIGIN"
+
+
+REDIS_ORIGIN: Any = _RedisOrigin()
+
+# Release the writer lease only if it is still ours (it may have expired and been taken).
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# Renew the writer lease only if it is still ours.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+
+@dataclass
+class _Followed:
+    """An open document whose stream this process follows."""
+
+    key: str
+    doc: weakref.ref[Doc]
+    last_id: bytes
+    token: bytes = field(default_factory=lambda: uuid.uuid4().hex.encode())
+    since_compaction: int = 0
+
+
+class RedisExtension(Extension):
+    """Share every document's updates with the other server processes through Redis Streams.
+
+    ```py
+    server = Server(extensions=[RedisExtension("redis://127.0.0.1:6379/0")])
+    ```
+
+    Args:
+        url: a ``redis://`` URL.
+        stream_prefix: prefix of every key, so clusters can share one Redis.
+        compact_after: entries in a document's stream past which a process compacts it.
+        block: seconds one ``XREAD`` waits; also how soon a newly opened document's
+            stream joins the reader (updates are never missed, only delayed).
+        storage_writer: this process is the cluster's one storage writer (a lease).
+        lease: seconds the writer lease lasts without renewal (renewed every third).
+    """
+
+    priority = 500  # after storage (1000) loaded the stored state, before other extensions
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        stream_prefix: str = "meshroom",
+        compact_after: int = 1000,
+        block: float = 0.25,
+        storage_writer: bool = False,
+        lease: float = 10.0,
+    ) -> None:
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"not a Redis URL (redis://, rediss://, unix://): {url!r}")
+        if not stream_prefix or any(char in stream_prefix for char in " \n\r\t"):
+            raise ValueError(f"stream_prefix must be a non-empty word, got {stream_prefix!r}")
+        if compact_after < 1:
+            raise ValueError(f"compact_after must be >= 1, got {compact_after}")
+        if block <= 0 or lease <= 0:
+            raise ValueError("block and lease must be > 0")
+        self.url = url
+        self.stream_prefix = stream_prefix
+        self.compact_after = compact_after
+        self.block = block
+        self.storage_writer = storage_writer
+        self.lease = lease
+        self._token = uuid.uuid4().hex
+        self._redis: Any = None
+        self._followed: dict[str, _Followed] = {}
+        self._group: TaskGroup | None = None
+        self._exit_stack: contextlib.AsyncExitStack | None = None
+
+    # -- introspection ---------------------------------------------------------------------
+
+    def stream_key(self, room: str, path: str) -> str:
+        """The Redis stream holding `room`/`path`'s updates."""
+        return document_key(self.stream_prefix, room, path)
+
+    @property
+    def followed(self) -> list[str]:
+        """Stream keys this process follows now (documents open here)."""
+        self._prune()
+        return sorted(self._followed)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def on_startup(self) -> None:
+        """Connect, take the writer lease if asked, start the reader.
+
+        Raises:
+            ClusterError: another live process holds the storage writer lease.
+            redis.exceptions.ConnectionError: Redis cannot be reached.
+        """
+        import redis.asyncio as redis
+
+        self._redis = redis.Redis.from_url(self.url)
+        try:
+            await self._redis.ping()
+            if self.storage_writer:
+                taken = await self._redis.set(
+                    writer_key(self.stream_prefix),
+                    self._token,
+                    nx=True,
+                    px=int(self.lease * 1000),
+                )
+                if not taken:
+                    raise ClusterError(
+                        "another process of this cluster already writes to storage "
+                        f"(lease {writer_key(self.stream_prefix)!r}): give storage to one "
+                        "process only"
+                    )
+        except BaseException:
+            await self._redis.aclose()
+            self._redis = None
+            raise
+        async with contextlib.AsyncExitStack() as stack:
+            self._group = await stack.enter_async_context(anyio.create_task_group())
+            self._exit_stack = stack.pop_all()
+        self._group.start_soon(self._read_forever)
+        if self.storage_writer:
+            self._group.start_soon(self._renew_lease)
+        log.info("cluster: joined %s (prefix %r)", self.url, self.stream_prefix)
+
+    async def on_shutdown(self) -> None:
+        """Stop following, release the writer lease, disconnect."""
+        if self._group is not None and self._exit_stack is not None:
+            self._group.cancel_scope.cancel()
+            await self._exit_stack.aclose()
+            self._group = self._exit_stack = None
+        if self._redis is not None:
+            with anyio.CancelScope(shield=True):
+                if self.storage_writer:
+                    with contextlib.suppress(Exception):
+                        await self._redis.eval(
+                            _RELEASE, 1, writer_key(self.stream_prefix), self._token
+                        )
+                await self._redis.aclose()
+            self._redis = None
+        self._followed.clear()
+
+    # -- hooks -----------------------------------------------------------------------------
+
+    async def on_load_document(self, payload: LoadDocumentPayload) -> None:
+        """Replay the document's stream into `payload.doc` and follow it from there.
+
+        Raises:
+            redis.exceptions.RedisError: the stream cannot be read (the document is not
+                served rather than served without the other processes' edits).
+        """
+        key = self.stream_key(payload.room, payload.path)
+        last_id = b"0-0"
+        start = "-"
+        while True:
+            entries = await self._redis.xrange(key, min=start, max="+", count=1000)
+            for entry_id, fields in entries:
+                last_id = entry_id
+                self._apply(payload.doc, key, entry_id, fields)
+            if len(entries) < 1000:
+                break
+            start = b"(" + last_id
+        self._followed[key] = _Followed(key, weakref.ref(payload.doc), last_id)
+
+    async def on_change(self, payload: ChangePayload) -> None:
+        """Publish an update accepted here (not one that came from Redis)."""
+        if payload.origin is REDIS_ORIGIN or not payload.update:
+            return
+        key = self.stream_key(payload.room, payload.path)
+        followed = self._followed.get(key)
+        if followed is None or followed.doc() is not payload.doc:
+            return  # a document of a closed room: its successor replays the stream
+        await self._redis.xadd(key, encode_entry(bytes(payload.update), followed.token))
+        followed.since_compaction += 1
+
+    async def on_store_document(self, payload: StoreDocumentPayload) -> None:
+        """Compact the stream while the document is complete in memory (cheap, never raises)."""
+        followed = self._followed.get(self.stream_key(payload.room, payload.path))
+        if followed is not None and followed.doc() is payload.doc and followed.since_compaction:
+            try:
+                await self._compact(followed, payload.doc)
+            except Exception:
+                log.exception("cluster: compacting %r failed", followed.key)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _apply(self, doc: Doc, key: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        entry = decode_entry(entry_id, fields)
+        if entry is None:
+            return
+        try:
+            with doc.transaction(origin=REDIS_ORIGIN):
+                doc.apply_update(entry.update)
+        except Exception:
+            log.error("cluster: skipping entry %r of %r: not a Yjs update", entry_id, key)
+
+    def _prune(self) -> None:
+        for key, followed in list(self._followed.items()):
+            if followed.doc() is None:
+                del self._followed[key]
+
+    async def _read_forever(self) -> None:
+        block_ms = max(1, int(self.block * 1000))
+        while True:
+            self._prune()
+            if not self._followed:
+                await anyio.sleep(self.block)
+                continue
+            following = dict(self._followed)
+            streams = {key: followed.last_id for key, followed in following.items()}
+            try:
+                answer = await self._redis.xread(streams, count=500, block=block_ms)
+            except Exception:
+                log.exception("cluster: reading streams failed; retrying")
+                await anyio.sleep(1)
+                continue
+            for raw_key, entries in answer or []:
+                key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+                followed = following[key]
+                doc = followed.doc()
+                if doc is None or self._followed.get(key) is not followed:
+                    continue  # closed or reopened meanwhile (a reopened one replayed)
+                if followed.last_id != streams[key]:
+                    continue  # should not happen: one reader; be safe against duplicates
+                for entry_id, fields in entries:
+                    followed.last_id = entry_id
+                    followed.since_compaction += 1
+                    if fields.get(b"s") != followed.token:
+                        self._apply(doc, key, entry_id, fields)
+                if followed.since_compaction >= self.compact_after:
+                    try:
+                        await self._compact(followed, doc)
+                    except Exception:
+                        log.exception("cluster: compacting %r failed", key)
+
+    async def _compact(self, followed: _Followed, doc: Doc) -> None:
+        """Append the full state, then trim what it covers (entries up to `last_id`)."""
+        covered = followed.last_id
+        if covered == b"0-0":
+            return
+        length = await self._redis.xlen(followed.key)
+        if length < 2:
+            followed.since_compaction = 0
+            return
+        state = doc.get_update()
+        await self._redis.xadd(followed.key, encode_entry(state, followed.token, KIND_COMPACTED))
+        trimmed = await self._redis.xtrim(followed.key, minid=after(covered), approximate=False)
+        followed.since_compaction = 0
+        log.debug("cluster: compacted %r (%d entries trimmed)", followed.key, trimmed)
+
+    async def _renew_lease(self) -> None:
+        key = writer_key(self.stream_prefix)
+        while True:
+            await anyio.sleep(self.lease / 3)
+            try:
+                milliseconds = int(self.lease * 1000)
+                renewed = await self._redis.eval(_RENEW, 1, key, self._token, milliseconds)
+            except Exception:
+                log.exception("cluster: renewing the storage writer lease failed")
+                continue
+            if not renewed:
+                log.error("cluster: the storage writer lease %r was lost", key)

@@ -1,0 +1,56 @@
+"""Redis key names and stream entry fields shared by every process of a cluster.
+
+One stream per document. An entry holds one Yjs v1 update (``u``), the token of
+the live document that wrote it (``s``: a reader skips only its own document's
+entries, so a document reopened in the same process still replays them), and
+its kind (``k``): ``u`` for an accepted update, ``c`` for a compacted state that
+stands for every entry trimmed before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+__all__ = ["Entry", "after", "decode_entry", "document_key", "encode_entry", "writer_key"]
+
+KIND_UPDATE = b"u"
+KIND_COMPACTED = b"c"
+
+
+def document_key(prefix: str, room: str, path: str) -> str:
+    """The stream of `room`/`path`: percent-encoded so no name can collide with another."""
+    return f"{prefix}:doc:{quote(room, safe='')}/{quote(path, safe='/')}"
+
+
+def writer_key(prefix: str) -> str:
+    """The lease naming the one process of the cluster that writes to storage."""
+    return f"{prefix}:storage-writer"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One decoded stream entry."""
+
+    id: bytes
+    update: bytes
+    sender: bytes
+    kind: bytes
+
+
+def encode_entry(update: bytes, sender: bytes, kind: bytes = KIND_UPDATE) -> dict[bytes, bytes]:
+    return {b"u": update, b"s": sender, b"k": kind}
+
+
+def decode_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> Entry | None:
+    """The entry, or None when it was not written by meshroom (it is then ignored)."""
+    update = fields.get(b"u")
+    if update is None:
+        return None
+    return Entry(entry_id, update, fields.get(b"s", b""), fields.get(b"k", KIND_UPDATE))
+
+
+def after(entry_id: bytes) -> bytes:
+    """The smallest stream id greater than `entry_id` (for an exact ``XTRIM MINID``)."""
+    millis, _, sequence = entry_id.partition(b"-")
+    return millis + b"-" + str(int(sequence or b"0") + 1).encode()

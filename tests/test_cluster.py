@@ -1,0 +1,254 @@
+"""Scale-out through Redis Streams: two server processes serve the same documents.
+
+A real `redis-server` (no persistence) is started on a free port for this module;
+the servers are real (in-process on their own uvicorn ports, or `meshroom serve
+--redis` subprocesses), the clients real `RoomClient`s and Node y-websocket peers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import anyio
+import httpx
+import pytest
+import redis
+from conftest import ROOT, free_port, open_node_peer, run_server
+from pycrdt import Doc, Text
+
+from meshroom import RoomClient
+from meshroom.cluster import ClusterError, RedisExtension
+
+pytestmark = [pytest.mark.anyio, pytest.mark.interop]
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A private redis-server on a free 127.0.0.1 port (the test fails if none is installed)."""
+    binary = shutil.which("redis-server")
+    assert binary is not None, "redis-server is not installed (apt-get install redis-server)"
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            assert process.poll() is None and time.monotonic() < deadline, "redis did not start"
+            time.sleep(0.05)
+    yield url
+    client.close()
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A key prefix of this test's own, so tests sharing the redis-server never meet."""
+    return "t" + uuid.uuid4().hex[:12]
+
+
+@asynccontextmanager
+async def cluster_server(redis_url: str, prefix: str, **options: object) -> AsyncIterator:
+    extension = RedisExtension(redis_url, stream_prefix=prefix, block=0.05, **options)
+    async with run_server(extensions=[extension]) as live:
+        live.extension = extension
+        yield live
+
+
+async def text_of(client: RoomClient, path: str) -> Text:
+    doc = await client.open_ydoc(path)
+    return doc.get("t", type=Text)
+
+
+async def eventually(predicate, timeout: float = 10) -> None:
+    with anyio.fail_after(timeout):
+        while not predicate():
+            await anyio.sleep(0.02)
+
+
+async def test_two_servers_converge_with_python_and_node_clients(redis_url, prefix):
+    path = "notes/plan.md"
+    async with (
+        cluster_server(redis_url, prefix) as a,
+        cluster_server(redis_url, prefix) as b,
+        RoomClient(a.base_url, "team", name="Ann") as ann,
+        RoomClient(b.base_url, "team", name="Bob") as bob,
+        open_node_peer(a.base_url, f"team/{path}", {"name": "Node"}) as node,
+    ):
+        await node.wait_event("synced")
+        ann_text = await text_of(ann, path)
+        bob_text = await text_of(bob, path)
+        ann_text += "[ann]"
+        bob_text += "[bob]"
+        await node.request("insert", text="[node]", at=0)
+
+        def has_all(value: str) -> bool:
+            return all(part in value for part in ("[ann]", "[bob]", "[node]"))
+
+        final = await node.wait_for(lambda state: has_all(state["text"]))
+        await eventually(lambda: str(ann_text) == str(bob_text) == final["text"])
+        assert len(final["text"]) == len("[ann][bob][node]")
+
+        # A client joining B late gets every edit, including those made on A.
+        async with RoomClient(b.base_url, "team", name="Late") as late:
+            late_text = await text_of(late, path)
+            assert str(late_text) == final["text"]
+        # The edits went through Redis: B follows the document's stream.
+        assert b.extension.followed == [b.extension.stream_key("team", path)]
+
+
+async def test_process_opening_late_replays_the_stream(redis_url, prefix):
+    async with cluster_server(redis_url, prefix) as a:
+        async with RoomClient(a.base_url, "late") as ann:
+            text = await text_of(ann, "doc")
+            for word in ("one ", "two ", "three"):
+                text += word
+            await eventually(lambda: a.server.room("late") is not None)
+        # A opened the document, B has never seen it: B replays the stream on load.
+        async with cluster_server(redis_url, prefix) as b, RoomClient(b.base_url, "late") as bob:
+            assert str(await text_of(bob, "doc")) == "one two three"
+
+
+async def test_compaction_keeps_state_and_bounds_the_stream(redis_url, prefix):
+    path = "log.md"
+    async with (
+        cluster_server(redis_url, prefix, compact_after=20) as a,
+        cluster_server(redis_url, prefix, compact_after=20) as b,
+        RoomClient(a.base_url, "busy") as ann,
+        RoomClient(b.base_url, "busy") as bob,
+    ):
+        ann_text = await text_of(ann, path)
+        bob_text = await text_of(bob, path)
+        for index in range(120):
+            target = ann_text if index % 2 else bob_text
+            target += f"{index},"
+            if index % 10 == 0:
+                await anyio.sleep(0.01)
+        expected = {f"{index}" for index in range(120)}
+        await eventually(lambda: str(ann_text) == str(bob_text))
+        await eventually(lambda: set(str(ann_text).rstrip(",").split(",")) == expected)
+        key = a.extension.stream_key("busy", path)
+        sync_redis = redis.Redis.from_url(redis_url)
+        length = sync_redis.xlen(key)
+        kinds = [fields[b"k"] for _, fields in sync_redis.xrange(key)]
+        sync_redis.close()
+        assert length < 120, f"the stream was never compacted ({length} entries)"
+        assert b"c" in kinds
+    # A fresh process rebuilds the whole document from the compacted stream alone.
+    async with cluster_server(redis_url, prefix) as c, RoomClient(c.base_url, "busy") as carl:
+        rebuilt = await text_of(carl, path)
+        assert set(str(rebuilt).rstrip(",").split(",")) == expected
+        assert str(rebuilt) == str(ann_text)
+
+
+async def test_foreign_and_corrupt_entries_are_skipped(redis_url, prefix):
+    async with cluster_server(redis_url, prefix) as a, RoomClient(a.base_url, "odd") as ann:
+        text = await text_of(ann, "doc")
+        key = a.extension.stream_key("odd", "doc")
+        sync_redis = redis.Redis.from_url(redis_url)
+        sync_redis.xadd(key, {b"u": b"\xff\xfe not yjs", b"s": b"x"})
+        sync_redis.xadd(key, {b"other": b"field"})
+        remote = Doc()
+        remote.get("t", type=Text).insert(0, "after garbage")
+        sync_redis.xadd(key, {b"u": remote.get_update(), b"s": b"x"})
+        sync_redis.close()
+        await eventually(lambda: str(text) == "after garbage")
+
+
+async def test_bad_configuration_is_refused(redis_url, prefix):
+    with pytest.raises(ValueError, match="Redis URL"):
+        RedisExtension("http://127.0.0.1:1")
+    with pytest.raises(ValueError, match="stream_prefix"):
+        RedisExtension(redis_url, stream_prefix="has space")
+    with pytest.raises(ValueError, match="compact_after"):
+        RedisExtension(redis_url, compact_after=0)
+    # Only one process of a cluster may write storage.
+    first = RedisExtension(redis_url, stream_prefix=prefix, storage_writer=True)
+    await first.on_startup()
+    try:
+        second = RedisExtension(redis_url, stream_prefix=prefix, storage_writer=True)
+        with pytest.raises(ClusterError, match="already writes to storage"):
+            await second.on_startup()
+    finally:
+        await first.on_shutdown()
+    # Released at shutdown: the next writer is admitted.
+    third = RedisExtension(redis_url, stream_prefix=prefix, storage_writer=True)
+    await third.on_startup()
+    await third.on_shutdown()
+
+
+# -- `meshroom serve --redis` processes ---------------------------------------------------------
+
+
+def _serve(port: int, redis_url: str, prefix_env: dict[str, str]) -> subprocess.Popen:
+    command = [sys.executable, "-m", "meshroom", "serve", "--port", str(port), "--redis", redis_url]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **prefix_env},
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(process.stdout.read().decode())  # type: ignore[union-attr]
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("meshroom serve did not start")
+
+
+async def test_killed_process_restarts_and_catches_up(redis_url):
+    # The CLI uses the default prefix: a database of its own keeps this test apart.
+    url = redis_url.rsplit("/", 1)[0] + "/1"
+    redis.Redis.from_url(url).flushdb()
+    port_a, port_b = free_port(), free_port()
+    a = _serve(port_a, url, {})
+    b = _serve(port_b, url, {})
+    try:
+        async with (
+            open_node_peer(f"ws://127.0.0.1:{port_a}", "crew/doc", {"name": "A"}) as on_a,
+            open_node_peer(f"ws://127.0.0.1:{port_b}", "crew/doc", {"name": "B"}) as on_b,
+        ):
+            await on_a.wait_event("synced")
+            await on_b.wait_event("synced")
+            await on_a.request("insert", text="from A;")
+            await on_b.wait_for(lambda state: state["text"] == "from A;")
+            a.kill()  # no shutdown at all
+            a.wait(10)
+            # B keeps serving: its clients still edit, and a new client sees everything.
+            await on_b.request("insert", text="B alone;")
+            async with open_node_peer(f"ws://127.0.0.1:{port_b}", "crew/doc") as fresh:
+                await fresh.wait_for(lambda state: state["text"] == "from A;B alone;")
+            # A restarted process catches up from the stream.
+            a = _serve(port_a, url, {})
+            async with open_node_peer(f"ws://127.0.0.1:{port_a}", "crew/doc") as back:
+                await back.wait_for(lambda state: state["text"] == "from A;B alone;")
+                await back.request("insert", text="A again;")
+                await on_b.wait_for(lambda state: state["text"] == "from A;B alone;A again;")
+    finally:
+        for process in (a, b):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+            process.communicate(timeout=30)
+    assert a.returncode in (0, -signal.SIGTERM)
