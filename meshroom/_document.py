@@ -48,6 +48,9 @@ class LiveDocument:
         #: later connection of the same participant) may change or remove that state.
         self.awareness_owners: dict[int, Session] = {}
         self.sessions: set[Session] = set()
+        #: Called with every message `broadcast` queues (awareness from this process's
+        #: connections), so that an extension can share it with other processes.
+        self.broadcast_listeners: list[Callable[[bytes], None]] = []
         self._on_change = on_change
         self._applying: Any = None
         self._subscription: Any = None
@@ -94,3 +97,5 @@ class LiveDocument:
         """Queue `message` to every session of this document (the sender included)."""
         for session in list(self.sessions):
             session.enqueue(message)
+        for listener in self.broadcast_listeners:
+            listener(message)

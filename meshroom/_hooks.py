@@ -64,6 +64,9 @@ class LoadDocumentPayload:
     room: str
     path: str
     doc: Doc
+    #: The server's `LiveDocument` holding `doc` (its awareness store, its sessions and
+    #: `broadcast_listeners`), for extensions that relay awareness, like scale-out.
+    document: Any = None
 
 
 @dataclass(frozen=True)

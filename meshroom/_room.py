@@ -98,7 +98,9 @@ class Room:
         self.documents[path] = document
         self._loaded[path] = loaded
         try:
-            payload = LoadDocumentPayload(room=self.name, path=path, doc=document.doc)
+            payload = LoadDocumentPayload(
+                room=self.name, path=path, doc=document.doc, document=document
+            )
             for extension in self._extensions:
                 await extension.on_load_document(payload)
         except BaseException as error:
