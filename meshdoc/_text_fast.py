@@ -148,7 +148,14 @@ class FastText:
         self.head: bytes | None = None  # how every update of ours starts (count, client)
         # (index version, position, run ending there, run after it) after our last edit,
         # so that typing on from there needs no lookup
-        self.cursor: tuple[Any, ...] | None = None
+        # Kept in attributes, not a tuple: no allocation per keystroke (less garbage
+        # collection). `cur_version` is -1 when there is no cursor.
+        self.cur_version = -1
+        self.cur_pos = 0
+        self.cur_left: Run | None = None
+        self.cur_right: Run | None = None
+        self.cur_typing = False  # made by our insert: typing on may extend `cur_left`
+        self.cur_template: tuple[bytes, bytes] | None = None
         self.last_clock = -1  # the clock of our last one-unit insert, and its encoding
         self.last_bytes = b""
 
@@ -327,13 +334,13 @@ class FastText:
         if client is None:
             client = self.client = doc.client_id  # fixed for the life of the document
         clock = self.state.get(client, 0)
-        cursor = self.cursor
-        if cursor is not None and cursor[0] == index.version and cursor[1] == index_:
-            left = cursor[2]
-            if cursor[4] and left.clock + left.length == clock:
-                return self._type_on(doc, txn, cursor, clock, text)
+        if self.cur_version == index.version and self.cur_pos == index_:
+            left = self.cur_left
+            assert left is not None
+            if self.cur_typing and left.clock + left.length == clock:
+                return self._type_on(doc, txn, left, clock, text)
             # where the last edit left off: its neighbours are known
-            right = cursor[3]
+            right = self.cur_right
         elif index_ == 0:
             left = None
             right = index.first()
@@ -388,22 +395,26 @@ class FastText:
             index.register(run)
             left = run
         # typing on from here extends `left` (its update template is made on first use)
-        self.cursor = (index.version, index_ + len(text), left, right, True, None)
+        self.cur_version = index.version
+        self.cur_pos = index_ + len(text)
+        self.cur_left = left
+        self.cur_right = right
+        self.cur_typing = True
+        self.cur_template = None
         self.state[client] = clock + units
         self.state_bytes = doc._doc.get_state(raw_txn)
         self.bytes += len(data)
         return True
 
-    def _type_on(self, doc: Doc, txn: Any, cursor: tuple[Any, ...], clock: int, text: str) -> bool:
+    def _type_on(self, doc: Doc, txn: Any, left: Run, clock: int, text: str) -> bool:
         """Insert where our last insert ended, extending its run (the typing case).
 
         Only the clocks and the content differ from the update written then: the origin is
         our own last character, the right origin the same as before.
         """
-        left: Run = cursor[2]
-        template = cursor[5]
+        template = self.cur_template
         if template is None:
-            right = cursor[3]
+            right = self.cur_right
             if right is None:
                 template = (b"\x84" + _client(left.client), b"")
             else:
@@ -432,7 +443,9 @@ class FastText:
         left.chars += chars
         index = self.index
         index._add(left.block, chars)  # type: ignore[arg-type]
-        self.cursor = (index.version, cursor[1] + chars, left, cursor[3], True, template)
+        self.cur_version = index.version
+        self.cur_pos += chars
+        self.cur_template = template
         self.state[left.client] = clock + units
         if units == 1:
             self.last_clock, self.last_bytes = clock, clock_bytes
@@ -443,14 +456,14 @@ class FastText:
     def delete(self, doc: Doc, txn: Any, start: int, length: int) -> None:
         """Delete `length` code points at `start` (a range inside the text)."""
         index = self.index
-        cursor = self.cursor
-        if cursor is not None and cursor[0] == index.version:
+        if self.cur_version == index.version:
             # where the last edit left off: backspace cuts the end off the run before the
             # cursor, delete the start off the run after it
-            left, run = cursor[2], cursor[3]
-            if cursor[1] == start + length and left.chars > length:
+            left, run = self.cur_left, self.cur_right
+            assert left is not None
+            if self.cur_pos == start + length and left.chars > length:
                 run = index.split(left, left.chars_to_units(left.chars - length))
-            elif cursor[1] == start and run is not None and run.chars >= length:
+            elif self.cur_pos == start and run is not None and run.chars >= length:
                 if run.chars > length:
                     index.split(run, run.chars_to_units(length))
             else:
@@ -459,7 +472,7 @@ class FastText:
                 update = b"\x00\x01" + _client(run.client) + b"\x01" + _varint(run.clock)
                 doc._doc.apply_update(txn._txn, update + _varint(run.length))
                 self._drop(run)
-                self.cursor = (index.version, start, left, run, False, None)
+                self._set_cursor(start, left, run)
                 return
         # The run ending where the deletion begins (kept as the cursor, with the run after
         # it), and the first visible run from there, where it begins.
@@ -503,9 +516,17 @@ class FastText:
         for r in doomed:
             self._drop(r)
         if left is not None:
-            self.cursor = (index.version, start, left, after, False, None)
+            self._set_cursor(start, left, after)
         else:
-            self.cursor = None
+            self.cur_version = -1
+
+    def _set_cursor(self, pos: int, left: Run, right: Run | None) -> None:
+        """After a deletion: `pos` lies between `left` and `right` (typing there is new)."""
+        self.cur_version = self.index.version
+        self.cur_pos = pos
+        self.cur_left = left
+        self.cur_right = right
+        self.cur_typing = False
 
     # -- positions ------------------------------------------------------------------------
 
