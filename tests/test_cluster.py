@@ -113,6 +113,55 @@ async def test_two_servers_converge_with_python_and_node_clients(redis_url, pref
         assert b.extension.followed == [b.extension.stream_key("team", path)]
 
 
+def names(state: dict) -> list[str]:
+    return sorted(peer["state"]["user"]["name"] for peer in state["peers"] if peer["state"])
+
+
+async def test_awareness_crosses_processes_and_leaves_on_disconnect(redis_url, prefix):
+    async with (
+        cluster_server(redis_url, prefix) as a,
+        cluster_server(redis_url, prefix) as b,
+        open_node_peer(b.base_url, "aware/doc", {"name": "Bob"}) as bob,
+    ):
+        await bob.wait_event("synced")
+        async with open_node_peer(a.base_url, "aware/doc", {"name": "Ann"}) as ann:
+            await ann.wait_event("synced")
+            await ann.request("awareness", state={"user": {"name": "Ann"}, "cursor": 7})
+            seen = await bob.wait_for(
+                lambda state: [peer["state"].get("cursor") for peer in state["peers"]] == [7]
+            )
+            assert names(seen) == ["Ann"]
+            await ann.wait_for(lambda state: names(state) == ["Bob"])
+            # A late joiner on B gets A's client from B's store.
+            async with open_node_peer(b.base_url, "aware/doc", {"name": "Cid"}) as cid:
+                await cid.wait_for(lambda state: names(state) == ["Ann", "Bob"])
+                await cid.request("quit")
+            await ann.wait_for(lambda state: names(state) == ["Bob"])
+            await ann.request("quit")
+        # Ann's disconnect from A removes her on B.
+        await bob.wait_for(lambda state: state["peers"] == [])
+
+
+async def test_awareness_of_a_vanished_process_expires(redis_url, prefix):
+    from meshroom._protocol import AwarenessEntry, encode_awareness_update
+
+    async with (
+        cluster_server(redis_url, prefix, awareness_timeout=1.0) as b,
+        open_node_peer(b.base_url, "ghost/doc", {"name": "Bob"}) as bob,
+    ):
+        await bob.wait_event("synced")
+        # Another process publishes one client's state, then dies without removing it.
+        ghost = encode_awareness_update([AwarenessEntry(4242, 1, {"user": {"name": "Ghost"}})])
+        sync_redis = redis.Redis.from_url(redis_url)
+        sync_redis.xadd(f"{prefix}:awareness:ghost/doc", {b"u": ghost, b"s": b"dead"})
+        sync_redis.close()
+        await bob.wait_for(lambda state: names(state) == ["Ghost"])
+        await bob.wait_for(lambda state: state["peers"] == [])
+        assert b.server.room("ghost").documents["doc"].awareness.states.keys() == {
+            (await bob.state())["clientId"]
+        }
+
+
 async def test_process_opening_late_replays_the_stream(redis_url, prefix):
     async with cluster_server(redis_url, prefix) as a:
         async with RoomClient(a.base_url, "late") as ann:

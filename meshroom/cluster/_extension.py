@@ -10,6 +10,7 @@ Like y-redis and Hocuspocus' Redis extension, any process can serve any room:
   and `on_change` does not publish them again;
 - a document opened late replays its whole stream, so a process that joins, or
   restarts after a crash, catches up;
+- awareness travels in a second, capped stream per document (see `_awareness`);
 - streams are compacted without ever losing state: a process that has read a
   stream up to id L appends its full document state (which holds every entry up
   to L) and only then trims the entries up to L (``XTRIM MINID``). Entries after
@@ -34,9 +35,11 @@ import anyio
 
 from .._exceptions import MeshroomError
 from .._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
+from ._awareness import AwarenessRelay
 from ._streams import (
     KIND_COMPACTED,
     after,
+    awareness_key,
     decode_entry,
     document_key,
     encode_entry,
@@ -88,6 +91,7 @@ class _Followed:
     last_id: bytes
     token: bytes = field(default_factory=lambda: uuid.uuid4().hex.encode())
     since_compaction: int = 0
+    awareness: AwarenessRelay | None = None
 
 
 class RedisExtension(Extension):
@@ -105,6 +109,9 @@ class RedisExtension(Extension):
             stream joins the reader (updates are never missed, only delayed).
         storage_writer: this process is the cluster's one storage writer (a lease).
         lease: seconds the writer lease lasts without renewal (renewed every third).
+        awareness_timeout: seconds after which another process's client that stopped
+            renewing its awareness (y-websocket renews every 15 s) counts as gone.
+        awareness_maxlen: entries kept (about) in a document's awareness stream.
     """
 
     priority = 500  # after storage (1000) loaded the stored state, before other extensions
@@ -118,6 +125,8 @@ class RedisExtension(Extension):
         block: float = 0.25,
         storage_writer: bool = False,
         lease: float = 10.0,
+        awareness_timeout: float = 30.0,
+        awareness_maxlen: int = 1000,
     ) -> None:
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(f"not a Redis URL (redis://, rediss://, unix://): {url!r}")
@@ -125,19 +134,24 @@ class RedisExtension(Extension):
             raise ValueError(f"stream_prefix must be a non-empty word, got {stream_prefix!r}")
         if compact_after < 1:
             raise ValueError(f"compact_after must be >= 1, got {compact_after}")
-        if block <= 0 or lease <= 0:
-            raise ValueError("block and lease must be > 0")
+        if block <= 0 or lease <= 0 or awareness_timeout <= 0 or awareness_maxlen < 1:
+            raise ValueError("block, lease, awareness_timeout and awareness_maxlen must be > 0")
         self.url = url
         self.stream_prefix = stream_prefix
         self.compact_after = compact_after
         self.block = block
         self.storage_writer = storage_writer
         self.lease = lease
+        self.awareness_timeout = awareness_timeout
+        self.awareness_maxlen = awareness_maxlen
         self._token = uuid.uuid4().hex
         self._redis: Any = None
         self._followed: dict[str, _Followed] = {}
         self._group: TaskGroup | None = None
         self._exit_stack: contextlib.AsyncExitStack | None = None
+        self._outbox_send, self._outbox = anyio.create_memory_object_stream[
+            tuple[str, bytes, bytes]
+        ](10_000)
 
     # -- introspection ---------------------------------------------------------------------
 
@@ -186,6 +200,7 @@ class RedisExtension(Extension):
             self._group = await stack.enter_async_context(anyio.create_task_group())
             self._exit_stack = stack.pop_all()
         self._group.start_soon(self._read_forever)
+        self._group.start_soon(self._publish_awareness)
         if self.storage_writer:
             self._group.start_soon(self._renew_lease)
         log.info("cluster: joined %s (prefix %r)", self.url, self.stream_prefix)
@@ -227,7 +242,10 @@ class RedisExtension(Extension):
             if len(entries) < 1000:
                 break
             start = b"(" + last_id
-        self._followed[key] = _Followed(key, weakref.ref(payload.doc), last_id)
+        followed = _Followed(key, weakref.ref(payload.doc), last_id)
+        if payload.document is not None:
+            followed.awareness = await self._follow_awareness(payload, followed.token)
+        self._followed[key] = followed
 
     async def on_change(self, payload: ChangePayload) -> None:
         """Publish an update accepted here (not one that came from Redis)."""
@@ -251,6 +269,38 @@ class RedisExtension(Extension):
 
     # -- internals -------------------------------------------------------------------------
 
+    async def _follow_awareness(self, payload: LoadDocumentPayload, token: bytes) -> AwarenessRelay:
+        """Apply the other processes' recent awareness, then relay it both ways."""
+        key = awareness_key(self.stream_prefix, payload.room, payload.path)
+        seconds, microseconds = await self._redis.time()
+        start = int(seconds * 1000 + microseconds // 1000 - self.awareness_timeout * 1000)
+        recent = await self._redis.xrange(key, min=str(start), max="+")
+        last_id = recent[-1][0] if recent else f"{start}-0".encode()
+
+        def publish(stream: str, update: bytes) -> None:
+            try:
+                self._outbox_send.send_nowait((stream, update, token))
+            except anyio.WouldBlock:
+                log.warning("cluster: awareness outbox full; dropping an update of %r", stream)
+
+        relay = AwarenessRelay(payload.document, key, last_id, publish, self.awareness_timeout)
+        for _, fields in recent:
+            if b"u" in fields:
+                relay.apply_remote(fields[b"u"])
+        return relay
+
+    async def _publish_awareness(self) -> None:
+        async for key, update, token in self._outbox:
+            try:
+                await self._redis.xadd(
+                    key,
+                    encode_entry(update, token),
+                    maxlen=self.awareness_maxlen,
+                    approximate=True,
+                )
+            except Exception:
+                log.exception("cluster: publishing awareness to %r failed", key)
+
     def _apply(self, doc: Doc, key: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         entry = decode_entry(entry_id, fields)
         if entry is None:
@@ -270,11 +320,18 @@ class RedisExtension(Extension):
         block_ms = max(1, int(self.block * 1000))
         while True:
             self._prune()
+            self._expire_awareness()
             if not self._followed:
                 await anyio.sleep(self.block)
                 continue
             following = dict(self._followed)
             streams = {key: followed.last_id for key, followed in following.items()}
+            relays = {
+                followed.awareness.key: (followed, followed.awareness)
+                for followed in following.values()
+                if followed.awareness is not None
+            }
+            streams.update({key: relay.last_id for key, (_, relay) in relays.items()})
             try:
                 answer = await self._redis.xread(streams, count=500, block=block_ms)
             except Exception:
@@ -283,6 +340,9 @@ class RedisExtension(Extension):
                 continue
             for raw_key, entries in answer or []:
                 key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+                if key in relays:
+                    self._relay_awareness(*relays[key], entries)
+                    continue
                 followed = following[key]
                 doc = followed.doc()
                 if doc is None or self._followed.get(key) is not followed:
@@ -299,6 +359,21 @@ class RedisExtension(Extension):
                         await self._compact(followed, doc)
                     except Exception:
                         log.exception("cluster: compacting %r failed", key)
+
+    def _relay_awareness(
+        self, followed: _Followed, relay: AwarenessRelay, entries: list[Any]
+    ) -> None:
+        if self._followed.get(followed.key) is not followed:
+            return
+        for entry_id, fields in entries:
+            relay.last_id = entry_id
+            if fields.get(b"s") != followed.token and b"u" in fields:
+                relay.apply_remote(fields[b"u"])
+
+    def _expire_awareness(self) -> None:
+        for followed in list(self._followed.values()):
+            if followed.awareness is not None:
+                followed.awareness.expire()
 
     async def _compact(self, followed: _Followed, doc: Doc) -> None:
         """Append the full state, then trim what it covers (entries up to `last_id`)."""

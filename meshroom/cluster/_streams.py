@@ -12,7 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-__all__ = ["Entry", "after", "decode_entry", "document_key", "encode_entry", "writer_key"]
+__all__ = [
+    "Entry",
+    "after",
+    "awareness_key",
+    "decode_entry",
+    "document_key",
+    "encode_entry",
+    "writer_key",
+]
 
 KIND_UPDATE = b"u"
 KIND_COMPACTED = b"c"
@@ -21,6 +29,11 @@ KIND_COMPACTED = b"c"
 def document_key(prefix: str, room: str, path: str) -> str:
     """The stream of `room`/`path`: percent-encoded so no name can collide with another."""
     return f"{prefix}:doc:{quote(room, safe='')}/{quote(path, safe='/')}"
+
+
+def awareness_key(prefix: str, room: str, path: str) -> str:
+    """The capped stream of `room`/`path`'s awareness updates."""
+    return f"{prefix}:awareness:{quote(room, safe='')}/{quote(path, safe='/')}"
 
 
 def writer_key(prefix: str) -> str:
