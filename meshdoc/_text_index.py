@@ -287,30 +287,48 @@ class RunIndex:
             self.mark_keys[run.fmt[0]] = self.mark_keys.get(run.fmt[0], 0) + 1
             self.marks += 1
         if len(block.runs) > _MAX_BLOCK:
-            b = self._block_index(block)
-            half = len(block.runs) // 2
-            tail = Block(block.runs[half:])
-            del block.runs[half:]
-            block.vis -= tail.vis
-            self.blocks.insert(b + 1, tail)
-            self._rebuild()
+            self._split_block(block)
+
+    def _split_block(self, block: Block) -> None:
+        b = self._block_index(block)
+        half = len(block.runs) // 2
+        tail = Block(block.runs[half:])
+        del block.runs[half:]
+        block.vis -= tail.vis
+        self.blocks.insert(b + 1, tail)
+        self._rebuild()
 
     def split(self, run: Run, units: int) -> Run:
         """Cut `run` after `units` clock units; return the right part (placed after it)."""
         assert 0 < units < run.length and run.fmt is None
-        if run.text is None:
-            right = Run(run.client, run.clock + units, None, run.length - units, None, None)
+        # (hot: deletions and inserts inside runs; built field by field, placed directly)
+        right = Run.__new__(Run)
+        right.client = client = run.client
+        right.clock = run.clock + units
+        right.length = run.length - units
+        text = run.text
+        if text is None:
+            right.text = None
+            right.chars = 0
         else:
-            chars = run.units_to_chars(units)
-            right = Run(run.client, run.clock + units, run.text[chars:], 0, None, None)
-            right.length = run.length - units
-            run.text = run.text[:chars]
+            chars = units if run.chars == run.length else run.units_to_chars(units)
+            right.text = text[chars:]
+            right.chars = run.chars - chars
+            run.text = text[:chars]
             run.chars = chars
-        right.origin = (run.client, run.clock + units - 1)
+        right.origin = (client, run.clock + units - 1)
         right.right_origin = run.right_origin
+        right.fmt = None
         run.length = units
-        self.insert_after(run, right, count=False)  # its characters stay in the same block
-        group = self._group(run.client, run.clock)
+        block = run.block
+        assert block is not None
+        runs = block.runs
+        runs.insert(runs.index(run) + 1, right)  # its characters stay in the same block
+        right.block = block
+        self.version += 1
+        if len(runs) > _MAX_BLOCK:
+            self._split_block(block)
+        group = self._group(client, run.clock)
         assert group is not None
         group.insert(group.index(run) + 1, right)
         return right
