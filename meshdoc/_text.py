@@ -39,6 +39,8 @@ FAST_PATH_MIN_LENGTH = 2048
 #: edits cost on such a text: a text edited only now and then never pays for it.
 FAST_PATH_MIN_EDITS = 128
 
+_NO_ATTRS: dict[str, Any] = {}  # (never changed: spares an empty dict per insert)
+
 #: Stands for an embedded object (an image, a mention…) in `str(node)`, so that string indices
 #: and text indices agree: an embed occupies one position.
 EMBED_CHARACTER = "\ufffc"
@@ -305,8 +307,9 @@ class TextNode:
             index = check_int(index, "index")
         if type(text) is not str or not text.isascii():
             text = check_text(text)
-        attrs = check_attributes(attributes, allow_none_values=False) if attributes else {}
-        if attrs:
+        attrs = _NO_ATTRS
+        if attributes:
+            attrs = check_attributes(attributes, allow_none_values=False)
             self._check_marks(attrs)
         txn = self._doc._txn
         if txn is None:

@@ -432,7 +432,8 @@ class FastText:
         data = text.encode()
         n = len(data)
         mid, tail = template
-        update = (self.head, clock_bytes, mid, origin_bytes, tail, _varint(n), data, b"\x00")
+        size = _SMALL[n] if n < 0x80 else _varint(n)
+        update = (self.head, clock_bytes, mid, origin_bytes, tail, size, data, b"\x00")
         raw_txn = txn._txn
         doc._doc.apply_update(raw_txn, b"".join(update))
         chars = len(text)
@@ -442,7 +443,15 @@ class FastText:
         left.length += units
         left.chars += chars
         index = self.index
-        index._add(left.block, chars)  # type: ignore[arg-type]
+        block = left.block
+        if index.dirty is block:  # `index._add`, inline: typing stays in one block
+            assert block is not None
+            index.version += 1
+            block.vis += chars
+            index.visible += chars
+            index.dirty_delta += chars
+        else:
+            index._add(block, chars)  # type: ignore[arg-type]
         self.cur_version = index.version
         self.cur_pos += chars
         self.cur_template = template

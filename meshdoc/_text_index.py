@@ -10,6 +10,7 @@ visible lengths, so finding a position costs O(log n + block size) however long 
 from __future__ import annotations
 
 from bisect import bisect_right
+from itertools import accumulate
 from typing import Any
 
 __all__ = ["Block", "Run", "RunIndex", "Unsupported"]
@@ -121,20 +122,18 @@ class RunIndex:
 
     # -- Fenwick tree over block visible lengths ----------------------------------------------
 
-    def _rebuild(self) -> None:
-        """Renumber the blocks and rebuild the tree (after a block split: amortised)."""
+    def _rebuild(self, start: int = 0) -> None:
+        """Renumber the blocks from `start` and rebuild the tree (after a block split).
+
+        Each node of the tree is a difference of two prefix sums, built at C speed.
+        """
         self.dirty = None
         self.dirty_delta = 0
-        for i, block in enumerate(self.blocks):
-            block.pos = i
-        n = len(self.blocks)
-        tree = [0] * (n + 1)
-        for i, block in enumerate(self.blocks, 1):
-            tree[i] += block.vis
-            j = i + (i & -i)
-            if j <= n:
-                tree[j] += tree[i]
-        self.tree = tree
+        blocks = self.blocks
+        for i in range(start, len(blocks)):
+            blocks[i].pos = i
+        prefix = [0, *accumulate([block.vis for block in blocks])]
+        self.tree = [0, *[prefix[i] - prefix[i & (i - 1)] for i in range(1, len(prefix))]]
 
     def _add(self, block: Block, delta: int) -> None:
         self.version += 1
@@ -296,7 +295,7 @@ class RunIndex:
         del block.runs[half:]
         block.vis -= tail.vis
         self.blocks.insert(b + 1, tail)
-        self._rebuild()
+        self._rebuild(b)
 
     def split(self, run: Run, units: int) -> Run:
         """Cut `run` after `units` clock units; return the right part (placed after it)."""
