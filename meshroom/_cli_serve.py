@@ -173,6 +173,15 @@ def serve(
         log_level=log_level.lower(),
         redis=redis,
     )
+    if redis is not None and not redis.startswith(("redis://", "rediss://", "unix://")):
+        raise typer.BadParameter("a redis://host:port/db URL", param_hint="--redis")
+    if redis is not None and storage:
+        from .cluster import ClusterError, check_storage_writer_free
+
+        try:
+            check_storage_writer_free(redis)
+        except ClusterError as error:
+            raise typer.BadParameter(str(error), param_hint="--storage") from None
     if dev:
         import secrets as _secrets
 

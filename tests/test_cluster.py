@@ -7,7 +7,6 @@ the servers are real (in-process on their own uvicorn ports, or `meshroom serve
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -25,7 +24,8 @@ from conftest import ROOT, free_port, open_node_peer, run_server
 from pycrdt import Doc, Text
 
 from meshroom import RoomClient
-from meshroom.cluster import ClusterError, RedisExtension
+from meshroom.cluster import ClusterError, RedisExtension, check_storage_writer_free
+from meshroom.storage import FsspecStorage, StorageExtension
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -227,16 +227,26 @@ async def test_bad_configuration_is_refused(redis_url, prefix):
         RedisExtension(redis_url, stream_prefix="has space")
     with pytest.raises(ValueError, match="compact_after"):
         RedisExtension(redis_url, compact_after=0)
-    # Only one process of a cluster may write storage.
-    first = RedisExtension(redis_url, stream_prefix=prefix, storage_writer=True)
+    # Only one process of a cluster may write storage: a live holder keeps its lease.
+    first = RedisExtension(redis_url, stream_prefix=prefix, storage_writer=True, lease=0.6)
     await first.on_startup()
     try:
-        second = RedisExtension(redis_url, stream_prefix=prefix, storage_writer=True)
+        second = RedisExtension(redis_url, stream_prefix=prefix, storage_writer=True, lease=0.6)
         with pytest.raises(ClusterError, match="already writes to storage"):
             await second.on_startup()
+        with pytest.raises(ClusterError, match="one process only"):
+            # In a thread, as from another process: the holder keeps renewing meanwhile.
+            await anyio.to_thread.run_sync(
+                lambda: check_storage_writer_free(redis_url, stream_prefix=prefix)
+            )
     finally:
         await first.on_shutdown()
-    # Released at shutdown: the next writer is admitted.
+    # Released at shutdown: the next writer is admitted at once.
+    check_storage_writer_free(redis_url, stream_prefix=prefix)
+    # A lease left by a process that died is waited out, then taken.
+    sync_redis = redis.Redis.from_url(redis_url)
+    sync_redis.set(f"{prefix}:storage-writer", "dead", px=400)
+    sync_redis.close()
     third = RedisExtension(redis_url, stream_prefix=prefix, storage_writer=True)
     await third.on_startup()
     await third.on_shutdown()
@@ -245,14 +255,10 @@ async def test_bad_configuration_is_refused(redis_url, prefix):
 # -- `meshroom serve --redis` processes ---------------------------------------------------------
 
 
-def _serve(port: int, redis_url: str, prefix_env: dict[str, str]) -> subprocess.Popen:
+def _serve(port: int, redis_url: str, *options: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "meshroom", "serve", "--port", str(port), "--redis", redis_url]
     process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, **prefix_env},
+        [*command, *options], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -267,13 +273,15 @@ def _serve(port: int, redis_url: str, prefix_env: dict[str, str]) -> subprocess.
     raise RuntimeError("meshroom serve did not start")
 
 
-async def test_killed_process_restarts_and_catches_up(redis_url):
-    # The CLI uses the default prefix: a database of its own keeps this test apart.
+async def test_killed_process_restarts_and_catches_up(redis_url, tmp_path):
+    # The command line uses the default prefix: a database of its own keeps this test apart.
     url = redis_url.rsplit("/", 1)[0] + "/1"
     redis.Redis.from_url(url).flushdb()
     port_a, port_b = free_port(), free_port()
-    a = _serve(port_a, url, {})
-    b = _serve(port_b, url, {})
+    rooms = tmp_path / "rooms"
+    a = _serve(port_a, url, "--storage", str(rooms), "--grace-period", "0.2")
+    b = _serve(port_b, url)
+    expected = "from B;A alone;B again;"
     try:
         async with (
             open_node_peer(f"ws://127.0.0.1:{port_a}", "crew/doc", {"name": "A"}) as on_a,
@@ -281,23 +289,31 @@ async def test_killed_process_restarts_and_catches_up(redis_url):
         ):
             await on_a.wait_event("synced")
             await on_b.wait_event("synced")
-            await on_a.request("insert", text="from A;")
-            await on_b.wait_for(lambda state: state["text"] == "from A;")
-            a.kill()  # no shutdown at all
-            a.wait(10)
-            # B keeps serving: its clients still edit, and a new client sees everything.
-            await on_b.request("insert", text="B alone;")
-            async with open_node_peer(f"ws://127.0.0.1:{port_b}", "crew/doc") as fresh:
-                await fresh.wait_for(lambda state: state["text"] == "from A;B alone;")
-            # A restarted process catches up from the stream.
-            a = _serve(port_a, url, {})
-            async with open_node_peer(f"ws://127.0.0.1:{port_a}", "crew/doc") as back:
-                await back.wait_for(lambda state: state["text"] == "from A;B alone;")
-                await back.request("insert", text="A again;")
-                await on_b.wait_for(lambda state: state["text"] == "from A;B alone;A again;")
+            await on_b.request("insert", text="from B;")
+            await on_a.wait_for(lambda state: state["text"] == "from B;")
+            b.kill()  # no shutdown at all
+            b.wait(10)
+            # A keeps serving: its clients still edit, and a new client sees everything.
+            await on_a.request("insert", text="A alone;")
+            async with open_node_peer(f"ws://127.0.0.1:{port_a}", "crew/doc") as fresh:
+                await fresh.wait_for(lambda state: state["text"] == "from B;A alone;")
+            # A restarted process catches up from the stream, and serves edits again.
+            b = _serve(port_b, url)
+            async with open_node_peer(f"ws://127.0.0.1:{port_b}", "crew/doc") as back:
+                await back.wait_for(lambda state: state["text"] == "from B;A alone;")
+                await back.request("insert", text="B again;")
+                await on_a.wait_for(lambda state: state["text"] == expected)
     finally:
         for process in (a, b):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-            process.communicate(timeout=30)
-    assert a.returncode in (0, -signal.SIGTERM)
+            output = process.communicate(timeout=30)[0].decode()
+    assert a.returncode in (0, -signal.SIGTERM), output
+    # A, the cluster's storage writer, stored the edits made through B too.
+    snapshots = list(rooms.rglob("*.yjs")) + list(rooms.rglob("*.ylog"))
+    assert snapshots, f"nothing stored under {rooms}"
+    async with (
+        run_server(extensions=[StorageExtension(FsspecStorage(str(rooms)))]) as alone,
+        RoomClient(alone.base_url, "crew") as reader,
+    ):
+        assert str(await text_of(reader, "doc")) == expected

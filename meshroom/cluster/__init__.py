@@ -11,7 +11,8 @@ server = Server(extensions=[RedisExtension("redis://127.0.0.1:6379/0")])
 from __future__ import annotations
 
 from ._extension import REDIS_ORIGIN as REDIS_ORIGIN
-from ._extension import ClusterError as ClusterError
 from ._extension import RedisExtension as RedisExtension
+from ._lease import ClusterError as ClusterError
+from ._lease import check_storage_writer_free as check_storage_writer_free
 
-__all__ = ["REDIS_ORIGIN", "ClusterError", "RedisExtension"]
+__all__ = ["REDIS_ORIGIN", "ClusterError", "RedisExtension", "check_storage_writer_free"]

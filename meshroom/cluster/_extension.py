@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._exceptions import MeshroomError
 from .._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
 from ._awareness import AwarenessRelay
+from ._lease import RELEASE, RENEW, ClusterError
 from ._streams import (
     KIND_COMPACTED,
     after,
@@ -50,13 +50,9 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
     from pycrdt import Doc
 
-__all__ = ["REDIS_ORIGIN", "ClusterError", "RedisExtension"]
+__all__ = ["REDIS_ORIGIN", "RedisExtension"]
 
 log = logging.getLogger("meshroom.cluster")
-
-
-class ClusterError(MeshroomError):
-    """The cluster refused this process (e.g. another process already writes storage)."""
 
 
 class _RedisOrigin:
@@ -67,19 +63,6 @@ class _RedisOrigin:
 
 
 REDIS_ORIGIN: Any = _RedisOrigin()
-
-# Release the writer lease only if it is still ours (it may have expired and been taken).
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-# Renew the writer lease only if it is still ours.
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
 
 
 @dataclass
@@ -180,18 +163,7 @@ class RedisExtension(Extension):
         try:
             await self._redis.ping()
             if self.storage_writer:
-                taken = await self._redis.set(
-                    writer_key(self.stream_prefix),
-                    self._token,
-                    nx=True,
-                    px=int(self.lease * 1000),
-                )
-                if not taken:
-                    raise ClusterError(
-                        "another process of this cluster already writes to storage "
-                        f"(lease {writer_key(self.stream_prefix)!r}): give storage to one "
-                        "process only"
-                    )
+                await self._take_writer_lease()
         except BaseException:
             await self._redis.aclose()
             self._redis = None
@@ -216,7 +188,7 @@ class RedisExtension(Extension):
                 if self.storage_writer:
                     with contextlib.suppress(Exception):
                         await self._redis.eval(
-                            _RELEASE, 1, writer_key(self.stream_prefix), self._token
+                            RELEASE, 1, writer_key(self.stream_prefix), self._token
                         )
                 await self._redis.aclose()
             self._redis = None
@@ -390,13 +362,27 @@ class RedisExtension(Extension):
         followed.since_compaction = 0
         log.debug("cluster: compacted %r (%d entries trimmed)", followed.key, trimmed)
 
+    async def _take_writer_lease(self) -> None:
+        """Take the lease; if held, wait out its time to live once (its holder may be dead)."""
+        key = writer_key(self.stream_prefix)
+        for attempt in range(2):
+            if await self._redis.set(key, self._token, nx=True, px=int(self.lease * 1000)):
+                return
+            remaining = await self._redis.pttl(key)
+            if attempt == 0 and remaining > 0:
+                await anyio.sleep(remaining / 1000 + 0.05)
+        raise ClusterError(
+            f"another process of this cluster already writes to storage (lease {key!r}): "
+            "give storage to one process only"
+        )
+
     async def _renew_lease(self) -> None:
         key = writer_key(self.stream_prefix)
         while True:
             await anyio.sleep(self.lease / 3)
             try:
                 milliseconds = int(self.lease * 1000)
-                renewed = await self._redis.eval(_RENEW, 1, key, self._token, milliseconds)
+                renewed = await self._redis.eval(RENEW, 1, key, self._token, milliseconds)
             except Exception:
                 log.exception("cluster: renewing the storage writer lease failed")
                 continue
