@@ -30,19 +30,16 @@ from meshroom.storage import FsspecStorage, StorageExtension
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
 
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """A private redis-server on a free 127.0.0.1 port (the test fails if none is installed)."""
+def start_redis(port: int) -> subprocess.Popen:
+    """A redis-server without persistence on 127.0.0.1:`port`, answering (fails if missing)."""
     binary = shutil.which("redis-server")
     assert binary is not None, "redis-server is not installed (apt-get install redis-server)"
-    port = free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
+    client = redis.Redis(host="127.0.0.1", port=port)
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -51,8 +48,16 @@ def redis_url() -> Iterator[str]:
         except redis.ConnectionError:
             assert process.poll() is None and time.monotonic() < deadline, "redis did not start"
             time.sleep(0.05)
-    yield url
     client.close()
+    return process
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A private redis-server on a free 127.0.0.1 port for this module."""
+    port = free_port()
+    process = start_redis(port)
+    yield f"redis://127.0.0.1:{port}/0"
     process.terminate()
     process.wait(10)
 
@@ -160,6 +165,57 @@ async def test_awareness_of_a_vanished_process_expires(redis_url, prefix):
         assert b.server.room("ghost").documents["doc"].awareness.states.keys() == {
             (await bob.state())["clientId"]
         }
+
+
+async def test_storage_writer_publishes_what_it_loaded(redis_url, prefix, tmp_path):
+    storage = FsspecStorage(str(tmp_path / "rooms"))
+    async with (
+        run_server(extensions=[StorageExtension(storage)]) as alone,
+        RoomClient(alone.base_url, "kept") as writer,
+    ):
+        (await text_of(writer, "doc")).insert(0, "stored before the cluster")
+    # The stream has never seen this document: B learns it from the writer's load.
+    async with (
+        run_server(
+            extensions=[
+                StorageExtension(FsspecStorage(str(tmp_path / "rooms"))),
+                RedisExtension(redis_url, stream_prefix=prefix, block=0.05, storage_writer=True),
+            ]
+        ) as a,
+        cluster_server(redis_url, prefix) as b,
+        RoomClient(a.base_url, "kept") as ann,
+    ):
+        assert str(await text_of(ann, "doc")) == "stored before the cluster"
+        async with RoomClient(b.base_url, "kept") as bob:
+            bob_text = await text_of(bob, "doc")
+            await eventually(lambda: str(bob_text) == "stored before the cluster")
+
+
+async def test_updates_made_while_redis_was_down_are_republished():
+    port = free_port()
+    process = start_redis(port)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        async with (
+            cluster_server(url, "down") as a,
+            cluster_server(url, "down") as b,
+            RoomClient(a.base_url, "outage") as ann,
+            RoomClient(b.base_url, "outage") as bob,
+        ):
+            ann_text = await text_of(ann, "doc")
+            bob_text = await text_of(bob, "doc")
+            ann_text += "before;"
+            await eventually(lambda: str(bob_text) == "before;")
+            process.terminate()
+            process.wait(10)
+            ann_text += "during;"  # A cannot publish this one
+            await anyio.sleep(0.3)
+            assert str(bob_text) == "before;"
+            process = start_redis(port)  # back, and empty
+            await eventually(lambda: str(bob_text) == "before;during;", timeout=15)
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 async def test_process_opening_late_replays_the_stream(redis_url, prefix):

@@ -75,6 +75,8 @@ class _Followed:
     token: bytes = field(default_factory=lambda: uuid.uuid4().hex.encode())
     since_compaction: int = 0
     awareness: AwarenessRelay | None = None
+    #: An update could not be published: publish the full state once Redis answers.
+    republish: bool = False
 
 
 class RedisExtension(Extension):
@@ -204,6 +206,7 @@ class RedisExtension(Extension):
                 served rather than served without the other processes' edits).
         """
         key = self.stream_key(payload.room, payload.path)
+        stored = payload.doc.get_state() != b"\x00"
         last_id = b"0-0"
         start = "-"
         while True:
@@ -215,6 +218,9 @@ class RedisExtension(Extension):
                 break
             start = b"(" + last_id
         followed = _Followed(key, weakref.ref(payload.doc), last_id)
+        # What storage loaded may be missing from the stream (stored before the cluster
+        # existed, or Redis lost it): the writer publishes it for the other processes.
+        followed.republish = self.storage_writer and stored
         if payload.document is not None:
             followed.awareness = await self._follow_awareness(payload, followed.token)
         self._followed[key] = followed
@@ -227,7 +233,11 @@ class RedisExtension(Extension):
         followed = self._followed.get(key)
         if followed is None or followed.doc() is not payload.doc:
             return  # a document of a closed room: its successor replays the stream
-        await self._redis.xadd(key, encode_entry(bytes(payload.update), followed.token))
+        try:
+            await self._redis.xadd(key, encode_entry(bytes(payload.update), followed.token))
+        except Exception:
+            followed.republish = True  # the reader publishes the whole state when it can
+            raise
         followed.since_compaction += 1
 
     async def on_store_document(self, payload: StoreDocumentPayload) -> None:
@@ -293,6 +303,7 @@ class RedisExtension(Extension):
         while True:
             self._prune()
             self._expire_awareness()
+            await self._republish()
             if not self._followed:
                 await anyio.sleep(self.block)
                 continue
@@ -331,6 +342,22 @@ class RedisExtension(Extension):
                         await self._compact(followed, doc)
                     except Exception:
                         log.exception("cluster: compacting %r failed", key)
+
+    async def _republish(self) -> None:
+        """Publish the full state of documents whose updates could not all be published."""
+        for followed in list(self._followed.values()):
+            doc = followed.doc()
+            if not followed.republish or doc is None:
+                continue
+            try:
+                await self._redis.xadd(
+                    followed.key, encode_entry(doc.get_update(), followed.token, KIND_COMPACTED)
+                )
+            except Exception:
+                log.warning("cluster: republishing %r failed; retrying", followed.key)
+                await anyio.sleep(1)
+                return
+            followed.republish = False
 
     def _relay_awareness(
         self, followed: _Followed, relay: AwarenessRelay, entries: list[Any]
