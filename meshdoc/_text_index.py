@@ -190,15 +190,17 @@ class RunIndex:
         block = self.blocks[b]
         if 2 * pos < block.vis:
             for run in block.runs:
-                if pos < run.chars:
+                chars = run.chars
+                if pos < chars:
                     return run, pos
-                pos -= run.chars
+                pos -= chars
         else:  # nearer the block's end: walk back from it
             rest = block.vis - pos
             for run in reversed(block.runs):
-                if rest <= run.chars and run.chars:
-                    return run, run.chars - rest
-                rest -= run.chars
+                chars = run.chars
+                if rest <= chars and chars:
+                    return run, chars - rest
+                rest -= chars
         raise AssertionError("visible lengths out of step")
 
     def _group(self, client: int, clock: int) -> list[Run] | None:
@@ -254,7 +256,10 @@ class RunIndex:
 
     def register(self, run: Run) -> None:
         """Make a new item's run findable by ID."""
-        starts, groups = self.by_client.setdefault(run.client, ([], []))
+        entry = self.by_client.get(run.client)
+        if entry is None:
+            entry = self.by_client[run.client] = ([], [])
+        starts, groups = entry
         if not starts or starts[-1] < run.clock:
             starts.append(run.clock)
             groups.append([run])
@@ -329,7 +334,9 @@ class RunIndex:
             self._split_block(block)
         group = self._group(client, run.clock)
         assert group is not None
-        group.insert(group.index(run) + 1, right)
+        # (an item cut by many edits has hundreds of runs: find ours by clock, not identity)
+        at = group.index(run) + 1 if len(group) < 16 else bisect_right(group, run.clock, key=_clock)
+        group.insert(at, right)
         return right
 
     def clean_end(self, client: int, clock: int) -> Run | None:
