@@ -341,15 +341,18 @@ class FastText:
                 return self._type_on(doc, txn, left, clock, text)
             # where the last edit left off: its neighbours are known
             right = self.cur_right
+            hint = -1
         elif index_ == 0:
             left = None
             right = index.first()
+            hint = -1
         else:
             left, offset = index.run_at(index_ - 1)
+            hint = index.hint
             if offset + 1 < left.chars:  # inside a run: cut it after that character
-                right = index.split(left, left.chars_to_units(offset + 1))
+                right = index.split(left, left.chars_to_units(offset + 1), hint)
             else:
-                right = index.next_run(left)
+                right = index.next_run(left, hint)
         ascii = text.isascii()
         units = len(text) if ascii else utf16_length(text)
         data = text.encode()
@@ -391,7 +394,7 @@ class FastText:
             origin = (left.client, left.clock + left.length - 1) if left is not None else None
             right_origin = (right.client, right.clock) if right is not None else None
             run = Run(client, clock, text, units, origin, right_origin)
-            index.insert_after(left, run)
+            index.insert_after(left, run, hint=hint)
             index.register(run)
             left = run
         # typing on from here extends `left` (its update template is made on first use)
@@ -488,17 +491,21 @@ class FastText:
         left: Run | None = None
         if start:
             left, offset = index.run_at(start - 1)
+            hint = index.hint
             if offset + 1 < left.chars:
-                run = after = index.split(left, left.chars_to_units(offset + 1))
+                run = after = index.split(left, left.chars_to_units(offset + 1), hint)
             else:  # tombstones may follow `left`: past them by position, not one by one
-                after = index.next_run(left)
+                after = index.next_run(left, hint)
                 run = after if after is not None and after.chars else index.run_at(start)[0]
         else:
             run = index.run_at(0)[0]
+            hint = index.hint - 1
         block = run.block
         assert block is not None
         runs = block.runs
-        i = runs.index(run)
+        i = hint + 1  # where `run_at` or the cut left it, unless a block split moved it
+        if not (0 <= i < len(runs) and runs[i] is run):
+            i = runs.index(run)
         doomed: list[Run] = []
         remaining = length
         while True:

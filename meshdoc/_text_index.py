@@ -113,6 +113,7 @@ class RunIndex:
         self.visible = 0
         self.mark_keys: dict[str, int] = {}  # live format items per key
         self.marks = 0  # live format items, all keys
+        self.hint = 0  # where in its block the run `run_at` found last is
         #: bumped by every change, so a caller may cache where it last edited (see `FastText`)
         self.version = 0
         # The one block whose visible-length change the tree does not hold yet: typing adds
@@ -188,17 +189,22 @@ class RunIndex:
         b, start = self._find_block(pos)
         pos -= start
         block = self.blocks[b]
+        runs = block.runs
         if 2 * pos < block.vis:
-            for run in block.runs:
+            for i, run in enumerate(runs):
                 chars = run.chars
                 if pos < chars:
+                    self.hint = i
                     return run, pos
                 pos -= chars
         else:  # nearer the block's end: walk back from it
             rest = block.vis - pos
-            for run in reversed(block.runs):
+            i = len(runs)
+            for run in reversed(runs):
+                i -= 1
                 chars = run.chars
                 if rest <= chars and chars:
+                    self.hint = i
                     return run, chars - rest
                 rest -= chars
         raise AssertionError("visible lengths out of step")
@@ -235,11 +241,12 @@ class RunIndex:
         run = group[0] if len(group) == 1 else group[bisect_right(group, clock, key=_clock) - 1]
         return run if clock < run.clock + run.length else None
 
-    def next_run(self, run: Run) -> Run | None:
+    def next_run(self, run: Run, hint: int = -1) -> Run | None:
+        """The run after `run`; `hint` may give its place in its block (as `run_at` left it)."""
         block = run.block
         assert block is not None
         runs = block.runs
-        i = runs.index(run)
+        i = hint if 0 <= hint < len(runs) and runs[hint] is run else runs.index(run)
         if i + 1 < len(runs):
             return runs[i + 1]
         b = self._block_index(block) + 1
@@ -268,7 +275,9 @@ class RunIndex:
             starts.insert(i, run.clock)
             groups.insert(i, [run])
 
-    def insert_after(self, left: Run | None, run: Run, *, count: bool = True) -> None:
+    def insert_after(
+        self, left: Run | None, run: Run, *, count: bool = True, hint: int = -1
+    ) -> None:
         """Put `run` right after `left` (at the start when None).
 
         `count` is False when the run's characters are already counted (a split).
@@ -281,7 +290,8 @@ class RunIndex:
         else:
             block = left.block
             assert block is not None
-            at = block.runs.index(left) + 1
+            runs = block.runs
+            at = (hint if 0 <= hint < len(runs) and runs[hint] is left else runs.index(left)) + 1
         block.runs.insert(at, run)
         run.block = block
         self.version += 1
@@ -302,7 +312,7 @@ class RunIndex:
         self.blocks.insert(b + 1, tail)
         self._rebuild(b)
 
-    def split(self, run: Run, units: int) -> Run:
+    def split(self, run: Run, units: int, hint: int = -1) -> Run:
         """Cut `run` after `units` clock units; return the right part (placed after it)."""
         assert 0 < units < run.length and run.fmt is None
         # (hot: deletions and inserts inside runs; built field by field, placed directly)
@@ -327,7 +337,8 @@ class RunIndex:
         block = run.block
         assert block is not None
         runs = block.runs
-        runs.insert(runs.index(run) + 1, right)  # its characters stay in the same block
+        at = hint if 0 <= hint < len(runs) and runs[hint] is run else runs.index(run)
+        runs.insert(at + 1, right)  # its characters stay in the same block
         right.block = block
         self.version += 1
         if len(runs) > _MAX_BLOCK:
