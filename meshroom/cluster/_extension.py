@@ -90,8 +90,8 @@ class RedisExtension(Extension):
         url: a ``redis://`` URL.
         stream_prefix: prefix of every key, so clusters can share one Redis.
         compact_after: entries in a document's stream past which a process compacts it.
-        block: seconds one ``XREAD`` waits; also how soon a newly opened document's
-            stream joins the reader (updates are never missed, only delayed).
+        block: seconds one ``XREAD`` waits before the reader looks at its documents again
+            (expiring awareness, republishing); a newly opened document wakes it at once.
         storage_writer: this process is the cluster's one storage writer (a lease).
         lease: seconds the writer lease lasts without renewal (renewed every third).
         awareness_timeout: seconds after which another process's client that stopped
@@ -130,6 +130,7 @@ class RedisExtension(Extension):
         self.awareness_timeout = awareness_timeout
         self.awareness_maxlen = awareness_maxlen
         self._token = uuid.uuid4().hex
+        self._wake_key = f"{stream_prefix}:wake:{self._token}"
         self._redis: Any = None
         self._followed: dict[str, _Followed] = {}
         self._group: TaskGroup | None = None
@@ -192,6 +193,8 @@ class RedisExtension(Extension):
                         await self._redis.eval(
                             RELEASE, 1, writer_key(self.stream_prefix), self._token
                         )
+                with contextlib.suppress(Exception):
+                    await self._redis.delete(self._wake_key)
                 await self._redis.aclose()
             self._redis = None
         self._followed.clear()
@@ -224,6 +227,9 @@ class RedisExtension(Extension):
         if payload.document is not None:
             followed.awareness = await self._follow_awareness(payload, followed.token)
         self._followed[key] = followed
+        # Wake the reader now (its XREAD may block up to `block`) so it follows this one.
+        await self._redis.xadd(self._wake_key, {b"w": b""}, maxlen=1)
+        await self._redis.expire(self._wake_key, 3600)
 
     async def on_change(self, payload: ChangePayload) -> None:
         """Publish an update accepted here (not one that came from Redis)."""
@@ -304,9 +310,6 @@ class RedisExtension(Extension):
             self._prune()
             self._expire_awareness()
             await self._republish()
-            if not self._followed:
-                await anyio.sleep(self.block)
-                continue
             following = dict(self._followed)
             streams = {key: followed.last_id for key, followed in following.items()}
             relays = {
@@ -315,6 +318,7 @@ class RedisExtension(Extension):
                 if followed.awareness is not None
             }
             streams.update({key: relay.last_id for key, (_, relay) in relays.items()})
+            streams[self._wake_key] = "$"
             try:
                 answer = await self._redis.xread(streams, count=500, block=block_ms)
             except Exception:
@@ -323,6 +327,8 @@ class RedisExtension(Extension):
                 continue
             for raw_key, entries in answer or []:
                 key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+                if key == self._wake_key:
+                    continue
                 if key in relays:
                     self._relay_awareness(*relays[key], entries)
                     continue
