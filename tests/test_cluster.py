@@ -7,6 +7,7 @@ the servers are real (in-process on their own uvicorn ports, or `meshroom serve
 
 from __future__ import annotations
 
+import gc
 import shutil
 import signal
 import subprocess
@@ -216,6 +217,20 @@ async def test_updates_made_while_redis_was_down_are_republished():
     finally:
         process.terminate()
         process.wait(10)
+
+
+async def test_closed_rooms_are_no_longer_followed(redis_url, prefix):
+    async with cluster_server(redis_url, prefix) as a:
+        async with RoomClient(a.base_url, "brief") as ann:
+            (await text_of(ann, "doc")).insert(0, "x")
+            assert a.extension.followed == [a.extension.stream_key("brief", "doc")]
+        await eventually(lambda: a.server.room("brief") is None)
+        gc.collect()
+        assert a.extension.followed == []
+        # Reopened, it is followed again, from its replayed stream.
+        async with RoomClient(a.base_url, "brief") as bob:
+            assert str(await text_of(bob, "doc")) == "x"
+            assert a.extension.followed == [a.extension.stream_key("brief", "doc")]
 
 
 async def test_process_opening_late_replays_the_stream(redis_url, prefix):

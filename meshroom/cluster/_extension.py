@@ -332,22 +332,25 @@ class RedisExtension(Extension):
                 if key in relays:
                     self._relay_awareness(*relays[key], entries)
                     continue
-                followed = following[key]
-                doc = followed.doc()
-                if doc is None or self._followed.get(key) is not followed:
-                    continue  # closed or reopened meanwhile (a reopened one replayed)
-                if followed.last_id != streams[key]:
-                    continue  # should not happen: one reader; be safe against duplicates
-                for entry_id, fields in entries:
-                    followed.last_id = entry_id
-                    followed.since_compaction += 1
-                    if fields.get(b"s") != followed.token:
-                        self._apply(doc, key, entry_id, fields)
-                if followed.since_compaction >= self.compact_after:
-                    try:
-                        await self._compact(followed, doc)
-                    except Exception:
-                        log.exception("cluster: compacting %r failed", key)
+                await self._read_entries(following[key], streams[key], entries)
+
+    async def _read_entries(self, followed: _Followed, read_from: Any, entries: list[Any]) -> None:
+        """Apply a document's new entries (a method, so that no loop variable keeps its doc)."""
+        doc = followed.doc()
+        if doc is None or self._followed.get(followed.key) is not followed:
+            return  # closed or reopened meanwhile (a reopened one replayed)
+        if followed.last_id != read_from:
+            return  # should not happen: one reader; be safe against duplicates
+        for entry_id, fields in entries:
+            followed.last_id = entry_id
+            if fields.get(b"s") != followed.token:  # ours were counted by on_change
+                followed.since_compaction += 1
+                self._apply(doc, followed.key, entry_id, fields)
+        if followed.since_compaction >= self.compact_after:
+            try:
+                await self._compact(followed, doc)
+            except Exception:
+                log.exception("cluster: compacting %r failed", followed.key)
 
     async def _republish(self) -> None:
         """Publish the full state of documents whose updates could not all be published."""
