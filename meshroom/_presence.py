@@ -210,16 +210,22 @@ class Presence:
         """
         scratch = self._scratch or self._build_scratch()
         before_roots = set(scratch.doc.keys())
-        recorder = scratch.recorder
-        recorder.events.clear()
-        recorder.recording = True
+        # Observed only while the update is checked: mirrored live updates make no events.
+        events: list[tuple[str, Any]] = []
+        subscriptions = [
+            (shared, shared.observe_deep(_recorder(name, events)))
+            for name, shared in (
+                ("participants", scratch.participants),
+                ("messages", scratch.messages),
+            )
+        ]
         try:
             scratch.doc.apply_update(update)
         except ValueError as error:
             return _Verdict(f"not a Yjs update: {error}", False)
         finally:
-            recorder.recording = False
-        events, recorder.events = recorder.events, []
+            for shared, subscription in subscriptions:
+                shared.unobserve(subscription)
         if set(scratch.doc.keys()) != before_roots:
             return _Verdict("the room document only has 'participants' and 'messages'", False)
         participants_changed = False
@@ -308,38 +314,19 @@ class _Verdict:
         self.forged = forged or []
 
 
-class _Recorder:
-    """Collects the scratch document's events while an update is checked.
+def _recorder(root: str, events: list[tuple[str, Any]]) -> Callable[[list[Any]], None]:
+    def record(changes: list[Any]) -> None:
+        events.extend((root, change) for change in changes)
 
-    Kept apart from `_Scratch` so the document's callbacks do not refer back
-    to the document (a cycle through Rust that Python's collector cannot free).
-    """
-
-    __slots__ = ("events", "recording")
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, Any]] = []
-        self.recording = False
-
-    def callback(self, root: str) -> Callable[[list[Any]], None]:
-        def record(events: list[Any]) -> None:
-            if self.recording:
-                self.events.extend((root, event) for event in events)
-
-        return record
+    return record
 
 
 class _Scratch:
-    """A copy of the room document that records the events of the update being checked."""
+    """A copy of the room document, kept equal to the live one by `Presence._mirror`."""
 
-    __slots__ = ("_subscriptions", "doc", "messages", "participants", "recorder")
+    __slots__ = ("doc", "messages", "participants")
 
     def __init__(self) -> None:
         self.doc = Doc()
         self.participants = self.doc.get("participants", type=Map)
         self.messages = self.doc.get("messages", type=Array)
-        self.recorder = _Recorder()
-        self._subscriptions = (
-            self.participants.observe_deep(self.recorder.callback("participants")),
-            self.messages.observe_deep(self.recorder.callback("messages")),
-        )
