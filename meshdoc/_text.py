@@ -315,8 +315,19 @@ class TextNode:
         if txn is None:
             with self._document.transaction():
                 self._insert(self._doc._txn, index, text, attrs)
-        else:
-            self._insert(txn, index, text, attrs)
+            return
+        fast = self._state.fast
+        if fast is not None and attrs is _NO_ATTRS and text and not fast.marks_changed:
+            # `_insert` with `_fast`'s check that nothing else happened, inline (per keystroke)
+            raw_txn = txn._txn
+            if (
+                fast.state_bytes == self._ydoc.get_state(raw_txn)
+                and fast.bytes == self._raw.len(raw_txn)
+                and 0 <= index <= fast.index.visible
+                and fast.insert(self._doc, txn, index, text)
+            ):
+                return
+        self._insert(txn, index, text, attrs)
 
     def _insert(self, txn: Any, index: int, text: str, attrs: dict[str, Any]) -> None:
         fast = self._state.fast

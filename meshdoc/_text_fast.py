@@ -429,6 +429,8 @@ class FastText:
             clock_bytes = (
                 _SMALL[clock] if clock < 0x80 else bytes((0x80 | (clock & 0x7F), clock >> 7))
             )
+        elif clock < 0x200000:
+            clock_bytes = bytes((0x80 | (clock & 0x7F), 0x80 | ((clock >> 7) & 0x7F), clock >> 14))
         else:
             clock_bytes = _varint(clock)
         origin_bytes = self.last_bytes if self.last_clock == clock - 1 else _varint(clock - 1)
