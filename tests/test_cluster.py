@@ -148,6 +148,29 @@ async def test_awareness_crosses_processes_and_leaves_on_disconnect(redis_url, p
         await bob.wait_for(lambda state: state["peers"] == [])
 
 
+async def test_awareness_of_a_stopped_process_leaves_at_once(redis_url):
+    url = redis_url.rsplit("/", 1)[0] + "/2"  # `meshroom serve` uses the default prefix
+    redis.Redis.from_url(url).flushdb()
+    port = free_port()
+    a = _serve(port, url)
+    try:
+        async with (
+            cluster_server(url, "meshroom") as b,
+            open_node_peer(b.base_url, "stop/doc", {"name": "Bob"}) as bob,
+            open_node_peer(f"ws://127.0.0.1:{port}", "stop/doc", {"name": "Ann"}) as ann,
+        ):
+            await ann.wait_event("synced")
+            await bob.wait_for(lambda state: names(state) == ["Ann"])
+            a.send_signal(signal.SIGTERM)  # a clean shutdown closes Ann's socket
+            a.wait(30)
+            # Well before the 30 s awareness timeout: the removal was published.
+            await bob.wait_for(lambda state: state["peers"] == [], timeout=10)
+    finally:
+        if a.poll() is None:
+            a.kill()
+        a.communicate(timeout=30)
+
+
 async def test_awareness_of_a_vanished_process_expires(redis_url, prefix):
     from meshroom._protocol import AwarenessEntry, encode_awareness_update
 

@@ -35,7 +35,7 @@ import anyio
 
 from .._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
 from ._awareness import AwarenessRelay
-from ._lease import RELEASE, RENEW, ClusterError
+from ._lease import keep_lease, release_lease, take_lease
 from ._streams import (
     KIND_COMPACTED,
     after,
@@ -43,7 +43,6 @@ from ._streams import (
     decode_entry,
     document_key,
     encode_entry,
-    writer_key,
 )
 
 if TYPE_CHECKING:
@@ -138,6 +137,7 @@ class RedisExtension(Extension):
         self._outbox_send, self._outbox = anyio.create_memory_object_stream[
             tuple[str, bytes, bytes]
         ](10_000)
+        self._outbox_drained = anyio.Event()
 
     # -- introspection ---------------------------------------------------------------------
 
@@ -166,7 +166,7 @@ class RedisExtension(Extension):
         try:
             await self._redis.ping()
             if self.storage_writer:
-                await self._take_writer_lease()
+                await take_lease(self._redis, self.stream_prefix, self._token, self.lease)
         except BaseException:
             await self._redis.aclose()
             self._redis = None
@@ -177,12 +177,19 @@ class RedisExtension(Extension):
         self._group.start_soon(self._read_forever)
         self._group.start_soon(self._publish_awareness)
         if self.storage_writer:
-            self._group.start_soon(self._renew_lease)
+            self._group.start_soon(
+                keep_lease, self._redis, self.stream_prefix, self._token, self.lease
+            )
         log.info("cluster: joined %s (prefix %r)", self.url, self.stream_prefix)
 
     async def on_shutdown(self) -> None:
         """Stop following, release the writer lease, disconnect."""
         if self._group is not None and self._exit_stack is not None:
+            # Removals of this process's clients (their sockets just closed) reach the
+            # other processes now rather than after `awareness_timeout`.
+            self._outbox_send.close()
+            with anyio.move_on_after(2):
+                await self._outbox_drained.wait()
             self._group.cancel_scope.cancel()
             await self._exit_stack.aclose()
             self._group = self._exit_stack = None
@@ -190,9 +197,7 @@ class RedisExtension(Extension):
             with anyio.CancelScope(shield=True):
                 if self.storage_writer:
                     with contextlib.suppress(Exception):
-                        await self._redis.eval(
-                            RELEASE, 1, writer_key(self.stream_prefix), self._token
-                        )
+                        await release_lease(self._redis, self.stream_prefix, self._token)
                 with contextlib.suppress(Exception):
                     await self._redis.delete(self._wake_key)
                 await self._redis.aclose()
@@ -278,6 +283,11 @@ class RedisExtension(Extension):
         return relay
 
     async def _publish_awareness(self) -> None:
+        async with self._outbox:
+            await self._publish_outbox()
+        self._outbox_drained.set()
+
+    async def _publish_outbox(self) -> None:
         async for key, update, token in self._outbox:
             try:
                 await self._redis.xadd(
@@ -397,30 +407,3 @@ class RedisExtension(Extension):
         trimmed = await self._redis.xtrim(followed.key, minid=after(covered), approximate=False)
         followed.since_compaction = 0
         log.debug("cluster: compacted %r (%d entries trimmed)", followed.key, trimmed)
-
-    async def _take_writer_lease(self) -> None:
-        """Take the lease; if held, wait out its time to live once (its holder may be dead)."""
-        key = writer_key(self.stream_prefix)
-        for attempt in range(2):
-            if await self._redis.set(key, self._token, nx=True, px=int(self.lease * 1000)):
-                return
-            remaining = await self._redis.pttl(key)
-            if attempt == 0 and remaining > 0:
-                await anyio.sleep(remaining / 1000 + 0.05)
-        raise ClusterError(
-            f"another process of this cluster already writes to storage (lease {key!r}): "
-            "give storage to one process only"
-        )
-
-    async def _renew_lease(self) -> None:
-        key = writer_key(self.stream_prefix)
-        while True:
-            await anyio.sleep(self.lease / 3)
-            try:
-                milliseconds = int(self.lease * 1000)
-                renewed = await self._redis.eval(RENEW, 1, key, self._token, milliseconds)
-            except Exception:
-                log.exception("cluster: renewing the storage writer lease failed")
-                continue
-            if not renewed:
-                log.error("cluster: the storage writer lease %r was lost", key)

@@ -7,10 +7,24 @@ itself when its process dies, so a replacement can take over.
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+import anyio
+
 from .._exceptions import MeshroomError
 from ._streams import writer_key
 
-__all__ = ["RELEASE", "RENEW", "ClusterError", "check_storage_writer_free"]
+__all__ = [
+    "ClusterError",
+    "check_storage_writer_free",
+    "keep_lease",
+    "release_lease",
+    "take_lease",
+]
+
+
+log = logging.getLogger("meshroom.cluster")
 
 
 class ClusterError(MeshroomError):
@@ -61,3 +75,41 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+
+async def take_lease(client: Any, prefix: str, token: str, lease: float) -> None:
+    """Take the lease; if held, wait out its time to live once (its holder may be dead).
+
+    Raises:
+        ClusterError: a live process holds it (it renewed it meanwhile).
+    """
+    key = writer_key(prefix)
+    for attempt in range(2):
+        if await client.set(key, token, nx=True, px=int(lease * 1000)):
+            return
+        remaining = await client.pttl(key)
+        if attempt == 0 and remaining > 0:
+            await anyio.sleep(remaining / 1000 + 0.05)
+    raise ClusterError(
+        f"another process of this cluster already writes to storage (lease {key!r}): "
+        "give storage to one process only"
+    )
+
+
+async def keep_lease(client: Any, prefix: str, token: str, lease: float) -> None:
+    """Renew the lease every third of its time to live, for as long as the process runs."""
+    key = writer_key(prefix)
+    while True:
+        await anyio.sleep(lease / 3)
+        try:
+            renewed = await client.eval(RENEW, 1, key, token, int(lease * 1000))
+        except Exception:
+            log.exception("cluster: renewing the storage writer lease failed")
+            continue
+        if not renewed:
+            log.error("cluster: the storage writer lease %r was lost", key)
+
+
+async def release_lease(client: Any, prefix: str, token: str) -> None:
+    """Give the lease back, if it is still ours."""
+    await client.eval(RELEASE, 1, writer_key(prefix), token)
