@@ -36,6 +36,7 @@ import anyio
 from .._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
 from ._awareness import AwarenessRelay
 from ._lease import keep_lease, release_lease, take_lease
+from ._publisher import UpdatePublisher
 from ._streams import (
     KIND_COMPACTED,
     after,
@@ -138,6 +139,7 @@ class RedisExtension(Extension):
             tuple[str, bytes, bytes]
         ](10_000)
         self._outbox_drained = anyio.Event()
+        self._publisher: UpdatePublisher | None = None
 
     # -- introspection ---------------------------------------------------------------------
 
@@ -174,6 +176,8 @@ class RedisExtension(Extension):
         async with contextlib.AsyncExitStack() as stack:
             self._group = await stack.enter_async_context(anyio.create_task_group())
             self._exit_stack = stack.pop_all()
+        self._publisher = UpdatePublisher(self._redis, self._publish_failed)
+        self._group.start_soon(self._publisher.run)
         self._group.start_soon(self._read_forever)
         self._group.start_soon(self._publish_awareness)
         if self.storage_writer:
@@ -188,8 +192,10 @@ class RedisExtension(Extension):
             # Removals of this process's clients (their sockets just closed) reach the
             # other processes now rather than after `awareness_timeout`.
             self._outbox_send.close()
-            with anyio.move_on_after(2):
+            with anyio.move_on_after(5):
                 await self._outbox_drained.wait()
+                if self._publisher is not None:
+                    await self._publisher.drain()
             self._group.cancel_scope.cancel()
             await self._exit_stack.aclose()
             self._group = self._exit_stack = None
@@ -244,11 +250,8 @@ class RedisExtension(Extension):
         followed = self._followed.get(key)
         if followed is None or followed.doc() is not payload.doc:
             return  # a document of a closed room: its successor replays the stream
-        try:
-            await self._redis.xadd(key, encode_entry(bytes(payload.update), followed.token))
-        except Exception:
-            followed.republish = True  # the reader publishes the whole state when it can
-            raise
+        assert self._publisher is not None
+        self._publisher.put(key, bytes(payload.update), followed.token)
         followed.since_compaction += 1
 
     async def on_store_document(self, payload: StoreDocumentPayload) -> None:
@@ -361,6 +364,11 @@ class RedisExtension(Extension):
                 await self._compact(followed, doc)
             except Exception:
                 log.exception("cluster: compacting %r failed", followed.key)
+
+    def _publish_failed(self, key: str) -> None:
+        followed = self._followed.get(key)
+        if followed is not None:
+            followed.republish = True  # the reader publishes the whole state when it can
 
     async def _republish(self) -> None:
         """Publish the full state of documents whose updates could not all be published."""
