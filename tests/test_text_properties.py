@@ -307,3 +307,51 @@ def test_sticky_positions_from_the_index_agree_with_the_scratch_copy(before, aft
     for position in made:
         assert me.node.index_of(position) == scratch_index(me, position)
     assert me.state.fast is not None
+
+
+typing = st.tuples(
+    st.sampled_from(["type", "type", "type", "backspace", "forward-delete", "jump", "remote"]),
+    st.floats(0, 1),  # where a jump lands, or where the remote peer edits
+    st.sampled_from(ALPHABET),
+)
+
+
+@pytest.mark.parametrize("block", [4, 128])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(steps=st.lists(typing, min_size=1, max_size=80))
+def test_typing_and_backspacing_at_a_cursor_keep_the_index_true(steps, block, monkeypatch):
+    """Keystrokes at a moving cursor (the fast path's remembered position) with remote edits."""
+    import meshdoc._text_index as index_module
+
+    monkeypatch.setattr(index_module, "_MAX_BLOCK", block)  # small blocks: many splits
+    local, remote = make_peers(1)
+    cursor = 0
+    for kind, where, char in steps:
+        text = str(local.node)
+        cursor = min(cursor, len(text))
+        if kind == "type":
+            local.node.insert(cursor, char)
+            assert str(local.node) == text[:cursor] + char + text[cursor:]
+            cursor += 1
+        elif kind == "backspace" and cursor > 0:
+            local.node.delete(cursor - 1, 1)
+            assert str(local.node) == text[: cursor - 1] + text[cursor:]
+            cursor -= 1
+        elif kind == "forward-delete" and cursor < len(text):
+            local.node.delete(cursor, 1)
+            assert str(local.node) == text[:cursor] + text[cursor + 1 :]
+        elif kind == "jump":
+            cursor = round(where * len(text))
+        elif kind == "remote":
+            sync(local, remote)
+            remote_text = str(remote.node)
+            remote.node.insert(round(where * len(remote_text)), char * 2)
+            sync(remote, local)
+        local.check_index()
+    converge([local, remote])
+    local.check_index()
+    assert not local.state.fast_off
