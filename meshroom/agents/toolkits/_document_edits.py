@@ -46,11 +46,9 @@ class DocumentAccess:
         if context.client is None:
             raise RuntimeError("the agent is not connected to a room")
         document = await context.client.open(path, self.schema_for(path), fragment=self.fragment)
-        # Editors create elements without `$id` (y-prosemirror drops attributes the editor's
-        # schema does not declare); give them ids so the model can address every element.
-        document.assign_missing_ids()
         key = (id(context.client), path)
         if key not in self._undo:
+            document.assign_missing_ids()
             self._undo[key] = document.undo_manager(context.origin, capture_timeout_millis=0)
         return document
 

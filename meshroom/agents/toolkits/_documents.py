@@ -177,6 +177,9 @@ def documents_toolkit(
                 schema's shape, with every $id), or "markdown".
         """
         document = await access.open(context, path)
+        # Editors create elements without `$id` (y-prosemirror drops attributes the editor's
+        # schema does not declare); the model addresses elements by the ids it reads here.
+        document.assign_missing_ids()
         if format == "json":
             return document.to_json()
         if format == "markdown":
