@@ -118,10 +118,10 @@ class InsertElements(Tool):
         if not items:
             return ErrorResponse("'elements' is empty")
         document = await self.access.open(context, path)
-        target = element(document, arguments["target_id"])
-        parent, index = _index_for(target, arguments["position"])
         created = []
-        with self.access.edit(context, path, document):
+        with self.access.edit(context, path, document):  # one transaction: reads included
+            target = element(document, arguments["target_id"])
+            parent, index = _index_for(target, arguments["position"])
             for offset, data in enumerate(items):
                 node = parent.insert_json_at(index + offset, data)
                 created.append(getattr(node, "id", None))
