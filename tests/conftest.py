@@ -30,6 +30,8 @@ from urllib.parse import quote
 import anyio
 import pytest
 import uvicorn
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from meshroom import Server
 
@@ -318,3 +320,36 @@ async def open_raw_peer(url: str, **connect_options: Any) -> AsyncIterator[RawPe
 def raw_peer() -> Callable[..., AbstractAsyncContextManager[RawPeer]]:
     """`async with raw_peer(live.url("room", "doc")) as peer:`."""
     return open_raw_peer
+
+
+# -- pycrdt's reference provider over a real websocket -----------------------------------------
+
+
+class WebsocketChannel:
+    """A `websockets` client connection as a pycrdt `Channel` (the Python reference provider)."""
+
+    def __init__(self, websocket: ClientConnection, path: str) -> None:
+        self._websocket = websocket
+        self._path = path
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def __aiter__(self) -> WebsocketChannel:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self.recv()
+        except ConnectionClosed:
+            raise StopAsyncIteration from None
+
+    async def send(self, message: bytes) -> None:
+        await self._websocket.send(message)
+
+    async def recv(self) -> bytes:
+        while True:  # y-websocket is binary; skip any text frame
+            message = await self._websocket.recv()
+            if isinstance(message, bytes):
+                return message

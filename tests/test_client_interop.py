@@ -12,10 +12,9 @@ import os
 
 import anyio
 import pytest
-from conftest import NODE_DIR, LiveServer
+from conftest import NODE_DIR, LiveServer, WebsocketChannel
 from pycrdt import Doc, Provider, Text
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import connect
 
 from meshroom import RoomClient
 
@@ -55,33 +54,6 @@ const timer = setInterval(() => {
 }, 20)
 setTimeout(() => { console.error('timed out: ' + text.toString()); process.exit(1) }, 20000)
 """
-
-
-class WebsocketChannel:
-    """A `pycrdt.Channel` over a `websockets` client connection."""
-
-    def __init__(self, websocket: ClientConnection, path: str) -> None:
-        self._websocket = websocket
-        self._path = path
-
-    @property
-    def path(self) -> str:
-        return self._path
-
-    def __aiter__(self) -> WebsocketChannel:
-        return self
-
-    async def __anext__(self) -> bytes:
-        try:
-            return await self.recv()
-        except ConnectionClosed:
-            raise StopAsyncIteration from None
-
-    async def send(self, message: bytes) -> None:
-        await self._websocket.send(message)
-
-    async def recv(self) -> bytes:
-        return await self._websocket.recv(decode=False)
 
 
 async def test_room_client_node_and_pycrdt_provider_converge(live_server: LiveServer) -> None:

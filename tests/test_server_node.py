@@ -20,45 +20,14 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from conftest import ROOT, free_port, open_node_peer
+from conftest import ROOT, WebsocketChannel, free_port, open_node_peer
 from pycrdt import Doc, Provider, Text
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import connect
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
 #: The console script, exactly as the README runs it.
 MESHROOM = shutil.which("meshroom") or str(Path(sys.executable).with_name("meshroom"))
-
-
-class WebsocketChannel:
-    """A `websockets` client connection as a pycrdt `Channel` (the Python reference provider)."""
-
-    def __init__(self, websocket: ClientConnection, path: str) -> None:
-        self._websocket = websocket
-        self._path = path
-
-    @property
-    def path(self) -> str:
-        return self._path
-
-    def __aiter__(self) -> WebsocketChannel:
-        return self
-
-    async def __anext__(self) -> bytes:
-        try:
-            return await self.recv()
-        except ConnectionClosed:
-            raise StopAsyncIteration from None
-
-    async def send(self, message: bytes) -> None:
-        await self._websocket.send(message)
-
-    async def recv(self) -> bytes:
-        while True:
-            message = await self._websocket.recv()
-            if isinstance(message, bytes):
-                return message
 
 
 @asynccontextmanager
