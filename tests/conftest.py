@@ -20,6 +20,11 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -353,3 +358,45 @@ class WebsocketChannel:
             message = await self._websocket.recv()
             if isinstance(message, bytes):
                 return message
+
+
+# -- `meshroom serve` as a subprocess ----------------------------------------------------------
+
+
+def start_meshroom_serve(
+    port: int, *options: str, command: str | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `meshroom serve --host 127.0.0.1 --port PORT OPTIONS…` and wait for `/healthz`.
+
+    `command` is the executable (default: `python -m meshroom`, the same CLI as the
+    console script). Raises RuntimeError with the server's output if it exits first.
+    """
+    program = [command] if command else [sys.executable, "-m", "meshroom"]
+    output = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server; not a pipe, so a chatty server never blocks)
+    process = subprocess.Popen(
+        [*program, "serve", "--host", "127.0.0.1", "--port", str(port), *options],
+        cwd=ROOT,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ),
+    )
+    process.log_file = output  # type: ignore[attr-defined]  # read with `serve_output`
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(serve_output(process))
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=0.5) as reply:
+                if reply.status == 200:
+                    return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("meshroom serve did not start")
+
+
+def serve_output(process: subprocess.Popen[bytes]) -> str:
+    """Everything a `start_meshroom_serve` process printed so far."""
+    log = process.log_file  # type: ignore[attr-defined]
+    log.seek(0)
+    return log.read().decode(errors="replace")

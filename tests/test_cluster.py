@@ -11,17 +11,15 @@ import gc
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import anyio
-import httpx
 import pytest
 import redis
-from conftest import ROOT, free_port, open_node_peer, run_server
+from conftest import free_port, open_node_peer, run_server, serve_output, start_meshroom_serve
 from pycrdt import Doc, Text
 
 from meshroom import RoomClient
@@ -350,21 +348,7 @@ async def test_bad_configuration_is_refused(redis_url, prefix):
 
 
 def _serve(port: int, redis_url: str, *options: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "meshroom", "serve", "--port", str(port), "--redis", redis_url]
-    process = subprocess.Popen(
-        [*command, *options], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(process.stdout.read().decode())  # type: ignore[union-attr]
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("meshroom serve did not start")
+    return start_meshroom_serve(port, "--redis", redis_url, *options)
 
 
 async def test_killed_process_restarts_and_catches_up(redis_url, tmp_path):
@@ -401,7 +385,8 @@ async def test_killed_process_restarts_and_catches_up(redis_url, tmp_path):
         for process in (a, b):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-            output = process.communicate(timeout=30)[0].decode()
+            process.wait(timeout=30)
+            output = serve_output(process)
     assert a.returncode in (0, -signal.SIGTERM), output
     # A, the cluster's storage writer, stored the edits made through B too.
     snapshots = list(rooms.rglob("*.yjs")) + list(rooms.rglob("*.ylog"))

@@ -7,12 +7,10 @@ started exactly as the README says, serves a Node client and stores on SIGTERM.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,7 +18,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from conftest import ROOT, WebsocketChannel, free_port, open_node_peer
+from conftest import WebsocketChannel, free_port, open_node_peer, serve_output, start_meshroom_serve
 from pycrdt import Doc, Provider, Text
 from websockets.asyncio.client import connect
 
@@ -110,30 +108,8 @@ async def test_idle_client_stays_connected_past_the_reconnect_watchdog(live_serv
 
 
 def _start_serve(port: int, storage: str) -> subprocess.Popen:
-    command = [
-        MESHROOM,
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--storage",
-        storage,
-    ]  # fmt: skip  (the README's command, on a free port)
-    process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ)
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(process.stdout.read().decode())  # type: ignore[union-attr]
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("meshroom serve did not start")
+    """The README's command, on a free port, through the console script."""
+    return start_meshroom_serve(port, "--storage", storage, command=MESHROOM)
 
 
 async def test_meshroom_serve_subprocess(tmp_path):
@@ -150,7 +126,8 @@ async def test_meshroom_serve_subprocess(tmp_path):
                 await b.wait_for(lambda s: s["text"] == "served by meshroom serve")
     finally:
         process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=30)[0].decode()
+        process.wait(timeout=30)
+        output = serve_output(process)
     # uvicorn re-raises the signal once shut down cleanly (the Unix convention).
     assert process.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output

@@ -10,13 +10,9 @@ Screenshots of the final states are saved under `test-output/web/`.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -25,7 +21,7 @@ from urllib.parse import urlencode
 
 import anyio
 import pytest
-from conftest import free_port
+from conftest import free_port, start_meshroom_serve
 
 from meshdoc import markdown
 from meshroom import RoomClient
@@ -85,22 +81,11 @@ class ServerProcess:
         return f"ws://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        command = [
-            sys.executable, "-m", "meshroom", "serve",
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--storage", str(self.storage), "--secret", SECRET,
-            "--static", str(DIST), "--grace-period", "0.5", "--log-level", "warning",
-        ]  # fmt: skip
-        self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ})
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("meshroom serve did not start")
+        self.process = start_meshroom_serve(
+            self.port,
+            *("--storage", str(self.storage), "--secret", SECRET, "--static", str(DIST)),
+            *("--grace-period", "0.5", "--log-level", "warning"),
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
