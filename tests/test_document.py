@@ -101,6 +101,40 @@ def test_nested_transaction_with_other_origin_is_refused():
     assert len(doc.root.get_children()) == 1
 
 
+def test_transactions_behave_as_pycrdt_ones():
+    """`MeshDocument.transaction` opens a leaner transaction than pycrdt's, with its behaviour:
+    raw pycrdt calls join it, raw observers see its origin, observer errors surface on exit
+    and leave no transaction open, undo tracks its origin."""
+    doc = MeshDocument(None, origin="agent")
+    text = doc.root.append_child("p").text
+    origins = []
+    sub = doc.doc.observe(lambda event: origins.append(doc.doc._txn.origin))
+    with doc.transaction() as txn:
+        assert doc.doc.transaction() is txn and txn.origin == "agent"
+        text.insert(0, "ab")
+        text.ytext.insert(2, "c")  # pycrdt's own call joins the transaction
+    assert origins == ["agent"] and str(text) == "abc"
+    with pytest.raises(RuntimeError):
+        txn.origin  # noqa: B018 - over
+    sub.drop()
+
+    def fail(event: object) -> None:
+        raise KeyError("observer")
+
+    sub = doc.doc.observe(fail)
+    with pytest.raises(Exception) as caught, doc.transaction(origin="bob"):
+        text.insert(0, "x")
+    assert isinstance(caught.value.exceptions[0], KeyError)  # an ExceptionGroup, as pycrdt's
+    sub.drop()
+    assert doc.doc._txn is None and str(text) == "xabc"
+    undo = doc.undo_manager()
+    with doc.transaction():
+        text.insert(0, "y")
+    with doc.transaction(origin="bob"):
+        text.insert(0, "z")
+    assert undo.undo() and str(text) == "zxabc"
+
+
 def test_remote_updates_reach_observers_with_their_origin():
     doc = MeshDocument(None)
     seen: list[DocumentEvent] = []
