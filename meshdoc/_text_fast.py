@@ -42,6 +42,7 @@ class FastText(IndexSync):
         self.cur_pos = 0
         self.cur_left: Run | None = None
         self.cur_right: Run | None = None
+        self.cur_ahead: Run | None = None  # see `_set_cursor`
         self.cur_typing = False  # made by our insert: typing on may extend `cur_left`
         self.cur_template: tuple[bytes, bytes] | None = None
         self.last_clock = -1  # the clock of our last one-unit insert, and its encoding
@@ -134,6 +135,7 @@ class FastText(IndexSync):
         self.cur_pos = index_ + len(text)
         self.cur_left = left
         self.cur_right = right
+        self.cur_ahead = None
         self.cur_typing = True
         self.cur_template = None
         self.state[client] = clock + units
@@ -205,20 +207,35 @@ class FastText(IndexSync):
         if self.cur_version == index.version:
             # where the last edit left off: backspace cuts the end off the run before the
             # cursor, delete the start off the run after it
-            left, run = self.cur_left, self.cur_right
+            left, right = self.cur_left, self.cur_right
             assert left is not None
-            if self.cur_pos == start + length and left.chars > length:
-                run = index.split(left, left.chars_to_units(left.chars - length))
-            elif self.cur_pos == start and run is not None and run.chars >= length:
-                if run.chars > length:
-                    index.split(run, run.chars_to_units(length))
-            else:
-                run = None
+            run: Run | None = None
+            if self.cur_pos == start + length:
+                if left.chars > length:
+                    run = index.split(left, left.chars_to_units(left.chars - length))
+            elif self.cur_pos == start and right is not None:
+                # forward delete: what earlier ones deleted lies between the cursor and the
+                # next character, up to `cur_ahead` (the cursor keeps its adjacent neighbours)
+                run = self.cur_ahead or right
+                for _ in range(8):
+                    if run.chars or run.fmt is not None:
+                        break
+                    run = index.next_run(run)
+                    if run is None:
+                        break
+                if run is not None and run.fmt is None and run.chars >= length:
+                    if run.chars > length:
+                        index.split(run, run.chars_to_units(length))
+                else:
+                    run = None
             if run is not None:
                 update = b"\x00\x01" + _client(run.client) + b"\x01" + _varint(run.clock)
                 doc._doc.apply_update(txn._txn, update + _varint(run.length))
                 self._drop(run)
-                self._set_cursor(start, left, run)
+                if self.cur_pos == start:
+                    self._set_cursor(start, left, right, run)
+                else:
+                    self._set_cursor(start, left, run)
                 return
         # The run ending where the deletion begins (kept as the cursor, with the run after
         # it), and the first visible run from there, where it begins.
@@ -266,16 +283,20 @@ class FastText(IndexSync):
         for r in doomed:
             self._drop(r)
         if left is not None:
-            self._set_cursor(start, left, after)
+            self._set_cursor(start, left, after, doomed[-1])
         else:
             self.cur_version = -1
 
-    def _set_cursor(self, pos: int, left: Run, right: Run | None) -> None:
-        """After a deletion: `pos` lies between `left` and `right` (typing there is new)."""
+    def _set_cursor(self, pos: int, left: Run, right: Run | None, ahead: Run | None = None) -> None:
+        """After a deletion: `pos` lies between `left` and `right` (typing there is new).
+
+        `ahead`: the last run a forward delete removed, where the next one looks from.
+        """
         self.cur_version = self.index.version
         self.cur_pos = pos
         self.cur_left = left
         self.cur_right = right
+        self.cur_ahead = ahead
         self.cur_typing = False
 
     # -- positions ------------------------------------------------------------------------
