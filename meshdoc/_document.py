@@ -37,6 +37,7 @@ from ._exceptions import TransactionError, UpdateError
 from ._json import plan_root, write_plan
 from ._tree import ID, iter_elements, node_path, normalize
 from ._undo import UndoManager
+from ._update_gaps import decode_state, integrable
 
 if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport there
     from exceptiongroup import ExceptionGroup
@@ -378,12 +379,17 @@ class MeshDocument:
         update = bytes(update)
         try:
             with self.doc.transaction(origin=origin) if origin is not None else nullcontext():
-                self.doc.apply_update(update)
+                # yrs links a struct that follows a gap in its client's clocks without
+                # moving the state vector; only what follows on from our state goes in
+                # (the rest waits with the unsettled updates, as in Yjs).
+                self.doc.apply_update(integrable(update, decode_state(self.doc.get_state()))[0])
                 if self._unsettled:
                     # yrs (pycrdt 0.14) can drop an update parked as pending when later ones
                     # arrive before its dependencies; applying the parked ones again, merged,
                     # once more updates are in, integrates them (re-applying is idempotent).
-                    self.doc.apply_update(merge_updates(*self._unsettled, update))
+                    merged = merge_updates(*self._unsettled, update)
+                    state = decode_state(self.doc.get_state())
+                    self.doc.apply_update(integrable(merged, state)[0])
             state = self.doc.get_state()
             unsettled = [
                 u for u in (*self._unsettled, update) if _get_update(u, state)[:1] != b"\x00"
