@@ -238,7 +238,7 @@ class TextNode:
         text (the common case, known without reading the text) this costs O(1).
         """
         state = self._state
-        state_vector = self._doc.get_state()
+        state_vector = self._ydoc.get_state(txn._txn)  # (pycrdt's call would nest a transaction)
         if state.ascii and state.state_vector == state_vector:
             return self._raw.len(txn._txn), list(indices)
         chunks = self._chunks()
@@ -281,12 +281,12 @@ class TextNode:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def _after_write(self, inserted: str | None) -> None:
+    def _after_write(self, txn: Any, inserted: str | None) -> None:
         state = self._state
         if state.fast is not None:  # a plain-path write: the index reads it back before use
             state.fast.marks_changed = True
         if state.ascii and (inserted is None or inserted.isascii()):
-            state.state_vector = self._doc.get_state()
+            state.state_vector = self._ydoc.get_state(txn._txn)
         else:
             state.ascii = False
 
@@ -320,13 +320,17 @@ class TextNode:
         if fast is not None and attrs is _NO_ATTRS and text and not fast.marks_changed:
             # `_insert` with `_fast`'s check that nothing else happened, inline (per keystroke)
             raw_txn = txn._txn
-            if (
-                fast.state_bytes == self._ydoc.get_state(raw_txn)
-                and fast.bytes == self._raw.len(raw_txn)
-                and 0 <= index <= fast.index.visible
-                and fast.insert(self._doc, txn, index, text)
-            ):
-                return
+            ydoc = self._ydoc
+            if fast.state_bytes == ydoc.get_state(raw_txn) and fast.bytes == self._raw.len(raw_txn):
+                if (
+                    index == fast.cur_pos
+                    and fast.cur_typing
+                    and fast.cur_version == fast.index.version
+                ):
+                    fast.type_on(ydoc, raw_txn, text)
+                    return
+                if 0 <= index <= fast.index.visible and fast.insert(self._doc, txn, index, text):
+                    return
         self._insert(txn, index, text, attrs)
 
     def _insert(self, txn: Any, index: int, text: str, attrs: dict[str, Any]) -> None:
@@ -353,7 +357,7 @@ class TextNode:
         if not text:
             return
         self._raw.insert(txn._txn, offset, text, iter(attrs.items()))
-        self._after_write(text)
+        self._after_write(txn, text)
 
     def delete(self, index: int, length: int) -> None:
         """Delete `length` code points starting at `index`.
@@ -385,7 +389,7 @@ class TextNode:
         if length == 0:
             return
         self._raw.remove_range(txn._txn, start, stop - start)
-        self._after_write(None)
+        self._after_write(txn, None)
 
     def replace(
         self, index: int, length: int, text: str, attributes: Mapping[str, Any] | None = None
@@ -420,7 +424,7 @@ class TextNode:
             if length == 0:
                 return
             self._raw.format(txn._txn, start, stop - start, iter(attrs.items()))
-            self._after_write(None)
+            self._after_write(txn, None)
 
     # -- sticky positions --------------------------------------------------------------------
 

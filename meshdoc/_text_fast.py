@@ -37,8 +37,8 @@ class FastText(IndexSync):
         self.head: bytes | None = None  # how every update of ours starts (count, client)
         # Where our last edit left off (index version, position, the run ending there, the
         # run after it), so that typing on from there needs no lookup. Kept in attributes,
-        # not a tuple: no allocation per keystroke. `cur_version` is -1 when there is none.
-        self.cur_version = -1
+        # not a tuple: no allocation per keystroke. `cur_version` (set up by `IndexSync`) is
+        # -1 when there is none.
         self.cur_pos = 0
         self.cur_left: Run | None = None
         self.cur_right: Run | None = None
@@ -71,7 +71,8 @@ class FastText(IndexSync):
             left = self.cur_left
             assert left is not None
             if self.cur_typing and left.clock + left.length == clock:
-                return self._type_on(doc, txn, left, clock, text)
+                self.type_on(doc._doc, txn._txn, text)
+                return True
             # where the last edit left off: its neighbours are known
             right = self.cur_right
             hint = -1
@@ -143,12 +144,19 @@ class FastText(IndexSync):
         self.bytes += len(data)
         return True
 
-    def _type_on(self, doc: Doc, txn: Any, left: Run, clock: int, text: str) -> bool:
+    def type_on(self, ydoc: Any, raw_txn: Any, text: str) -> None:
         """Insert where our last insert ended, extending its run (the typing case).
 
-        Only the clocks and the content differ from the update written then: the origin is
-        our own last character, the right origin the same as before.
+        The caller checked that nothing else happened since (state vector, length) and that
+        the cursor is the typing one (`cur_typing`, `cur_version`, `cur_pos`): then our last
+        item is `cur_left` (see `IndexSync.ensure`). Only the clocks and the content differ
+        from the update written then: the origin is our own last character, the right origin
+        the same as before. Per keystroke, so the index is updated inline, without bumping
+        its version (the run grows at the cursor: the cursor stays true).
         """
+        left = self.cur_left
+        assert left is not None and left.text is not None
+        clock = left.clock + left.length
         template = self.cur_template
         if template is None:
             right = self.cur_right
@@ -159,6 +167,7 @@ class FastText(IndexSync):
                     b"\xc4" + _client(left.client),
                     _client(right.client) + _varint(right.clock),
                 )
+            self.cur_template = template
         if clock < 0x4000:
             clock_bytes = (
                 _SMALL[clock] if clock < 0x80 else bytes((0x80 | (clock & 0x7F), clock >> 7))
@@ -172,12 +181,12 @@ class FastText(IndexSync):
         n = len(data)
         mid, tail = template
         size = _SMALL[n] if n < 0x80 else _varint(n)
-        update = (self.head, clock_bytes, mid, origin_bytes, tail, size, data, b"\x00")
-        raw_txn = txn._txn
-        doc._doc.apply_update(raw_txn, b"".join(update))
+        ydoc.apply_update(
+            raw_txn,
+            b"".join((self.head, clock_bytes, mid, origin_bytes, tail, size, data, b"\x00")),
+        )
         chars = len(text)
         units = chars if n == chars else utf16_length(text)
-        assert left.text is not None
         left.text += text
         left.length += units
         left.chars += chars
@@ -185,21 +194,19 @@ class FastText(IndexSync):
         block = left.block
         if index.dirty is block:  # `index._add`, inline: typing stays in one block
             assert block is not None
-            index.version += 1
             block.vis += chars
             index.visible += chars
             index.dirty_delta += chars
         else:
             index._add(block, chars)  # type: ignore[arg-type]
-        self.cur_version = index.version
+            self.cur_version = index.version
         self.cur_pos += chars
-        self.cur_template = template
         self.state[left.client] = clock + units
         if units == 1:
-            self.last_clock, self.last_bytes = clock, clock_bytes
-        self.state_bytes = doc._doc.get_state(raw_txn)
+            self.last_clock = clock
+            self.last_bytes = clock_bytes
+        self.state_bytes = ydoc.get_state(raw_txn)
         self.bytes += n
-        return True
 
     def delete(self, doc: Doc, txn: Any, start: int, length: int) -> None:
         """Delete `length` code points at `start` (a range inside the text)."""

@@ -70,6 +70,10 @@ class IndexSync:
         self.delete_set = b""  # the encoded delete set the index reflects, and decoded:
         self.deletes: dict[int, list[tuple[int, int]]] = {}
         self.bytes = 0  # UTF-8 length of the visible text, as pycrdt counts it
+        # The index version where `FastText`'s cursor is true (-1: none). Anything read back
+        # here drops the cursor, so that a cursor in step with the index also means that our
+        # last item is where the cursor says (even when the news were in another type).
+        self.cur_version = -1
 
     # -- keeping the index true ---------------------------------------------------------------
 
@@ -82,6 +86,7 @@ class IndexSync:
         if state_bytes == self.state_bytes and length == self.bytes and not self.marks_changed:
             return
         self.marks_changed = False
+        self.cur_version = -1
         state = _decode_state(state_bytes)
         update = doc._doc.get_update(raw_txn, _encode_state(self.state))
         items, delete_set = split_update(update)
