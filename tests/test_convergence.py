@@ -3,7 +3,8 @@
 Three replicas apply random element, attribute, move and text operations
 through the public API; their updates travel through a network that delivers
 in random order and with duplicates. After everything is delivered, every
-replica must show the same `to_json()`, `validate()` must list violations
+replica must show the same `to_json()` (and so must a replica loaded from its
+encoded state), `validate()` must list violations
 (concurrent edits may legitimately break the schema: two moves of one element
 leave two copies with one `$id`) without raising, and a document with no
 violation must also pass the exported JSON Schema.
@@ -173,6 +174,8 @@ def test_replicas_converge_and_validation_reports(ops, seed):
     first = replicas[0].to_json()
     for replica in replicas[1:]:
         assert replica.to_json() == first
+    for replica in replicas:  # what each holds in memory is what it encodes
+        assert MeshDocument.from_update(SCHEMA, replica.get_update()).to_json() == first
     violations = replicas[0].validate()
     assert {v.rule for v in violations} <= KNOWN_RULES
     for replica in replicas[1:]:

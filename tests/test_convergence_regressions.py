@@ -19,6 +19,7 @@ import pytest
 from _meshdoc_schemas import article_schema
 from pycrdt import Doc, Map, Text, XmlFragment, merge_updates
 from test_convergence import _apply
+from test_interop_doc import _node
 
 import meshdoc._element
 import meshdoc._json
@@ -27,6 +28,7 @@ from meshdoc import MeshdocError, MeshDocument
 from meshdoc._update_gaps import NATIVE_CHECK_MIN, _gapless, decode_state, integrable
 
 SCHEMA = article_schema()
+CLIENT_IDS = [(2, 3, 1), (3, 1, 2), (1001090106, 1484771969, 991564256)]
 
 # tests/test_convergence.py's failing example (CI), with client ids that make it fail
 CI_OPS = [
@@ -70,18 +72,21 @@ def _encoded(document: MeshDocument) -> str:
     return _rendered(fresh)
 
 
-@pytest.mark.parametrize("client_ids", [(2, 3, 1), (3, 1, 2), (1001090106, 1484771969, 991564256)])
-def test_ci_example_converges(client_ids, counted_ids):
+def _replay_ci(client_ids: tuple[int, int, int]) -> tuple[list[MeshDocument], list[list[bytes]]]:
+    """The CI example with these client ids; also every update each replica took in, in
+    order (its own included)."""
     rng = random.Random(480)
     replicas = [
         MeshDocument(SCHEMA, origin=f"r{i}", doc=Doc(client_id=client_id))
         for i, client_id in enumerate(client_ids)
     ]
     network: list[tuple[int, bytes]] = []
+    seen: list[list[bytes]] = [[] for _ in replicas]
 
     def broadcaster(sender: int):
         def send(event):
             if event.origin != "net":
+                seen[sender].append(event.update)
                 network.extend((t, event.update) for t in range(len(replicas)) if t != sender)
 
         return send
@@ -95,6 +100,7 @@ def test_ci_example_converges(client_ids, counted_ids):
             target, update = network[index]
             if rng.random() < 0.8:
                 network.pop(index)
+            seen[target].append(update)
             replicas[target].apply_update(update, origin="net")
 
     for replica_index, op, a, b, word in CI_OPS:
@@ -103,12 +109,26 @@ def test_ci_example_converges(client_ids, counted_ids):
         deliver(rng.randrange(3))
     while network:
         deliver(len(network))
+    return replicas, seen
 
+
+@pytest.mark.parametrize("client_ids", CLIENT_IDS)
+def test_ci_example_converges(client_ids, counted_ids):
+    replicas, _ = _replay_ci(client_ids)
     first = replicas[0].to_json()
     for replica in replicas:
         assert replica.to_json() == first
         assert _rendered(replica.doc) == _encoded(replica)
         assert replica.get_state() == replicas[0].get_state()
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("client_ids", CLIENT_IDS)
+def test_ci_example_reads_the_same_in_yjs(client_ids, counted_ids):
+    """Yjs, fed the updates in the order each replica took them in, shows what it shows."""
+    replicas, seen = _replay_ci(client_ids)
+    for replica, updates in zip(replicas, seen, strict=True):
+        assert _node(updates)["xml"] == replica.to_xml()
 
 
 def _gapped_insert() -> tuple[Doc, bytes, bytes, MeshDocument]:
@@ -157,6 +177,17 @@ def test_text_edits_after_a_gapped_update_land_on_characters():
         {"insert": "x", "attributes": {"bold": {}}},
         {"insert": "!y"},
     ]
+
+
+@pytest.mark.interop
+def test_yjs_also_waits_for_the_gap():
+    _, gapped, everything, b = _gapped_insert()
+    base = b.get_update()
+    assert _node([base, gapped])["xml"] == MeshDocument.from_update(SCHEMA, base).to_xml()
+    b.apply_update(gapped)
+    assert _node([base, gapped])["xml"] == b.to_xml()
+    b.apply_update(everything)
+    assert _node([base, gapped, everything])["xml"] == b.to_xml()
 
 
 def test_raw_pycrdt_links_a_struct_after_a_gap():
