@@ -146,6 +146,9 @@ class MeshDocument:
         # remote updates not fully integrated yet (arrived before their dependencies)
         self._unsettled: list[bytes] = []
         self._by_id: dict[str, XmlElement] = {}
+        # Transactions with the default origin, one after the other, are one reused object (it
+        # holds nothing between them): a keystroke then allocates none.
+        self._default_transaction: _Transaction | None = None
 
     def __repr__(self) -> str:
         return f"MeshDocument(schema={self.schema!r}, fragment={self.fragment_name!r})"
@@ -331,13 +334,19 @@ class MeshDocument:
             return current
         if origin is None:
             origin = self.origin
+            reused = self._default_transaction
+            if reused is not None and reused._origin is origin:
+                return reused
         if origin is None or doc._allow_multithreading:
             return doc.transaction(origin=origin)
         try:
             origin_hash = hash(origin)
         except TypeError:  # pycrdt refuses it with its own error
             return doc.transaction(origin=origin)
-        return _Transaction(doc, origin, origin_hash)
+        txn = _Transaction(doc, origin, origin_hash)
+        if origin is self.origin:
+            self._default_transaction = txn
+        return txn
 
     def observe(self, callback: Callable[[DocumentEvent], None]) -> Subscription:
         """Call `callback(DocumentEvent)` after every transaction that changed the document."""
@@ -362,9 +371,18 @@ class MeshDocument:
         return self.doc.get_state()
 
     def get_update(self, state_vector: bytes | None = None) -> bytes:
-        """A Yjs v1 update with everything the holder of `state_vector` lacks (all if None)."""
+        """A Yjs v1 update with everything the holder of `state_vector` lacks (all if None).
+
+        Updates still waiting for their dependencies go with it, as Yjs sends its pending
+        structs: a snapshot taken meanwhile keeps them.
+        """
         try:
-            return self.doc.get_update(state_vector)
+            update = self.doc.get_update(state_vector)
+            if self._unsettled:
+                update = merge_updates(update, *self._unsettled)
+                if state_vector is not None:
+                    update = _get_update(update, state_vector)
+            return update
         except ValueError as exc:
             raise UpdateError(f"not a state vector: {exc}") from exc
 
