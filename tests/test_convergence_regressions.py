@@ -67,9 +67,7 @@ def _rendered(doc: Doc) -> str:
 
 def _encoded(document: MeshDocument) -> str:
     """What a fresh replica built from this one's encoded state shows."""
-    fresh = Doc()
-    fresh.apply_update(document.get_update())
-    return _rendered(fresh)
+    return _rendered(MeshDocument.from_update(SCHEMA, document.get_update()).doc)
 
 
 def _replay_ci(client_ids: tuple[int, int, int]) -> tuple[list[MeshDocument], list[list[bytes]]]:
@@ -158,6 +156,18 @@ def test_a_struct_after_a_clock_gap_waits_for_the_gap():
     b.apply_update(everything)
     assert str(b.get_node_by_id("p").text) == "éxy"
     assert b.get_state() == a.get_state()
+
+
+def test_a_snapshot_keeps_the_updates_that_wait():
+    """As Yjs sends its pending structs, `get_update` carries what waits for a gap."""
+    a, gapped, _, b = _gapped_insert()
+    b.apply_update(gapped)
+    copy = MeshDocument.from_update(SCHEMA, b.get_update())
+    assert str(copy.get_node_by_id("p").text) == "xy"
+    since = b.get_update(b.get_state())  # what b has beyond its own state: the waiting "é"
+    assert since[:1] != b"\x00"
+    copy.apply_update(a.get_update())
+    assert str(copy.get_node_by_id("p").text) == "éxy"
 
 
 def test_text_edits_after_a_gapped_update_land_on_characters():
