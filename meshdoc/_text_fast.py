@@ -87,35 +87,59 @@ class FastText(IndexSync):
                 right = index.split(left, left.chars_to_units(offset + 1), hint)
             else:
                 right = index.next_run(left, hint)
-        ascii = text.isascii()
-        units = len(text) if ascii else utf16_length(text)
+        units = len(text) if text.isascii() else utf16_length(text)
         data = text.encode()
+        n = len(data)
         # A v1 update with one string item (Yjs `writeStructs`) naming its origins, or else
         # (an empty text) its parent.
         head = self.head
         if head is None:
             head = self.head = b"\x01\x01" + _client(client)
+        size = _SMALL[n] if n < 0x80 else _varint(n)
         if left is not None:
+            origin_clock = left.clock + left.length - 1
             if right is not None:
-                parts = [head, _varint(clock), b"\xc4", _client(left.client)]
-                parts += (_varint(left.clock + left.length - 1), _client(right.client))
-                parts += (_varint(right.clock), _varint(len(data)), data, b"\x00")
+                update = b"".join(
+                    (
+                        head,
+                        _varint(clock),
+                        b"\xc4",
+                        _client(left.client),
+                        _varint(origin_clock),
+                        _client(right.client),
+                        _varint(right.clock),
+                        size,
+                        data,
+                        b"\x00",
+                    )
+                )
             else:
-                parts = [head, _varint(clock), b"\x84", _client(left.client)]
-                parts += (_varint(left.clock + left.length - 1), _varint(len(data)), data, b"\x00")
+                update = b"".join(
+                    (
+                        head,
+                        _varint(clock),
+                        b"\x84",
+                        _client(left.client),
+                        _varint(origin_clock),
+                        size,
+                        data,
+                        b"\x00",
+                    )
+                )
         elif right is not None:
-            parts = [head, _varint(clock), b"\x44", _client(right.client), _varint(right.clock)]
-            parts += (_varint(len(data)), data, b"\x00")
+            start = (head, _varint(clock), b"\x44", _client(right.client), _varint(right.clock))
+            update = b"".join((*start, size, data, b"\x00"))
         else:
             parent = self.text_id
-            parts = [head, _varint(clock), b"\x04\x00", _client(parent[0]), _varint(parent[1])]
-            parts += (_varint(len(data)), data, b"\x00")
+            start = (head, _varint(clock), b"\x04\x00", _client(parent[0]), _varint(parent[1]))
+            update = b"".join((*start, size, data, b"\x00"))
         raw_txn = txn._txn
-        doc._doc.apply_update(raw_txn, b"".join(parts))
+        ydoc = doc._doc
+        ydoc.apply_update(raw_txn, update)
         if (
             left is not None
             and left.client == client
-            and left.clock + left.length == clock
+            and origin_clock + 1 == clock
             and left.text is not None
             and (
                 left.right_origin is None
@@ -125,9 +149,14 @@ class FastText(IndexSync):
         ):
             index.append_text(left, text, units)
         else:
-            origin = (left.client, left.clock + left.length - 1) if left is not None else None
-            right_origin = (right.client, right.clock) if right is not None else None
-            run = Run(client, clock, text, units, origin, right_origin)
+            run = Run(
+                client,
+                clock,
+                text,
+                units,
+                (left.client, origin_clock) if left is not None else None,
+                (right.client, right.clock) if right is not None else None,
+            )
             index.insert_after(left, run, hint=hint)
             index.register(run)
             left = run
@@ -140,8 +169,8 @@ class FastText(IndexSync):
         self.cur_typing = True
         self.cur_template = None
         self.state[client] = clock + units
-        self.state_bytes = doc._doc.get_state(raw_txn)
-        self.bytes += len(data)
+        self.state_bytes = ydoc.get_state(raw_txn)
+        self.bytes += n
         return True
 
     def type_on(self, ydoc: Any, raw_txn: Any, text: str) -> None:
@@ -245,16 +274,16 @@ class FastText(IndexSync):
                     self._set_cursor(start, left, run)
                 return
         # The run ending where the deletion begins (kept as the cursor, with the run after
-        # it), and the first visible run from there, where it begins.
+        # it), and from there the runs to delete (past the tombstones in between).
         left: Run | None = None
         if start:
             left, offset = index.run_at(start - 1)
             hint = index.hint
             if offset + 1 < left.chars:
                 run = after = index.split(left, left.chars_to_units(offset + 1), hint)
-            else:  # tombstones may follow `left`: past them by position, not one by one
-                after = index.next_run(left, hint)
-                run = after if after is not None and after.chars else index.run_at(start)[0]
+            else:
+                run = after = index.next_run(left, hint)  # (a run follows: text is deleted)
+                assert run is not None
         else:
             run = index.run_at(0)[0]
             hint = index.hint - 1
@@ -266,6 +295,7 @@ class FastText(IndexSync):
             i = runs.index(run)
         doomed: list[Run] = []
         remaining = length
+        skipped = 0
         while True:
             current = runs[i]
             if current.chars:
@@ -275,6 +305,15 @@ class FastText(IndexSync):
                 remaining -= current.chars
                 if not remaining:
                     break
+            elif not doomed:
+                skipped += 1
+                if skipped == 32:  # a long stretch of tombstones: past it by position
+                    run = index.run_at(start)[0]
+                    block = run.block
+                    assert block is not None
+                    runs = block.runs
+                    i = index.hint
+                    continue
             i += 1
             if i == len(runs):
                 block = index.blocks[block.pos + 1]

@@ -36,6 +36,7 @@ class Run:
         "client",
         "clock",
         "fmt",
+        "group",
         "length",
         "origin",
         "right_origin",
@@ -59,6 +60,8 @@ class Run:
         self.origin = origin
         self.right_origin = right_origin
         self.block: Block | None = None
+        #: the runs of its item, in clock order (`RunIndex.by_client`), once registered
+        self.group: list[Run] | None = None
         #: a live format item (a mark boundary): its key and value; None once deleted
         self.fmt: tuple[str, Any] | None = None
 
@@ -274,13 +277,14 @@ class RunIndex:
         if entry is None:
             entry = self.by_client[run.client] = ([], [])
         starts, groups = entry
+        run.group = group = [run]
         if not starts or starts[-1] < run.clock:
             starts.append(run.clock)
-            groups.append([run])
+            groups.append(group)
         else:  # pragma: no cover - items arrive in clock order per client
             i = bisect_right(starts, run.clock)
             starts.insert(i, run.clock)
-            groups.insert(i, [run])
+            groups.insert(i, group)
 
     def insert_after(
         self, left: Run | None, run: Run, *, count: bool = True, hint: int = -1
@@ -350,7 +354,7 @@ class RunIndex:
         self.version += 1
         if len(runs) > _MAX_BLOCK:
             self._split_block(block)
-        group = self._group(client, run.clock)
+        right.group = group = run.group
         assert group is not None
         # (an item cut by many edits has hundreds of runs: find ours by clock, not identity)
         at = group.index(run) + 1 if len(group) < 16 else bisect_right(group, run.clock, key=_clock)
