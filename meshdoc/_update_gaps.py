@@ -181,6 +181,12 @@ def integrable(update: bytes, state: dict[int, int]) -> tuple[bytes, bool]:
         return update, False
     try:
         reader = _Reader(update)
+        if update[:2] == b"\x01\x01":  # one client, one struct (a keystroke): no skip inside
+            reader.pos = 2
+            client = reader.uint()
+            if reader.uint() <= state.get(client, 0):
+                return update, False
+            reader.pos = 0
         groups: list[tuple[int, int, int, int, int]] = []  # kept, client, clock, start, stop
         held = False
         for _ in range(reader.uint()):
