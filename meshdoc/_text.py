@@ -373,8 +373,20 @@ class TextNode:
         if txn is None:
             with self._document.transaction():
                 self._delete(self._doc._txn, index, length)
-        else:
-            self._delete(txn, index, length)
+            return
+        fast = self._state.fast
+        if fast is not None and length and not fast.marks_changed:
+            # `_delete` with `_fast`'s check that nothing else happened, inline (per keystroke)
+            raw_txn = txn._txn
+            if (
+                fast.state_bytes == self._ydoc.get_state(raw_txn)
+                and fast.bytes == self._raw.len(raw_txn)
+                and index >= 0
+                and index + length <= fast.index.visible
+            ):
+                fast.delete(self._doc, txn, index, length)
+                return
+        self._delete(txn, index, length)
 
     def _delete(self, txn: Any, index: int, length: int) -> None:
         fast = self._fast(txn)

@@ -43,6 +43,7 @@ class FastText(IndexSync):
         self.cur_left: Run | None = None
         self.cur_right: Run | None = None
         self.cur_ahead: Run | None = None  # see `_set_cursor`
+        self.cur_hint = -1  # where `cur_left` is in its block, unless a block split moved it
         self.cur_typing = False  # made by our insert: typing on may extend `cur_left`
         self.cur_template: tuple[bytes, bytes] | None = None
         self.last_clock = -1  # the clock of our last one-unit insert, and its encoding
@@ -75,7 +76,7 @@ class FastText(IndexSync):
                 return True
             # where the last edit left off: its neighbours are known
             right = self.cur_right
-            hint = -1
+            hint = self.cur_hint
         elif index_ == 0:
             left = None
             right = index.first()
@@ -157,7 +158,7 @@ class FastText(IndexSync):
                 (left.client, origin_clock) if left is not None else None,
                 (right.client, right.clock) if right is not None else None,
             )
-            index.insert_after(left, run, hint=hint)
+            hint = index.insert_after(left, run, hint=hint)
             index.register(run)
             left = run
         # typing on from here extends `left` (its update template is made on first use)
@@ -166,6 +167,7 @@ class FastText(IndexSync):
         self.cur_left = left
         self.cur_right = right
         self.cur_ahead = None
+        self.cur_hint = hint
         self.cur_typing = True
         self.cur_template = None
         self.state[client] = clock + units
@@ -248,7 +250,7 @@ class FastText(IndexSync):
             run: Run | None = None
             if self.cur_pos == start + length:
                 if left.chars > length:
-                    run = index.split(left, left.chars_to_units(left.chars - length))
+                    run = index.split(left, left.chars_to_units(left.chars - length), self.cur_hint)
             elif self.cur_pos == start and right is not None:
                 # forward delete: what earlier ones deleted lies between the cursor and the
                 # next character, up to `cur_ahead` (the cursor keeps its adjacent neighbours)
@@ -269,9 +271,9 @@ class FastText(IndexSync):
                 doc._doc.apply_update(txn._txn, update + _varint(run.length))
                 self._drop(run)
                 if self.cur_pos == start:
-                    self._set_cursor(start, left, right, run)
+                    self._set_cursor(start, left, self.cur_hint, right, run)
                 else:
-                    self._set_cursor(start, left, run)
+                    self._set_cursor(start, left, self.cur_hint, run)
                 return
         # The run ending where the deletion begins (kept as the cursor, with the run after
         # it), and from there the runs to delete (past the tombstones in between).
@@ -329,18 +331,22 @@ class FastText(IndexSync):
         for r in doomed:
             self._drop(r)
         if left is not None:
-            self._set_cursor(start, left, after, doomed[-1])
+            self._set_cursor(start, left, hint, after, doomed[-1])
         else:
             self.cur_version = -1
 
-    def _set_cursor(self, pos: int, left: Run, right: Run | None, ahead: Run | None = None) -> None:
+    def _set_cursor(
+        self, pos: int, left: Run, hint: int, right: Run | None, ahead: Run | None = None
+    ) -> None:
         """After a deletion: `pos` lies between `left` and `right` (typing there is new).
 
-        `ahead`: the last run a forward delete removed, where the next one looks from.
+        `hint`: where `left` is in its block (as `RunIndex.next_run` takes it). `ahead`: the
+        last run a forward delete removed, where the next one looks from.
         """
         self.cur_version = self.index.version
         self.cur_pos = pos
         self.cur_left = left
+        self.cur_hint = hint
         self.cur_right = right
         self.cur_ahead = ahead
         self.cur_typing = False

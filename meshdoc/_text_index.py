@@ -288,10 +288,11 @@ class RunIndex:
 
     def insert_after(
         self, left: Run | None, run: Run, *, count: bool = True, hint: int = -1
-    ) -> None:
-        """Put `run` right after `left` (at the start when None).
+    ) -> int:
+        """Put `run` right after `left` (at the start when None); return its place in its block.
 
-        `count` is False when the run's characters are already counted (a split).
+        `count` is False when the run's characters are already counted (a split). The place
+        returned is a hint (see `next_run`): a block split may have moved the run.
         """
         if left is None:
             if not self.blocks:
@@ -313,6 +314,7 @@ class RunIndex:
             self.marks += 1
         if len(block.runs) > _MAX_BLOCK:
             self._split_block(block)
+        return at
 
     def _split_block(self, block: Block) -> None:
         b = self._block_index(block)
