@@ -12,6 +12,7 @@ from ._close_codes import CloseCode as CloseCode
 from ._connection import Connection as Connection
 from ._connection import ConnectionClosed as ConnectionClosed
 from ._connection import MemoryConnection as MemoryConnection
+from ._connection import PushConnection as PushConnection
 from ._connection import connection_pair as connection_pair
 from ._exceptions import AuthenticationError as AuthenticationError
 from ._exceptions import ClientError as ClientError
@@ -29,6 +30,7 @@ from ._hooks import StoreDocumentPayload as StoreDocumentPayload
 from ._limits import Limits as Limits
 from ._room import Room as Room
 from ._server import Server as Server
+from ._uvicorn import uvicorn_websocket as uvicorn_websocket
 
 __all__ = [
     "Access",
@@ -48,6 +50,7 @@ __all__ = [
     "MemoryConnection",
     "MeshroomError",
     "ProtocolError",
+    "PushConnection",
     "RemoteOrigin",
     "Room",
     "RoomClient",
@@ -58,4 +61,5 @@ __all__ = [
     "WebSocketConnection",
     "connection_pair",
     "create_app",
+    "uvicorn_websocket",
 ]

@@ -96,14 +96,18 @@ def run(config: ServeConfig) -> None:
     """Serve `config` until SIGINT/SIGTERM; shutdown stores every open room."""
     import uvicorn
 
+    from ._asgi import create_app
+    from ._uvicorn import uvicorn_websocket
+
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    server = build_server(config)
     uvicorn.run(
-        build_app(config),
+        create_app(server, extra_routes=config.routes),
         host=config.host,
         port=config.port,
-        ws="websockets-sansio",
+        ws=uvicorn_websocket(server),
         ws_per_message_deflate=False,
         ws_max_size=config.max_message_size + 1024,
         log_level=config.log_level,

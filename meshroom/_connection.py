@@ -21,6 +21,7 @@ anyio.run(main)
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import anyio
@@ -28,7 +29,13 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._exceptions import MeshroomError
 
-__all__ = ["Connection", "ConnectionClosed", "MemoryConnection", "connection_pair"]
+__all__ = [
+    "Connection",
+    "ConnectionClosed",
+    "MemoryConnection",
+    "PushConnection",
+    "connection_pair",
+]
 
 
 class ConnectionClosed(MeshroomError, anyio.EndOfStream):
@@ -52,6 +59,39 @@ class Connection(Protocol):
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close with a WebSocket close code; idempotent."""
+
+
+@runtime_checkable
+class PushConnection(Connection, Protocol):
+    """A `Connection` that calls back with each message and writes without waiting.
+
+    A transport running in the event loop's own callbacks (meshroom's uvicorn
+    WebSocket protocol, `meshroom.uvicorn_websocket`) offers this: its session then
+    needs no reader or writer task, and a message reaches every reader without a
+    task switch. `recv` and `send` still work until `start_pushing` (the handshake
+    uses them).
+    """
+
+    @property
+    def writable(self) -> bool:
+        """False while the socket's buffer is full (or once closed): hold messages back."""
+
+    def write(self, message: bytes) -> None:
+        """Send one message now, without waiting; does nothing once closed."""
+
+    def defer(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once, soon, after the messages being handled now."""
+
+    def start_pushing(
+        self,
+        on_message: Callable[[bytes], None],
+        on_close: Callable[[int, str], None],
+        on_writable: Callable[[], None],
+    ) -> None:
+        """From now on, deliver messages, the peer's close and buffer drains by calling back.
+
+        Messages received but not yet read with `recv` are delivered first, at once.
+        """
 
 
 class _Closed:

@@ -30,6 +30,10 @@ class Limits:
     #: A client that does not read fast enough overflows it and is closed with
     #: `CloseCode.SLOW_READER`, so it never grows server memory nor delays others.
     send_queue_size: int = 1024
+    #: Bytes waiting to be written to one connection (beyond what its socket holds).
+    #: Default 32 MiB: two of the largest messages. Queued updates are merged before
+    #: either bound counts as overflow, so a burst to a briefly busy client never does.
+    send_queue_bytes: int = 32 * 1024 * 1024
     #: Open connections from one client address. Default 256: a browser with many tabs
     #: and documents fits; a runaway script does not. 0 disables the check.
     max_connections_per_ip: int = 256
@@ -55,6 +59,7 @@ class Limits:
         for name in (
             "max_message_size",
             "send_queue_size",
+            "send_queue_bytes",
             "messages_burst",
             "pre_auth_bytes",
             "room_messages",

@@ -1,10 +1,16 @@
 """One authenticated connection to one document: the y-websocket message loop.
 
-Two tasks per session: the reader applies what the client sends; the writer
-drains the session's bounded queue (a list) into the connection. Everything the server
-sends to a client goes through `enqueue`, which never waits: a full queue
-means the client does not keep up, and it is closed with `SLOW_READER` instead
-of slowing the room down or growing memory.
+Everything the server sends to a client goes through `enqueue`, which never
+waits: a full queue means the client does not keep up, and it is closed with
+`SLOW_READER` instead of slowing the room down or growing memory. Two ways to
+drive a session, chosen by its connection:
+
+- any `Connection` (ASGI, in memory): two tasks, a reader that applies what
+  the client sends and a writer that drains the bounded queue (a list);
+- a `PushConnection` (`meshroom serve`'s own WebSocket protocol): no task of
+  its own. The transport calls `handle` for each message, and the queue is
+  written by one deferred callback per event-loop turn, or when the socket's
+  buffer drains. Both ways merge queued updates into one frame.
 
 What the session answers, as the Node `y-websocket` server does:
 
@@ -28,7 +34,7 @@ from anyio import CancelScope
 from pycrdt import merge_updates
 
 from ._close_codes import CloseCode
-from ._connection import Connection, ConnectionClosed
+from ._connection import Connection, ConnectionClosed, PushConnection
 from ._exceptions import ProtocolError
 from ._hooks import Access
 from ._limits import Limits, TokenBucket
@@ -104,9 +110,12 @@ class Session:
 
     __slots__ = (
         "_bucket",
+        "_flush_scheduled",
         "_limits",
         "_outbox",
+        "_outbox_bytes",
         "_owned_ids",
+        "_pushed",
         "_scope",
         "_wakeup",
         "access",
@@ -140,9 +149,13 @@ class Session:
         #: Messages waiting for the writer (at most `limits.send_queue_size`). A list
         #: the writer swaps for a new one: smaller than a deque, and no per-item pop.
         self._outbox: list[bytes] = []
+        self._outbox_bytes = 0
         #: Set by `enqueue` to wake the writer; only exists while the writer waits.
         self._wakeup: anyio.Event | None = None
         self._scope: CancelScope | None = None
+        #: The connection while it pushes (see `PushConnection`), else None.
+        self._pushed: PushConnection | None = None
+        self._flush_scheduled = False
         #: (code, reason) once the server decided to close this session.
         self.close_reason: tuple[int, str] | None = None
         self.violations = 0
@@ -163,17 +176,50 @@ class Session:
         """Queue a message for this client without waiting; overflow closes the session."""
         if self.close_reason is not None:
             return
-        if len(self._outbox) >= self._limits.send_queue_size:
-            self.kill(
-                CloseCode.SLOW_READER,
-                f"more than {self._limits.send_queue_size} messages waiting: client too slow",
-            )
-            return
+        limits = self._limits
+        if self._outbox and (
+            len(self._outbox) >= limits.send_queue_size
+            or self._outbox_bytes + len(message) > limits.send_queue_bytes
+        ):
+            self._compact_or_kill(len(message))
+            if self.close_reason is not None:
+                return
         self._outbox.append(message)
+        self._outbox_bytes += len(message)
+        pushed = self._pushed
+        if pushed is not None:
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                pushed.defer(self._flush)
+            elif len(self._outbox) >= _MAX_BATCH:
+                self._flush()  # a long burst in one turn: write as it comes, in batches
+            return
         wakeup = self._wakeup
         if wakeup is not None:
             self._wakeup = None
             wakeup.set()
+
+    def _compact_or_kill(self, incoming: int) -> None:
+        """The queue is full: merge its updates; still (nearly) full means a slow reader.
+
+        A client that is merely busy for a moment (a burst of keystrokes while its
+        socket drains a large paste) queues updates that merge into one; one that
+        stopped reading keeps the queue full of what does not merge, or of bytes.
+        """
+        limits = self._limits
+        self._outbox[:] = coalesce_updates(self._outbox)
+        self._outbox_bytes = sum(map(len, self._outbox))
+        # Three quarters: room to grow before the next merge, so merges stay rare.
+        if len(self._outbox) * 4 >= limits.send_queue_size * 3:
+            self.kill(
+                CloseCode.SLOW_READER,
+                f"more than {limits.send_queue_size} messages waiting: client too slow",
+            )
+        elif (self._outbox_bytes + incoming) * 4 > limits.send_queue_bytes * 3:
+            self.kill(
+                CloseCode.SLOW_READER,
+                f"more than {limits.send_queue_bytes} bytes waiting: client too slow",
+            )
 
     def kill(self, code: int, reason: str) -> None:
         """Close this session with `code` (from any task, without waiting)."""
@@ -184,23 +230,38 @@ class Session:
         if self._scope is not None:
             self._scope.cancel()
 
+    def _flush(self) -> None:
+        """Write the queue now (push mode), while the socket takes it; merged like `_writer`."""
+        self._flush_scheduled = False
+        connection = self._pushed
+        if connection is None or self.close_reason is not None:
+            return
+        while self._outbox and connection.writable:
+            for frame in coalesce_updates(self._take_batch()):
+                connection.write(frame)
+
+    def _take_batch(self) -> list[bytes]:
+        """Up to `_MAX_BATCH` queued messages, oldest first, out of the queue."""
+        outbox = self._outbox
+        if len(outbox) <= _MAX_BATCH:
+            self._outbox, self._outbox_bytes = [], 0
+            return outbox
+        batch = outbox[:_MAX_BATCH]
+        del outbox[:_MAX_BATCH]
+        self._outbox_bytes -= sum(map(len, batch))
+        return batch
+
     async def _writer(self) -> None:
         # A plain list and one Event per wait (not a memory object stream): the
         # writer only yields to the loop when it has nothing to send, so a busy
         # connection costs one wake-up per batch, not a checkpoint per message.
         send = self.connection.send
         while True:
-            outbox = self._outbox
-            if not outbox:
+            if not self._outbox:
                 self._wakeup = wakeup = anyio.Event()
                 await wakeup.wait()
                 continue
-            if len(outbox) <= _MAX_BATCH:
-                batch, self._outbox = outbox, []
-            else:
-                batch = outbox[:_MAX_BATCH]
-                del outbox[:_MAX_BATCH]
-            for frame in coalesce_updates(batch):
+            for frame in coalesce_updates(self._take_batch()):
                 await send(frame)
 
     # -- incoming --------------------------------------------------------------------------
@@ -208,6 +269,9 @@ class Session:
     async def run(self, buffered: list[bytes]) -> None:
         """Serve until the client leaves or the session is killed; then close the socket."""
         try:
+            if isinstance(self.connection, PushConnection):
+                await self._run_pushed(self.connection, buffered)
+                return
             async with anyio.create_task_group() as group:
                 self._scope = group.cancel_scope
                 if self.close_reason is not None:
@@ -226,11 +290,45 @@ class Session:
             if self.close_reason is None:
                 self.close_reason = (int(CloseCode.NORMAL), "")
             self._outbox.clear()
+            self._outbox_bytes = 0
             self._wakeup = None
+            self._pushed = None
             code, reason = self.close_reason or (CloseCode.NORMAL, "")
             # the peer may be gone already: closing is best effort
             with anyio.CancelScope(shield=True), anyio.move_on_after(5), suppress(Exception):
                 await self.connection.close(code, reason)
+
+    async def _run_pushed(self, connection: PushConnection, buffered: list[bytes]) -> None:
+        """Push mode: the transport calls back; this task only waits for the end (or expiry)."""
+        with CancelScope() as scope:
+            self._scope = scope
+            if self.close_reason is not None:
+                scope.cancel()
+            self._pushed = connection
+            self.enqueue(encode_sync_step1(self.document.doc.get_state()))
+            everyone = self.document.awareness.encode_all()
+            if everyone is not None:
+                self.enqueue(encode_awareness(everyone))
+            for message in buffered:
+                self._receive(message)
+            connection.start_pushing(self._receive, self._peer_closed, self._flush)
+            if self.access.expires_at is not None:
+                await self._expire(self.access.expires_at)
+            else:
+                await anyio.sleep_forever()
+
+    def _receive(self, message: bytes) -> None:
+        """One pushed message: like the reader task, a bad message closes this session only."""
+        try:
+            self.handle(message)
+        except ProtocolError as error:
+            self.kill(CloseCode.PROTOCOL_ERROR, str(error))
+        except Exception as error:
+            log.exception("session %r failed", self)
+            self.kill(1011, f"internal error: {type(error).__name__}")
+
+    def _peer_closed(self, code: int, reason: str) -> None:
+        self.kill(CloseCode.NORMAL, "")
 
     async def _expire(self, deadline: float) -> None:
         """Close the session when its credentials expire (`Access.expires_at`)."""

@@ -38,7 +38,7 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from meshroom import Server
+from meshroom import Server, uvicorn_websocket
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_DIR = ROOT / "tests" / "node"
@@ -90,14 +90,21 @@ class LiveServer:
 
 
 @asynccontextmanager
-async def serve_app(app: Any, port: int | None = None) -> AsyncIterator[int]:
-    """Serve an ASGI app with uvicorn (websockets, no compression) inside this event loop."""
+async def serve_app(
+    app: Any, port: int | None = None, *, ws: Any = "websockets-sansio"
+) -> AsyncIterator[int]:
+    """Serve an ASGI app with uvicorn inside this event loop.
+
+    `ws` is uvicorn's WebSocket implementation: by default its own (the plain ASGI
+    path, as an embedding app runs it); `run_server` passes meshroom's
+    (`uvicorn_websocket`, as `meshroom serve` runs it).
+    """
     port = port or free_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=port,
-        ws="websockets-sansio",
+        ws=ws,
         ws_per_message_deflate=False,
         lifespan="on",
         log_level="warning",
@@ -122,7 +129,7 @@ async def run_server(port: int | None = None, **server_options: Any) -> AsyncIte
     """Run `Server(**server_options)` (default grace period 0.2 s) on a free port."""
     server_options.setdefault("grace_period", 0.2)
     server = Server(**server_options)
-    async with serve_app(server.app, port) as bound:
+    async with serve_app(server.app, port, ws=uvicorn_websocket(server)) as bound:
         yield LiveServer(server, bound)
 
 

@@ -225,7 +225,12 @@ def small_socket(port: int) -> socket.socket:
 
 @pytest.mark.anyio
 async def test_slow_reader_is_disconnected_without_slowing_others(server_factory):
-    limits = Limits(send_queue_size=64, messages_per_second=10_000, messages_burst=10_000)
+    limits = Limits(
+        send_queue_size=64,
+        send_queue_bytes=1024 * 1024,
+        messages_per_second=10_000,
+        messages_burst=10_000,
+    )
     async with server_factory(limits=limits) as live:
         url = live.url("slow", "doc")
         async with (
@@ -243,9 +248,10 @@ async def test_slow_reader_is_disconnected_without_slowing_others(server_factory
             (slow_session,) = [
                 session for session in room.sessions if session.access.participant_id == "slow"
             ]
-            # Big edits fill the socket buffers (~4 MB), then many small ones fill the
-            # slow peer's queue (64 messages) while the fast peer keeps up.
-            sizes = [65_536] * 60 + [10] * 300
+            # Big edits fill the socket buffers (~4 MB), then the slow peer's queue (1 MiB:
+            # updates merge, so only bytes fill it), then small ones follow; the fast peer
+            # keeps up all along.
+            sizes = [65_536] * 100 + [10] * 300
             fast_doc = pycrdt.Doc()
             fast_text = fast_doc.get("t", type=pycrdt.Text)
             outcome: list[tuple[int | None, str]] = []
