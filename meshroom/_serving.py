@@ -7,15 +7,16 @@ these functions use the server's private room bookkeeping (`_acquire`,
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
-from contextlib import suppress
+from contextlib import AsyncExitStack, suppress
 from typing import TYPE_CHECKING
 
 import anyio
 
 from ._close_codes import CloseCode
-from ._connection import Connection, ConnectionClosed
+from ._connection import Connection, ConnectionClosed, PushConnection
 from ._exceptions import AuthenticationError, ProtocolError, RoomNameError
 from ._handshake import admit
 from ._hooks import ConnectionPayload
@@ -41,45 +42,85 @@ async def serve_connection(
     headers: Mapping[str, str],
     client: str | None,
 ) -> None:
-    """Name check, per-address limit, handshake, then the session (see `Server.serve`)."""
+    """Name check, per-address limit, handshake, then the session (see `Server.serve`).
+
+    Each step that takes something (an address slot, the room, a place in the
+    document) pushes its release on one exit stack. A push connection's session
+    needs no task to wait for its end: the stack is detached and unwinds when
+    the session ends, so an idle connection holds no coroutine frames.
+    """
     try:
         room_name, doc_path = parse_target(path)
     except RoomNameError as error:
         await close_quietly(connection, CloseCode.BAD_ROOM_NAME, str(error))
         return
-    host = client.rsplit(":", 1)[0] if client else None
-    count = server._connections_per_ip.get(host, 0) if host else 0
-    most = server.limits.max_connections_per_ip
-    if host and most and count >= most:
-        await close_quietly(
-            connection, CloseCode.RATE_LIMITED, f"more than {most} connections from {host}"
-        )
-        return
-    if host:
-        server._connections_per_ip[host] = count + 1
-    try:
-        await _serve_admitted(server, connection, room_name, doc_path, query, headers, client)
-    except Exception as error:  # an extension hook failed: this connection only
-        log.exception("serving %r/%r to %s failed", room_name, doc_path, client)
-        await close_quietly(connection, 1011, f"internal error: {type(error).__name__}")
-    finally:
+    async with AsyncExitStack() as stack:
+        host = client.rsplit(":", 1)[0] if client else None
         if host:
-            remaining = server._connections_per_ip.get(host, 1) - 1
-            if remaining:
-                server._connections_per_ip[host] = remaining
-            else:
-                server._connections_per_ip.pop(host, None)
+            most = server.limits.max_connections_per_ip
+            count = server._connections_per_ip.get(host, 0)
+            if most and count >= most:
+                await close_quietly(
+                    connection, CloseCode.RATE_LIMITED, f"more than {most} connections from {host}"
+                )
+                return
+            server._connections_per_ip[host] = count + 1
+            stack.callback(_forget_address, server, host)
+        try:
+            session = await _admit(
+                server, stack, connection, room_name, doc_path, query, headers, client
+            )
+            if session is None:
+                return
+            if isinstance(connection, PushConnection) and session.access.expires_at is None:
+                stack.push_async_callback(session.close_connection)
+                detached = stack.pop_all()
+                session.start(on_end=lambda: _unwind(server, detached))
+                return
+            await session.run(session.buffered)
+        except Exception as error:  # an extension hook failed: this connection only
+            log.exception("serving %r/%r to %s failed", room_name, doc_path, client)
+            await close_quietly(connection, 1011, f"internal error: {type(error).__name__}")
 
 
-async def _serve_admitted(
+def _forget_address(server: Server, host: str) -> None:
+    remaining = server._connections_per_ip.get(host, 1) - 1
+    if remaining:
+        server._connections_per_ip[host] = remaining
+    else:
+        server._connections_per_ip.pop(host, None)
+
+
+def _unwind(server: Server, stack: AsyncExitStack) -> None:
+    """A detached session ended: release what it held, in a task of its own."""
+
+    async def unwind() -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await stack.aclose()
+            except Exception:
+                log.exception("closing a session failed")
+
+    group = server._group
+    try:
+        if group is None:
+            raise RuntimeError("no task group")
+        group.start_soon(unwind)
+    except RuntimeError:  # the server's task group is gone (shutting down): run it anyway
+        asyncio.get_running_loop().create_task(unwind())
+
+
+async def _admit(
     server: Server,
+    stack: AsyncExitStack,
     connection: Connection,
     room_name: str,
     doc_path: str,
     query: Mapping[str, str],
     headers: Mapping[str, str],
     client: str | None,
-) -> None:
+) -> Session | None:
+    """Authenticate, open the room and the document, join: the session, or None if refused."""
     bucket = TokenBucket(server.limits.messages_per_second, server.limits.messages_burst)
     try:
         admission = await admit(
@@ -98,39 +139,35 @@ async def _serve_admitted(
         with suppress(Exception):
             await connection.send(encode_permission_denied(error.reason))
         await close_quietly(connection, error.code, error.reason)
-        return
+        return None
     except ProtocolError as error:
         await close_quietly(connection, CloseCode.PROTOCOL_ERROR, str(error))
-        return
+        return None
     except ConnectionClosed:
-        return
+        return None
     room = server._acquire(room_name)
+    stack.callback(server._release, room)
     try:
-        try:
-            document = await room.open_document(doc_path)
-        except Exception as error:
-            log.exception("loading %r/%r failed", room_name, doc_path)
-            await close_quietly(connection, 1011, f"the document could not be loaded: {error}")
-            return
-        session = Session(
-            connection,
-            room,
-            document,
-            admission.access,
-            server.limits,
-            client=client,
-            bucket=bucket,
-        )
-        await _run_session(server, session, admission.buffered)
-    finally:
-        server._release(room)
-
-
-async def _run_session(server: Server, session: Session, buffered: list[bytes]) -> None:
-    room, document, access = session.room, session.document, session.access
+        document = await room.open_document(doc_path)
+    except Exception as error:
+        log.exception("loading %r/%r failed", room_name, doc_path)
+        await close_quietly(connection, 1011, f"the document could not be loaded: {error}")
+        return None
+    session = Session(
+        connection,
+        room,
+        document,
+        admission.access,
+        server.limits,
+        client=client,
+        bucket=bucket,
+        buffered=admission.buffered,
+    )
+    access = session.access
     payload = ConnectionPayload(room=room.name, path=document.path, access=access)
     room.presence.join(access)  # before joining the relay: the state includes it
     document.sessions.add(session)
+    stack.push_async_callback(_leave, server, session, payload)
     log.info(
         "connect %s %r to %r/%r%s",
         session.client or "-",
@@ -139,29 +176,32 @@ async def _run_session(server: Server, session: Session, buffered: list[bytes]) 
         document.path,
         " (read-only)" if access.read_only else "",
     )
-    try:
+    for extension in server.extensions:
+        await extension.on_connect(payload)
+    return session
+
+
+async def _leave(server: Server, session: Session, payload: ConnectionPayload) -> None:
+    """The session is over: out of the relay, awareness and presence; tell the extensions."""
+    room, document, access = session.room, session.document, session.access
+    with anyio.CancelScope(shield=True):
+        document.sessions.discard(session)
+        session.remove_awareness()
+        room.presence.leave(access)
+        code = session.close_reason[0] if session.close_reason else CloseCode.NORMAL
+        log.info(
+            "disconnect %s %r from %r/%r (%s)",
+            session.client or "-",
+            access.participant_id,
+            room.name,
+            document.path,
+            int(code),
+        )
         for extension in server.extensions:
-            await extension.on_connect(payload)
-        await session.run(buffered)
-    finally:
-        with anyio.CancelScope(shield=True):
-            document.sessions.discard(session)
-            session.remove_awareness()
-            room.presence.leave(access)
-            code = session.close_reason[0] if session.close_reason else CloseCode.NORMAL
-            log.info(
-                "disconnect %s %r from %r/%r (%s)",
-                session.client or "-",
-                access.participant_id,
-                room.name,
-                document.path,
-                int(code),
-            )
-            for extension in server.extensions:
-                try:
-                    await extension.on_disconnect(payload)
-                except Exception:
-                    log.exception("on_disconnect of %s failed", type(extension).__name__)
+            try:
+                await extension.on_disconnect(payload)
+            except Exception:
+                log.exception("on_disconnect of %s failed", type(extension).__name__)
 
 
 async def close_quietly(connection: Connection, code: int, reason: str) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
@@ -112,6 +113,7 @@ class Session:
         "_bucket",
         "_flush_scheduled",
         "_limits",
+        "_on_end",
         "_outbox",
         "_outbox_bytes",
         "_owned_ids",
@@ -119,6 +121,7 @@ class Session:
         "_scope",
         "_wakeup",
         "access",
+        "buffered",
         "client",
         "client_ids",
         "close_reason",
@@ -138,8 +141,11 @@ class Session:
         *,
         client: str | None = None,
         bucket: TokenBucket | None = None,
+        buffered: list[bytes] | None = None,
     ) -> None:
         self.connection = connection
+        #: Messages the handshake read before the session existed; handled first.
+        self.buffered: list[bytes] = buffered or []
         self.room = room
         self.document = document
         self.access = access
@@ -156,6 +162,8 @@ class Session:
         #: The connection while it pushes (see `PushConnection`), else None.
         self._pushed: PushConnection | None = None
         self._flush_scheduled = False
+        #: Called once when a session started with `start` ends.
+        self._on_end: Callable[[], None] | None = None
         #: (code, reason) once the server decided to close this session.
         self.close_reason: tuple[int, str] | None = None
         self.violations = 0
@@ -229,6 +237,12 @@ class Session:
                 log.info("closing %r: %s (%s)", self, reason, int(code))
         if self._scope is not None:
             self._scope.cancel()
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            self._outbox.clear()
+            self._outbox_bytes = 0
+            self._pushed = None
+            on_end()
 
     def _flush(self) -> None:
         """Write the queue now (push mode), while the socket takes it; merged like `_writer`."""
@@ -293,25 +307,47 @@ class Session:
             self._outbox_bytes = 0
             self._wakeup = None
             self._pushed = None
-            code, reason = self.close_reason or (CloseCode.NORMAL, "")
-            # the peer may be gone already: closing is best effort
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5), suppress(Exception):
-                await self.connection.close(code, reason)
+            await self.close_connection()
+
+    async def close_connection(self) -> None:
+        """Close the socket with the session's close code (best effort: the peer may be gone)."""
+        code, reason = self.close_reason or (CloseCode.NORMAL, "")
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5), suppress(Exception):
+            await self.connection.close(code, reason)
+
+    def start(self, on_end: Callable[[], None]) -> None:
+        """Serve a `PushConnection` without a task: `on_end` is called once when it ends.
+
+        The caller then closes the socket (`close_connection`) and releases what
+        the session holds; `run` is the awaiting form of the same.
+        """
+        if not isinstance(self.connection, PushConnection):
+            raise TypeError("Session.start needs a PushConnection; use run()")
+        self._on_end = on_end
+        if self.close_reason is not None:
+            self._on_end = None
+            on_end()
+            return
+        self._push(self.connection, self.buffered)
+
+    def _push(self, connection: PushConnection, buffered: list[bytes]) -> None:
+        self._pushed = connection
+        self.enqueue(encode_sync_step1(self.document.doc.get_state()))
+        everyone = self.document.awareness.encode_all()
+        if everyone is not None:
+            self.enqueue(encode_awareness(everyone))
+        for message in buffered:
+            self._receive(message)
+        if self.close_reason is None:
+            connection.start_pushing(self._receive, self._peer_closed, self._flush)
 
     async def _run_pushed(self, connection: PushConnection, buffered: list[bytes]) -> None:
-        """Push mode: the transport calls back; this task only waits for the end (or expiry)."""
+        """Push mode, awaited: the transport calls back; this task waits for the end or expiry."""
         with CancelScope() as scope:
             self._scope = scope
             if self.close_reason is not None:
                 scope.cancel()
-            self._pushed = connection
-            self.enqueue(encode_sync_step1(self.document.doc.get_state()))
-            everyone = self.document.awareness.encode_all()
-            if everyone is not None:
-                self.enqueue(encode_awareness(everyone))
-            for message in buffered:
-                self._receive(message)
-            connection.start_pushing(self._receive, self._peer_closed, self._flush)
+            self._push(connection, buffered)
             if self.access.expires_at is not None:
                 await self._expire(self.access.expires_at)
             else:

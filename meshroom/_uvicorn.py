@@ -302,12 +302,12 @@ class RoomWebSocketProtocol(asyncio.Protocol):
         self._ping_timer = self._loop.call_later(self._ping_interval, self._keepalive)
 
     async def _serve(self, path: str, query: dict[str, str], headers: dict[str, str]) -> None:
+        # Returns once the session runs on its own (or was refused, and closed)
         try:
             await self._server.serve(self, path, query=query, headers=headers, client=self._client)
         except Exception:  # pragma: no cover - serve() closes on its own errors
             log.exception("serving %s failed", path)
-        finally:
-            self._close(1000, "")
+            self._close(1011, "internal error")
 
     def _frame(self, frame: Frame) -> None:
         opcode = frame.opcode
