@@ -270,10 +270,12 @@ class FastText(IndexSync):
                 update = b"\x00\x01" + _client(run.client) + b"\x01" + _varint(run.clock)
                 doc._doc.apply_update(txn._txn, update + _varint(run.length))
                 self._drop(run)
+                hint = self.cur_hint
                 if self.cur_pos == start:
-                    self._set_cursor(start, left, self.cur_hint, right, run)
-                else:
-                    self._set_cursor(start, left, self.cur_hint, run)
+                    self._set_cursor(start, left, hint, right, index.merge_deleted(run))
+                else:  # (the cut put the run right after `left`)
+                    run = index.merge_deleted(run, hint + 1 if hint >= 0 else -1)
+                    self._set_cursor(start, left, hint, run)
                 return
         # The run ending where the deletion begins (kept as the cursor, with the run after
         # it), and from there the runs to delete (past the tombstones in between).
@@ -330,8 +332,14 @@ class FastText(IndexSync):
         doc._doc.apply_update(txn._txn, update)
         for r in doomed:
             self._drop(r)
+        last = doomed[-1]
+        for r in doomed:
+            if r.block is not None:  # (else joined into the one before)
+                last = index.merge_deleted(r)
         if left is not None:
-            self._set_cursor(start, left, hint, after, doomed[-1])
+            if after.block is None:  # joined into a tombstone before it, right after `left`
+                after = index.next_run(left, hint)
+            self._set_cursor(start, left, hint, after, last)
         else:
             self.cur_version = -1
 

@@ -355,3 +355,25 @@ def test_typing_and_backspacing_at_a_cursor_keep_the_index_true(steps, block, mo
     converge([local, remote])
     local.check_index()
     assert not local.state.fast_off
+
+
+def test_backspaced_tombstones_join_and_a_concurrent_insert_cuts_them_again():
+    """Consecutive deletions leave one tombstone run, not one per keystroke; a peer's insert
+    anchored inside it still lands where pycrdt puts it."""
+    local, remote = make_peers(1)
+    local.node.insert(0, "hello world")
+    sync(local, remote)
+    for _ in range(5):  # backspace "world"
+        local.node.delete(len(str(local.node)) - 1, 1)
+    local.node.insert(6, "there")
+    local.node.delete(6, 1)  # and a forward delete from the cursor
+    local.node.delete(6, 1)
+    fast = local.state.fast
+    assert fast is not None
+    assert [run.text for run in fast.index] == ["hello ", None, "ere", None]
+    remote.node.insert(8, "XY")  # between "wo" and "rld", which are one tombstone here
+    remote.node.insert(6, "?")
+    sync(remote, local)
+    local.check_index()
+    assert converge([local, remote]) == str(local.node)
+    local.check_index()
