@@ -32,6 +32,12 @@ log = logging.getLogger("meshroom.server")
 StoreReason = Literal["room-close", "shutdown", "explicit"]
 
 
+def _listens(extension: Extension) -> bool:
+    """Whether `extension` has an `on_change` of its own (not the base class's no-op)."""
+    hook = getattr(extension, "on_change", None)
+    return getattr(hook, "__func__", None) is not Extension.on_change
+
+
 class Room:
     """Live documents and presence of one room, in one server process."""
 
@@ -49,6 +55,9 @@ class Room:
         #: How many times a holder let go (each release restarts the grace period).
         self.releases = 0
         self.closed = False
+        #: Extensions that implement `on_change`: with none, changes are not queued at all
+        #: (no payload, no stream, no task wake-up per update).
+        self._change_hooks = [extension for extension in extensions if _listens(extension)]
         send, receive = anyio.create_memory_object_stream[ChangePayload](math.inf)
         self._changes_send = send
         self._changes_receive = receive
@@ -117,8 +126,8 @@ class Room:
     # -- changes ---------------------------------------------------------------------------
 
     def _queue_change(self, document: LiveDocument, update: bytes, origin: Any) -> None:
-        if document.path == "":
-            return  # the presence document is never stored
+        if document.path == "" or not self._change_hooks:
+            return  # the presence document is never stored; nobody listens
         payload = ChangePayload(
             room=self.name, path=document.path, doc=document.doc, update=update, origin=origin
         )
@@ -133,8 +142,10 @@ class Room:
         """Hand queued changes to the `on_change` hooks, in order, until the room closes."""
         task_status.started()
         async with self._changes_receive:
+            if not self._change_hooks:
+                return
             async for payload in self._changes_receive:
-                for extension in self._extensions:
+                for extension in self._change_hooks:
                     try:
                         await extension.on_change(payload)
                     except Exception:

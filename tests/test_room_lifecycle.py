@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import anyio
@@ -199,3 +200,37 @@ async def test_shutdown_never_stores_a_document_still_loading():
     restored = pycrdt.Doc()
     restored.apply_update(store.snapshots[("rush", "doc")])
     assert str(restored.get("t", type=pycrdt.Text)) == "stored long ago"
+
+
+async def test_changes_reach_on_change_hooks_and_cost_nothing_without_them():
+    seen: list[bytes] = []
+
+    class Listener(Extension):
+        async def on_change(self, payload):
+            seen.append(payload.update)
+
+    class Deaf(Extension):
+        async def on_connect(self, payload):
+            pass
+
+    async def changes_task_running() -> bool:
+        await anyio.sleep(0.05)
+        return any("run_changes" in repr(task) for task in asyncio.all_tasks())
+
+    async with (
+        run_server(extensions=[Deaf()]) as live,
+        open_raw_peer(live.url("quiet", "doc")) as peer,
+    ):
+        await peer.recv()
+        await peer.send(encode_update(text_update("hi", 11)))
+        assert not await changes_task_running()  # nobody listens: no pipeline
+    async with (
+        run_server(extensions=[Deaf(), Listener()]) as live,
+        open_raw_peer(live.url("heard", "doc")) as peer,
+    ):
+        await peer.recv()
+        await peer.send(encode_update(text_update("hi", 12)))
+        with anyio.fail_after(5):
+            while not seen:
+                await anyio.sleep(0.01)
+        assert await changes_task_running()
