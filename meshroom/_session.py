@@ -53,6 +53,7 @@ from ._protocol import (
     encode_sync_step1,
     encode_sync_step2,
     encode_update,
+    update_payload,
 )
 
 if TYPE_CHECKING:
@@ -415,6 +416,9 @@ class Session:
                 CloseCode.RATE_LIMITED,
                 f"more than {self._limits.messages_per_second:g} messages per second",
             )
+            return
+        if data[:2] == _UPDATE_PREFIX:  # most messages: skip building a message object
+            self._apply(update_payload(data))
             return
         message = decode_message(data)
         match message:

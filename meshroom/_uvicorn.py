@@ -62,8 +62,18 @@ _CLOSE_TIMEOUT = 10.0
 _MAX_REASON_BYTES = 123
 
 
+class _LastFrame:
+    """The frame built for the last message: a broadcast writes one message to every
+    reader, so each frame is built once, not once per reader."""
+
+    message: bytes | None = None
+    frame = b""
+
+
 def _binary_frame(payload: bytes) -> bytes:
     """One unmasked, final binary frame (what a server sends), built without a Frame object."""
+    if payload is _LastFrame.message:
+        return _LastFrame.frame
     size = len(payload)
     if size < 126:
         header = bytes((0x82, size))
@@ -71,7 +81,9 @@ def _binary_frame(payload: bytes) -> bytes:
         header = struct.pack("!BBH", 0x82, 126, size)
     else:
         header = struct.pack("!BBQ", 0x82, 127, size)
-    return header + payload
+    frame = header + payload
+    _LastFrame.message, _LastFrame.frame = payload, frame
+    return frame
 
 
 def _parse_request(data: bytes) -> tuple[str, dict[str, str]]:

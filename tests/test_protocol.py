@@ -31,6 +31,7 @@ from meshroom._protocol import (
     encode_sync_step1,
     encode_sync_step2,
     encode_update,
+    update_payload,
     write_var_string,
     write_var_uint,
 )
@@ -150,6 +151,18 @@ def test_malformed_awareness_raises_protocol_error(update, match):
 def test_permission_denied_of_unknown_kind():
     with pytest.raises(ProtocolError, match="unknown auth message kind"):
         decode_permission_denied(write_var_uint(3))
+
+
+@given(st.binary(max_size=64))
+def test_update_payload_agrees_with_decode_message(tail):
+    data = bytes((0, 2)) + tail
+    try:
+        expected = decode_message(data).payload  # type: ignore[union-attr]
+    except ProtocolError:
+        with pytest.raises(ProtocolError):
+            update_payload(data)
+        return
+    assert update_payload(data) == expected
 
 
 @given(st.binary(max_size=64))
