@@ -1,8 +1,10 @@
 """Which transport should `meshroom serve` run on? The same meshroom Server on each.
 
-Transports: uvicorn with each of its websocket implementations (`websockets`
-legacy, `websockets-sansio`, `wsproto`), hypercorn, and a plain `websockets`
-server feeding `Server.serve()` directly (no ASGI). Compression is off wherever
+Transports: uvicorn with meshroom's own WebSocket protocol (`uvicorn_websocket`,
+what `meshroom serve` runs: sessions fed from the socket's callbacks, no ASGI
+per connection) and with each of uvicorn's websocket implementations
+(`websockets` legacy, `websockets-sansio`, `wsproto`), hypercorn, and a plain
+`websockets` server feeding `Server.serve()` directly (no ASGI). Compression is off wherever
 the transport allows it. The load is the fan-out scenario of `fanout.py` (real
 y-websocket clients in Node: one writer, N readers, a burst then a steady rate).
 
@@ -32,6 +34,7 @@ import fanout  # noqa: E402
 from fanout import NODE_DIR, fmt, run_load, table  # noqa: E402
 
 TRANSPORTS = (
+    "uvicorn-meshroom",
     "uvicorn-websockets",
     "uvicorn-sansio",
     "uvicorn-wsproto",
@@ -102,9 +105,14 @@ def serve(name: str, port: int) -> None:
     if name.startswith("uvicorn-"):
         import uvicorn
 
-        implementation = {"websockets": "websockets", "sansio": "websockets-sansio"}.get(
-            name.removeprefix("uvicorn-"), "wsproto"
+        from meshroom import uvicorn_websocket
+
+        kind = name.removeprefix("uvicorn-")
+        implementation: Any = {"websockets": "websockets", "sansio": "websockets-sansio"}.get(
+            kind, "wsproto"
         )
+        if kind == "meshroom":
+            implementation = uvicorn_websocket(server)
         uvicorn.run(
             server.app,
             host="127.0.0.1",

@@ -1,14 +1,16 @@
-"""`meshroom serve`: run a room server on uvicorn (websockets-sansio, no compression).
+"""`meshroom serve`: run a room server on uvicorn with meshroom's own WebSocket protocol.
 
 Transport choice, measured with ``benchmarks/transports.py`` (fan-out of small
-updates to y-websocket clients): uvicorn with its `websockets-sansio`
-implementation had the highest burst fan-out and the lowest steady latency,
-ahead of uvicorn's legacy `websockets` and `wsproto` implementations, hypercorn
-and a plain `websockets` server. permessage-deflate is off: compression costs
-throughput and tail latency for the tiny messages Yjs sends, and the Node
-server does not compress either. The sansio implementation also applies
-back-pressure (a send waits while the socket buffer is full), which is what lets
-the server detect a slow reader by its bounded queue.
+updates to y-websocket clients, the same `Server` on each): uvicorn with
+`uvicorn_websocket` (meshroom's protocol: frames go straight to the session from
+the socket's callbacks, writes leave once per event-loop turn, no task per
+admitted connection) against uvicorn's `websockets-sansio`, legacy `websockets`
+and `wsproto` implementations, hypercorn and a plain `websockets` server. Plain
+HTTP (`/healthz`, `--static`, `/dev/token`) is still the ASGI app's.
+permessage-deflate is never offered: compression costs throughput and tail
+latency for the tiny messages Yjs sends, and the Node server does not compress
+either. A socket that cannot take more (its buffer is full) holds the session's
+bounded queue back, which is how a slow reader is detected.
 
 The command is assembled from `ServeConfig` so that options stay easy to add:
 a new option fills a field (an extension, a route, a mount) and `build_app`
@@ -108,8 +110,6 @@ def run(config: ServeConfig) -> None:
         host=config.host,
         port=config.port,
         ws=uvicorn_websocket(server),
-        ws_per_message_deflate=False,
-        ws_max_size=config.max_message_size + 1024,
         log_level=config.log_level,
         lifespan="on",
         timeout_graceful_shutdown=10,
