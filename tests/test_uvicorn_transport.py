@@ -13,7 +13,8 @@ import asyncio
 import base64
 import os
 import socket
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
 import pycrdt
@@ -119,51 +120,50 @@ class _BusySocket:
         pass
 
 
-async def test_a_busy_reader_gets_merged_updates_and_a_stalled_one_is_closed():
-    limits = Limits(send_queue_size=8, send_queue_bytes=64 * 1024)
+@asynccontextmanager
+async def _session_on_a_full_socket(limits: Limits) -> AsyncIterator[Session]:
+    """A session of a running server whose socket takes nothing for now."""
     async with Server(limits=limits) as server:
         room = server._acquire("busy")
         try:
             document = await room.open_document("doc")
-            busy = _BusySocket()
-            session = Session(busy, room, document, Access("reader"), limits)
+            session = Session(_BusySocket(), room, document, Access("reader"), limits)
             session.start(on_end=lambda: None)
-            # 100 updates while the socket is full: merged, never "too slow"
-            for index in range(100):
-                session.enqueue(encode_update(_update(1000 + index, "x")))
-            assert session.close_reason is None
-            assert len(session._outbox) < 8
-            merged = pycrdt.Doc()
-            for message in session._outbox:
-                decoded = decode_message(message)
-                if isinstance(decoded, SyncMessage) and decoded.step == SyncStep.UPDATE:
-                    merged.apply_update(decoded.payload)
-            assert str(merged.get("t", type=pycrdt.Text)) == "x" * 100
-            # awareness does not merge: a stalled reader's queue fills up and it is closed
-            for index in range(8):
-                entry = AwarenessEntry(client_id=index, clock=1, state={"n": index})
-                session.enqueue(encode_awareness(encode_awareness_update([entry])))
-            assert session.close_reason is not None
-            assert session.close_reason[0] == CloseCode.SLOW_READER
+            yield session
         finally:
             server._release(room)
+
+
+async def test_a_busy_reader_gets_merged_updates_and_a_stalled_one_is_closed():
+    limits = Limits(send_queue_size=8, send_queue_bytes=64 * 1024)
+    async with _session_on_a_full_socket(limits) as session:
+        # 100 updates while the socket is full: merged, never "too slow"
+        for index in range(100):
+            session.enqueue(encode_update(_update(1000 + index, "x")))
+        assert session.close_reason is None
+        assert len(session._outbox) < 8
+        merged = pycrdt.Doc()
+        for message in session._outbox:
+            decoded = decode_message(message)
+            if isinstance(decoded, SyncMessage) and decoded.step == SyncStep.UPDATE:
+                merged.apply_update(decoded.payload)
+        assert str(merged.get("t", type=pycrdt.Text)) == "x" * 100
+        # awareness does not merge: a stalled reader's queue fills up and it is closed
+        for index in range(8):
+            entry = AwarenessEntry(client_id=index, clock=1, state={"n": index})
+            session.enqueue(encode_awareness(encode_awareness_update([entry])))
+        assert session.close_reason is not None
+        assert session.close_reason[0] == CloseCode.SLOW_READER
 
 
 async def test_the_byte_bound_closes_a_reader_that_stalls_on_large_updates():
     limits = Limits(send_queue_size=1000, send_queue_bytes=64 * 1024)
-    async with Server(limits=limits) as server:
-        room = server._acquire("bytes")
-        try:
-            document = await room.open_document("doc")
-            session = Session(_BusySocket(), room, document, Access("reader"), limits)
-            session.start(on_end=lambda: None)
-            for index in range(10):
-                session.enqueue(encode_update(_update(2000 + index, "y" * 10_000)))
-            assert session.close_reason is not None
-            assert session.close_reason[0] == CloseCode.SLOW_READER
-            assert "bytes waiting" in session.close_reason[1]
-        finally:
-            server._release(room)
+    async with _session_on_a_full_socket(limits) as session:
+        for index in range(10):
+            session.enqueue(encode_update(_update(2000 + index, "y" * 10_000)))
+        assert session.close_reason is not None
+        assert session.close_reason[0] == CloseCode.SLOW_READER
+        assert "bytes waiting" in session.close_reason[1]
 
 
 def _handshake(port: int, version: str = "13") -> socket.socket:
