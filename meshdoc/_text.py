@@ -14,16 +14,15 @@ paragraph edited here shows up formatted in a browser editor.
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any
 
 from pycrdt import Assoc, Doc, XmlText
 
 from ._exceptions import TextRangeError, UpdateError
-from ._text_checks import check_attributes, check_int, check_text
+from ._text_checks import check_attributes, check_int, check_range, check_text
 from ._text_fast import FastText, Unsupported
+from ._text_state import _BareDocument, _DocumentLike, _state_for, byte_offsets, merged_delta
 from ._text_sticky import StickyPosition, _scratch, _text_id, create_position, resolve_position
 
 __all__ = ["EMBED_CHARACTER", "StickyPosition", "TextNode"]
@@ -44,58 +43,6 @@ _NO_ATTRS: dict[str, Any] = {}  # (never changed: spares an empty dict per inser
 #: Stands for an embedded object (an image, a mention…) in `str(node)`, so that string indices
 #: and text indices agree: an embed occupies one position.
 EMBED_CHARACTER = "\ufffc"
-
-
-class _DocumentLike(Protocol):
-    """What `TextNode` needs from its document: the Yjs doc and nestable transactions."""
-
-    @property
-    def doc(self) -> Doc: ...
-
-    def transaction(self, origin: Any = None) -> AbstractContextManager[Any]: ...
-
-
-class _BareDocument:
-    """Adapts a plain `pycrdt.Doc` to the document protocol (for use without `MeshDocument`)."""
-
-    def __init__(self, doc: Doc) -> None:
-        self.doc = doc
-
-    def transaction(self, origin: Any = None) -> AbstractContextManager[Any]:
-        return self.doc.transaction(origin=origin)
-
-
-class _TextState:
-    """What is known about one `XmlText` between edits, shared by every `TextNode` on it.
-
-    `ascii` is True only while the text is known to hold nothing but ASCII characters (no
-    embeds): then a code-point index is its byte offset and no walk over the text is needed.
-    It is trusted only while the document's state vector is the one recorded after our last
-    look: any insertion anywhere (another peer, undo, a raw pycrdt write, even earlier in the
-    same transaction) moves the state vector, and deletions cannot add a non-ASCII character.
-    """
-
-    __slots__ = ("ascii", "fast", "fast_off", "plain_edits", "state_vector")
-
-    def __init__(self) -> None:
-        self.ascii: bool = False
-        self.state_vector: bytes = b""
-        self.fast: FastText | None = None
-        self.fast_off = False
-        self.plain_edits = 0
-
-
-# One state per XmlText branch, per document; dropped with the document.
-_STATES: weakref.WeakKeyDictionary[Doc, dict[Any, _TextState]] = weakref.WeakKeyDictionary()
-
-
-def _state_for(doc: Doc, ytext: XmlText) -> _TextState:
-    per_doc = _STATES.setdefault(doc, {})
-    key = ytext.integrated
-    state = per_doc.get(key)
-    if state is None:
-        state = per_doc[key] = _TextState()
-    return state
 
 
 class TextNode:
@@ -169,22 +116,7 @@ class TextNode:
 
         Runs with equal attributes are merged; strings are Python strings (code points).
         """
-        delta: list[dict[str, Any]] = []
-        for content, attrs in self._chunks():
-            attrs = dict(attrs) if attrs else None
-            if (
-                isinstance(content, str)
-                and delta
-                and isinstance(delta[-1]["insert"], str)
-                and delta[-1].get("attributes") == attrs
-            ):
-                delta[-1]["insert"] += content
-                continue
-            op: dict[str, Any] = {"insert": content}
-            if attrs:
-                op["attributes"] = attrs
-            delta.append(op)
-        return delta
+        return merged_delta(self._chunks())
 
     def _check_marks(self, attrs: dict[str, Any]) -> None:
         """Let the document refuse marks its schema does not declare (before any write)."""
@@ -246,38 +178,9 @@ class TextNode:
         state.state_vector = state_vector
         if state.ascii:
             return self._raw.len(txn._txn), list(indices)
-        result: list[int] = []
-        want = iter(indices)
-        target = next(want, None)
-        chars = 0
-        nbytes = 0
-        for content, _ in chunks:
-            size = len(content) if isinstance(content, str) else 1
-            while target is not None and target <= chars + size:
-                if isinstance(content, str):
-                    result.append(nbytes + len(content[: target - chars].encode("utf-8")))
-                else:
-                    result.append(nbytes + (target - chars))
-                target = next(want, None)
-            chars += size
-            nbytes += len(content.encode("utf-8")) if isinstance(content, str) else 1
-        while target is not None:
-            result.append(nbytes)
-            target = next(want, None)
-        return chars, result
+        return byte_offsets(chunks, indices)
 
-    @staticmethod
-    def _check_range(index: object, length: object, size: int | None) -> tuple[int, int]:
-        """Check types and sign (`size` None), or also the bounds."""
-        index = check_int(index, "index")
-        length = check_int(length, "length")
-        if length < 0:
-            raise ValueError(f"length must be >= 0, got {length}")
-        if size is not None and (not 0 <= index <= size or index + length > size):
-            raise TextRangeError(
-                f"range [{index}, {index + length}) is outside the text (0..{size})"
-            )
-        return index, length
+    _check_range = staticmethod(check_range)
 
     # -- writing -----------------------------------------------------------------------------
 

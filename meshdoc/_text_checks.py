@@ -6,7 +6,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["check_attributes", "check_int", "check_text"]
+from ._exceptions import TextRangeError
+
+__all__ = ["check_attributes", "check_int", "check_range", "check_text"]
 
 
 def check_text(text: object) -> str:
@@ -62,3 +64,14 @@ def check_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     return value
+
+
+def check_range(index: object, length: object, size: int | None) -> tuple[int, int]:
+    """Check types and sign (`size` None), or also the bounds."""
+    index = check_int(index, "index")
+    length = check_int(length, "length")
+    if length < 0:
+        raise ValueError(f"length must be >= 0, got {length}")
+    if size is not None and (not 0 <= index <= size or index + length > size):
+        raise TextRangeError(f"range [{index}, {index + length}) is outside the text (0..{size})")
+    return index, length
