@@ -304,7 +304,7 @@ class FastText(IndexReads):
             current = runs[i]
             if current.chars:
                 if current.chars > remaining:
-                    index.split(current, current.chars_to_units(remaining))
+                    index.split(current, current.chars_to_units(remaining), i)
                 doomed.append(current)
                 remaining -= current.chars
                 if not remaining:
@@ -332,10 +332,13 @@ class FastText(IndexReads):
         doc._doc.apply_update(txn._txn, update)
         for r in doomed:
             self._drop(r)
-        last = doomed[-1]
-        for r in doomed:
-            if r.block is not None:  # (else joined into the one before)
-                last = index.merge_deleted(r)
+        if len(doomed) == 1:
+            last = index.merge_deleted(doomed[0], i)  # (where the walk found it)
+        else:
+            last = doomed[-1]
+            for r in doomed:
+                if r.block is not None:  # (else joined into the one before)
+                    last = index.merge_deleted(r)
         if left is not None:
             if after.block is None:  # joined into a tombstone before it, right after `left`
                 after = index.next_run(left, hint)
