@@ -3,7 +3,7 @@
 Transport choice, measured with ``benchmarks/transports.py`` (fan-out of small
 updates to y-websocket clients, the same `Server` on each): uvicorn with
 `uvicorn_websocket` (meshroom's protocol: frames go straight to the session from
-the socket's callbacks, writes leave once per event-loop turn, no task per
+the socket's callbacks, writes leave once per read handled, no task per
 admitted connection) against uvicorn's `websockets-sansio`, legacy `websockets`
 and `wsproto` implementations, hypercorn and a plain `websockets` server. Plain
 HTTP (`/healthz`, `--static`, `/dev/token`) is still the ASGI app's.

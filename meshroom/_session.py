@@ -9,7 +9,7 @@ drive a session, chosen by its connection:
   the client sends and a writer that drains the bounded queue (a list);
 - a `PushConnection` (`meshroom serve`'s own WebSocket protocol): no task of
   its own. The transport calls `handle` for each message, and the queue is
-  written by one deferred callback per event-loop turn, or when the socket's
+  written once the transport has handled what it read, or when the socket's
   buffer drains. Both ways merge queued updates into one frame.
 
 What the session answers, as the Node `y-websocket` server does:

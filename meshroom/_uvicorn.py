@@ -4,10 +4,10 @@ Under plain ASGI a connection costs an ASGI task, a receive queue, Starlette's
 frames and a session writer task, and every delivered message wakes a task.
 This protocol replaces uvicorn's WebSocket implementation: frames are parsed
 in `data_received` (websockets' sans-I/O parser) and handed to the session at
-once, and what a session queues is written by one deferred callback per
-event-loop turn (`_Deferred`), merged as under ASGI. A connection then costs
-no task once admitted but the one waiting for its end, and a message reaches
-twenty readers without a single task switch.
+once; what the sessions queued is written when the read is handled (edits
+from elsewhere: on the loop's next turn, `_Deferred`), merged as under ASGI.
+An admitted connection costs no task, and a message reaches twenty readers
+without a single task switch.
 
 Plain HTTP requests (`/healthz`, static files, `/dev/token`) still go to the
 ASGI app; every WebSocket upgrade goes to the `Server`. Embedders who mount
@@ -131,10 +131,11 @@ def _reason(reason: str) -> str:
 
 
 class _Deferred:
-    """Callbacks run once, together, on the event loop's next turn (one `call_soon`).
+    """Callbacks run once, together: after a socket's read is handled, or on the loop's
+    next turn (one `call_soon`) for what was queued elsewhere.
 
-    Sessions defer their writes here: every message handled in this turn is
-    queued first, then each session writes its queue as one merged frame.
+    Sessions defer their writes here: every message of a read is handled first,
+    then each session writes its queue as one merged frame.
     """
 
     __slots__ = ("_callbacks", "_loop")
@@ -145,10 +146,13 @@ class _Deferred:
 
     def add(self, callback: Callable[[], None]) -> None:
         if not self._callbacks:
-            self._loop.call_soon(self._run)
+            self._loop.call_soon(self.run)
         self._callbacks.append(callback)
 
-    def _run(self) -> None:
+    def run(self) -> None:
+        """Run what is pending now (a socket's messages are all handled: no need to wait)."""
+        if not self._callbacks:
+            return
         callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
             try:
@@ -259,6 +263,9 @@ class RoomWebSocketProtocol(asyncio.Protocol):
         for event in conn.events_received():
             self._frame(event)
         self._write_pending()
+        # every message of this read is handled: write what they queued now, merged,
+        # rather than on the loop's next turn
+        self._deferred.run()
 
     def eof_received(self) -> bool | None:
         if self._conn is not None:
