@@ -10,8 +10,7 @@ by hand places an item right after a given ID. The layout follows lib0's encodin
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "Item",
@@ -27,12 +26,17 @@ __all__ = [
 
 def utf16_length(text: str) -> int:
     """Length of `text` in UTF-16 code units: what Yjs clocks count."""
+    if text.isascii():
+        return len(text)
     return len(text) + sum(1 for c in text if ord(c) > 0xFFFF)
 
 
-@dataclass(frozen=True)
-class Item:
-    """One struct read from an update (GC and skip structs are left out)."""
+class Item(NamedTuple):
+    """One struct read from an update (GC and skip structs are left out).
+
+    (A named tuple: an index build reads every item of the document, and a frozen dataclass
+    costs several times as much to make.)
+    """
 
     client: int
     clock: int
@@ -163,36 +167,78 @@ def decode_items(update: bytes) -> list[Item]:
     return _read_structs(_Reader(update))
 
 
+def _uint_at(data: bytes, pos: int) -> tuple[int, int]:
+    """A varint at `pos`, and where it ends."""
+    result = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+
+
 def _read_structs(reader: _Reader) -> list[Item]:
+    # (reads every item of a document when a text gets its index: one-byte varints, the
+    # common case, are read inline, and string, deleted and format contents without calls
+    # per byte)
+    data = reader.data
+    pos = reader.pos
     items: list[Item] = []
-    for _ in range(reader.uint()):
-        count = reader.uint()
-        client = reader.uint()
-        clock = reader.uint()
+    append = items.append
+    n_clients, pos = _uint_at(data, pos)
+    for _ in range(n_clients):
+        count, pos = _uint_at(data, pos)
+        client, pos = _uint_at(data, pos)
+        clock, pos = _uint_at(data, pos)
         for _ in range(count):
-            info = reader.byte()
+            info = data[pos]
+            pos += 1
             ref = info & 0x1F
-            if ref in (0, 10):  # GC, skip
-                clock += reader.uint()
+            if ref == 0 or ref == 10:  # GC, skip
+                n, pos = _uint_at(data, pos)
+                clock += n
                 continue
-            origin = reader.id() if info & 0x80 else None
-            right_origin = reader.id() if info & 0x40 else None
-            parent: tuple[int, int] | str | None = None
+            origin = right_origin = parent = None
+            if info & 0x80:
+                a, pos = _uint_at(data, pos)
+                b, pos = _uint_at(data, pos)
+                origin = (a, b)
+            if info & 0x40:
+                a, pos = _uint_at(data, pos)
+                b, pos = _uint_at(data, pos)
+                right_origin = (a, b)
             if origin is None and right_origin is None:
+                reader.pos = pos
                 parent = reader.string() if reader.uint() == 1 else reader.id()
                 if info & 0x20:
                     reader.string()
-            content = _content_length(reader, ref)
-            fmt: tuple[str, str] | None = None
+                pos = reader.pos
             text: str | None = None
-            if isinstance(content, str):
-                length, text = utf16_length(content), content
-            elif isinstance(content, tuple):
-                length, fmt = 1, content
+            fmt: tuple[str, str] | None = None
+            if ref == 4:  # string
+                n = data[pos]
+                if n < 0x80:
+                    pos += 1
+                else:
+                    n, pos = _uint_at(data, pos)
+                text = data[pos : pos + n].decode("utf-8", errors="surrogatepass")
+                pos += n
+                length = len(text) if n == len(text) else utf16_length(text)
+            elif ref == 1:  # deleted
+                length, pos = _uint_at(data, pos)
             else:
-                length = content
-            items.append(Item(client, clock, length, origin, right_origin, parent, ref, text, fmt))
+                reader.pos = pos
+                content = _content_length(reader, ref)
+                pos = reader.pos
+                if isinstance(content, tuple):
+                    length, fmt = 1, content
+                else:
+                    length = content  # type: ignore[assignment]
+            append(Item(client, clock, length, origin, right_origin, parent, ref, text, fmt))
             clock += length
+    reader.pos = pos
     return items
 
 
