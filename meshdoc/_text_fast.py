@@ -27,6 +27,11 @@ from ._text_wire import varint as _varint
 
 __all__ = ["FastText", "Unsupported"]
 
+#: Runs walked from the cursor before a position lookup goes through the index's tree (which
+#: costs about as much as walking 40 runs), and how far away in characters it may be at all.
+_NEAR = 32
+_NEAR_CHARS = 512
+
 
 class FastText(IndexReads):
     """The item index of one `XmlText` and the edits made through it."""
@@ -82,7 +87,7 @@ class FastText(IndexReads):
             right = index.first()
             hint = -1
         else:
-            left, offset = index.run_at(index_ - 1)
+            left, offset = self._run_at(index_ - 1)
             hint = index.hint
             if offset + 1 < left.chars:  # inside a run: cut it after that character
                 right = index.split(left, left.chars_to_units(offset + 1), hint)
@@ -281,7 +286,7 @@ class FastText(IndexReads):
         # it), and from there the runs to delete (past the tombstones in between).
         left: Run | None = None
         if start:
-            left, offset = index.run_at(start - 1)
+            left, offset = self._run_at(start - 1)
             hint = index.hint
             if offset + 1 < left.chars:
                 run = after = index.split(left, left.chars_to_units(offset + 1), hint)
@@ -345,6 +350,42 @@ class FastText(IndexReads):
             self._set_cursor(start, left, hint, after, last)
         else:
             self.cur_version = -1
+
+    def _run_at(self, pos: int) -> tuple[Run, int]:
+        """`RunIndex.run_at` (it leaves `index.hint` the same way), walking from the cursor
+        when the character is in the cursor's block, a few runs away: most edits away from
+        the cursor are near it (the next line, the next word), and the walk skips the tree.
+        """
+        index = self.index
+        if self.cur_version == index.version and -_NEAR_CHARS < pos - self.cur_pos < _NEAR_CHARS:
+            left = self.cur_left  # (visible, ending at `cur_pos`)
+            assert left is not None
+            runs = left.block.runs  # type: ignore[union-attr]
+            i = self.cur_hint
+            if 0 <= i < len(runs) and runs[i] is left:
+                end = self.cur_pos
+                if pos < end:  # back from the cursor: run i holds [end - chars, end)
+                    stop = max(i - _NEAR, -1)
+                    while i > stop:
+                        run = runs[i]
+                        end -= run.chars
+                        if pos >= end:
+                            index.hint = i
+                            return run, pos - end
+                        i -= 1
+                else:  # forward from the cursor: run i holds [start, start + chars)
+                    start = end
+                    i += 1
+                    stop = min(i + _NEAR, len(runs))
+                    while i < stop:
+                        run = runs[i]
+                        chars = run.chars
+                        if pos < start + chars:
+                            index.hint = i
+                            return run, pos - start
+                        start += chars
+                        i += 1
+        return index.run_at(pos)
 
     def _set_cursor(
         self, pos: int, left: Run, hint: int, right: Run | None, ahead: Run | None = None
