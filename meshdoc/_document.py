@@ -27,8 +27,7 @@ from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
-from pycrdt import Doc, Map, Transaction, XmlElement, XmlFragment, XmlText, merge_updates
-from pycrdt import get_update as _get_update
+from pycrdt import Doc, Map, Transaction, XmlElement, XmlFragment, XmlText
 
 from ._checks import mark_problems, raise_first
 from ._element import Element
@@ -37,7 +36,7 @@ from ._exceptions import TransactionError, UpdateError
 from ._json import plan_root, write_plan
 from ._tree import ID, iter_elements, node_path, normalize
 from ._undo import UndoManager
-from ._update_gaps import decode_state, integrable
+from ._update_gaps import MAX_UNSETTLED, unsettled_of
 
 if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport there
     from exceptiongroup import ExceptionGroup
@@ -46,15 +45,11 @@ if TYPE_CHECKING:
     from ._schema import MeshSchema
     from ._validate import Violation
 
-__all__ = ["DEFAULT_FRAGMENT", "DEFAULT_ORIGIN", "MeshDocument"]
+__all__ = ["DEFAULT_FRAGMENT", "DEFAULT_ORIGIN", "MAX_UNSETTLED", "MeshDocument"]
 
 DEFAULT_FRAGMENT = "default"
 DEFAULT_ORIGIN = "local"
 UNTYPED_ROOT_TAG = "doc"
-#: Updates kept for re-application while their dependencies are missing (default 256):
-#: enough for a reconnecting peer's burst, bounded so a peer whose dependencies never
-#: arrive cannot make every later update pay for an ever-growing merge.
-MAX_UNSETTLED = 256
 #: Elements remembered by `get_node_by_id` (default 4096); the memo starts over when full.
 MAX_ID_CACHE = 4096
 _STEP = re.compile(r"(.+)\[(\d+)\]")
@@ -143,8 +138,9 @@ class MeshDocument:
         self.fragment: XmlFragment = self.doc.get(fragment, type=XmlFragment)
         self.root_attribute_map: Map = self.doc.get(f"{fragment}:attributes", type=Map)
         self._root = Element(self, self.fragment)
-        # remote updates not fully integrated yet (arrived before their dependencies)
-        self._unsettled: list[bytes] = []
+        # remote updates not fully integrated yet (arrived before their dependencies),
+        # shared with whatever else applies updates to this doc (a room server, a client)
+        self._unsettled = unsettled_of(self.doc)
         self._by_id: dict[str, XmlElement] = {}
         # Transactions with the default origin, one after the other, are one reused object (it
         # holds nothing between them): a keystroke then allocates none.
@@ -377,12 +373,7 @@ class MeshDocument:
         structs: a snapshot taken meanwhile keeps them.
         """
         try:
-            update = self.doc.get_update(state_vector)
-            if self._unsettled:
-                update = merge_updates(update, *self._unsettled)
-                if state_vector is not None:
-                    update = _get_update(update, state_vector)
-            return update
+            return self._unsettled.encode(self.doc, state_vector)
         except ValueError as exc:
             raise UpdateError(f"not a state vector: {exc}") from exc
 
@@ -399,19 +390,7 @@ class MeshDocument:
             with self.doc.transaction(origin=origin) if origin is not None else nullcontext():
                 # yrs links a struct that follows a gap in its client's clocks without
                 # moving the state vector; only what follows on from our state goes in
-                # (the rest waits with the unsettled updates, as in Yjs).
-                self.doc.apply_update(integrable(update, decode_state(self.doc.get_state()))[0])
-                if self._unsettled:
-                    # yrs (pycrdt 0.14) can drop an update parked as pending when later ones
-                    # arrive before its dependencies; applying the parked ones again, merged,
-                    # once more updates are in, integrates them (re-applying is idempotent).
-                    merged = merge_updates(*self._unsettled, update)
-                    state = decode_state(self.doc.get_state())
-                    self.doc.apply_update(integrable(merged, state)[0])
-            state = self.doc.get_state()
-            unsettled = [
-                u for u in (*self._unsettled, update) if _get_update(u, state)[:1] != b"\x00"
-            ]
-            self._unsettled = unsettled[-MAX_UNSETTLED:]
+                # (the rest waits, shared by every holder of this doc, as in Yjs).
+                self._unsettled.apply(self.doc, update)
         except ValueError as exc:
             raise UpdateError(f"not a Yjs update: {exc}") from exc

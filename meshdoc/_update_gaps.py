@@ -10,15 +10,27 @@ from it can split a multi-byte character: the replica's in-memory text and its e
 state then disagree, and replicas diverge. `integrable` keeps such structs out of what
 is handed to yrs until their gap is filled, as Yjs would.
 
+`Unsettled` (one per `Doc`, see `unsettled_of`) is what every writer of peers' updates
+goes through: `MeshDocument.apply_update`, and meshroom's server, client and cluster. It
+keeps what waits, applies it once its gap fills, and hands it on with the document's
+encoded state, as Yjs sends its pending structs.
+
 Only the v1 encoding is read (what meshdoc and y-websocket exchange); each struct is
 skipped over, never decoded into values. The layout follows Yjs's `readClientsStructRefs`.
 """
 
 from __future__ import annotations
 
-from pycrdt import get_state, get_update, merge_updates
+from weakref import WeakKeyDictionary
 
-__all__ = ["decode_state", "integrable"]
+from pycrdt import Doc, get_state, get_update, merge_updates
+
+__all__ = ["MAX_UNSETTLED", "Unsettled", "decode_state", "follows_on", "integrable", "unsettled_of"]
+
+#: Updates kept for re-application while their dependencies are missing (default 256):
+#: enough for a reconnecting peer's burst, bounded so a peer whose dependencies never
+#: arrive cannot make every later update pay for an ever-growing merge.
+MAX_UNSETTLED = 256
 
 #: Updates at least this long (bytes) are first checked by yrs itself (a few times faster
 #: than reading them here, see `_gapless`); shorter ones, a keystroke's, are read at once.
@@ -129,6 +141,40 @@ def _skip_content(reader: _Reader, ref: int) -> int:
     raise ValueError(f"unknown Yjs content ref {ref}")
 
 
+def _struct_length(reader: _Reader, info: int, deps: list[int] | None) -> int:
+    """Read one struct past its info byte; returns its length in clock units.
+
+    With `deps`, the IDs it needs (origin, right origin, an ID parent) are appended to it
+    as client, clock pairs.
+    """
+    ref = info & 0x1F
+    if ref in (0, 10):  # GC, skip
+        return reader.uint()
+    if info & 0x80:  # origin
+        if deps is None:
+            reader.skip_varint()
+            reader.skip_varint()
+        else:
+            deps += (reader.uint(), reader.uint())
+    if info & 0x40:  # right origin
+        if deps is None:
+            reader.skip_varint()
+            reader.skip_varint()
+        else:
+            deps += (reader.uint(), reader.uint())
+    if not info & 0xC0:  # parent: a root name or an ID, then a map key
+        if reader.uint() == 1:
+            reader.skip_bytes()
+        elif deps is None:
+            reader.skip_varint()
+            reader.skip_varint()
+        else:
+            deps += (reader.uint(), reader.uint())
+        if info & 0x20:
+            reader.skip_bytes()
+    return _skip_content(reader, ref)
+
+
 def _uint(value: int, out: bytearray) -> None:
     while value > 0x7F:
         out.append(0x80 | (value & 0x7F))
@@ -202,24 +248,7 @@ def integrable(update: bytes, state: dict[int, int]) -> tuple[bytes, bool]:
                 info = reader.data[reader.pos]
                 reader.pos += 1
                 ref = info & 0x1F
-                if ref in (0, 10):  # GC, skip
-                    length = reader.uint()
-                else:
-                    if info & 0x80:  # origin
-                        reader.skip_varint()
-                        reader.skip_varint()
-                    if info & 0x40:  # right origin
-                        reader.skip_varint()
-                        reader.skip_varint()
-                    if not info & 0xC0:  # parent: a root name or an ID, then a map key
-                        if reader.uint() == 1:
-                            reader.skip_bytes()
-                        else:
-                            reader.skip_varint()
-                            reader.skip_varint()
-                        if info & 0x20:
-                            reader.skip_bytes()
-                    length = _skip_content(reader, ref)
+                length = _struct_length(reader, info, None)
                 if cut:
                     continue
                 if clock > have or (ref == 10 and clock + length > have):
@@ -249,3 +278,247 @@ def integrable(update: bytes, state: dict[int, int]) -> tuple[bytes, bool]:
         return bytes(out), True
     except IndexError as exc:
         raise ValueError("truncated update") from exc
+
+
+def follows_on(update: bytes, known: dict[int, int]) -> tuple[list[int] | None, bool]:
+    """Where `update` ends per client (flat client, clock pairs), and whether a replica
+    whose state is at least `known` surely integrates all of it at once.
+
+    Sure means: each client's structs start at or before its clock in `known` and hold no
+    skip, and every ID a struct needs (origin, right origin, an ID parent) lies below
+    `known`, before the struct in its own client's run, or in another client's run of the
+    update that is itself sure (no cycle). yrs then links nothing early and parks nothing,
+    so the replica's state reaches these ends: a cache of `known` can move to them without
+    reading the document's state vector (read and decoded, it costs O(clients) per update).
+
+    Long updates (a sync, a snapshot) are not read here: ``(None, False)``.
+
+    Raises:
+        ValueError: the bytes are not a v1 update.
+    """
+    if len(update) >= NATIVE_CHECK_MIN:
+        return None, False
+    try:
+        if update[:2] == b"\x01\x01":  # one struct of one client: a keystroke?
+            typed = _typed(update, known)
+            if typed is not None:
+                return [typed[0], typed[1]], typed[2]
+        reader = _Reader(update)
+        data = update
+        ends: list[int] = []
+        waiting: list[tuple[int, list[int]]] = []  # a group's client, its IDs in other runs
+        deps: list[int] = []
+        sure = True
+        for _ in range(reader.uint()):
+            count = reader.uint()
+            client = reader.uint()
+            clock = reader.uint()
+            have = known.get(client, 0)
+            sure = sure and clock <= have
+            others: list[int] = []
+            for _ in range(count):
+                info = data[reader.pos]
+                reader.pos += 1
+                if info & 0x1F == 10:  # a skip: a gap inside the run
+                    sure = False
+                length = _struct_length(reader, info, deps)
+                if deps:
+                    limit = max(have, clock)
+                    for i in range(0, len(deps), 2):
+                        owner = deps[i]
+                        if owner == client:
+                            sure = sure and deps[i + 1] < limit
+                        elif deps[i + 1] >= known.get(owner, 0):
+                            others += (owner, deps[i + 1])
+                    deps.clear()
+                clock += length
+            ends += (client, clock)
+            if others:
+                waiting.append((client, others))
+        if reader.pos > len(data):
+            raise ValueError("truncated update")
+        return ends, sure and (not waiting or _runs_resolve(ends, waiting))
+    except IndexError as exc:
+        raise ValueError("truncated update") from exc
+
+
+def _uint_at(data: bytes, pos: int) -> tuple[int, int]:
+    """The lib0 varint at `pos`, and where it ends (`_Reader.uint` without an object)."""
+    b = data[pos]
+    if b < 0x80:
+        return b, pos + 1
+    result = b & 0x7F
+    shift = 7
+    pos += 1
+    while True:
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _typed(data: bytes, known: dict[int, int]) -> tuple[int, int, bool] | None:
+    """`follows_on` for an update of one string struct placed by its origins (typing),
+    read straight through in a third of the general reader's time: its client, where it
+    ends, whether it surely follows on. None for anything else.
+
+    Raises:
+        ValueError, IndexError: the bytes are not a v1 update.
+    """
+    client, pos = _uint_at(data, 2)
+    clock, pos = _uint_at(data, pos)
+    info = data[pos]
+    if info & 0x1F != 4 or not info & 0xC0:
+        return None
+    pos += 1
+    have = known.get(client, 0)
+    sure = clock <= have
+    if info & 0x80:  # origin
+        owner, pos = _uint_at(data, pos)
+        at, pos = _uint_at(data, pos)
+        sure = sure and at < (have if owner == client else known.get(owner, 0))
+    if info & 0x40:  # right origin
+        owner, pos = _uint_at(data, pos)
+        at, pos = _uint_at(data, pos)
+        sure = sure and at < (have if owner == client else known.get(owner, 0))
+    size, pos = _uint_at(data, pos)
+    if pos + size > len(data):
+        raise ValueError("truncated update")
+    raw = data[pos : pos + size]
+    if raw.isascii():
+        return client, clock + size, sure
+    text = raw.decode("utf-8", errors="surrogatepass")
+    return client, clock + len(text.encode("utf-16-le", errors="surrogatepass")) // 2, sure
+
+
+def _runs_resolve(ends: list[int], waiting: list[tuple[int, list[int]]]) -> bool:
+    """Whether the runs that need IDs of other runs of the update can be ordered so each
+    needs only runs already resolved (IDs below their ends): yrs can then link them all."""
+    end_of = dict(zip(ends[::2], ends[1::2], strict=True))
+    unresolved = {client for client, _ in waiting}
+    progress = True
+    while unresolved and progress:
+        progress = False
+        for client, ids in waiting:
+            if client not in unresolved:
+                continue
+            if all(
+                ids[i] not in unresolved and ids[i + 1] < end_of.get(ids[i], 0)
+                for i in range(0, len(ids), 2)
+            ):
+                unresolved.discard(client)
+                progress = True
+    return not unresolved
+
+
+class Unsettled:
+    """The updates of one `Doc` that wait for a gap in their clocks to fill.
+
+    Every path that applies a peer's update to the doc goes through `integrate` (the part
+    that follows on from the doc's state goes in, the rest waits here) and then `settle`
+    (what waited and now follows on goes in). They are two steps so that a caller can give
+    the settled part its own transaction: a server must relay it to every peer, the one
+    that filled the gap included, and publish or store it, while the peer's own update is
+    not echoed back to it. `encode` adds what waits to the doc's encoded state.
+
+    The doc's state vector is read (and decoded, O(clients)) only when an update cannot be
+    shown to follow on from a cached lower bound of it (`follows_on`): a keystroke costs
+    a read of its own bytes, whatever the number of clients the document has seen.
+    """
+
+    __slots__ = ("_known", "updates")
+
+    def __init__(self) -> None:
+        #: Updates not fully integrated yet, oldest first (at most `MAX_UNSETTLED`).
+        self.updates: list[bytes] = []
+        # client -> a clock the doc's state has reached (state vectors only grow)
+        self._known: dict[int, int] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.updates)
+
+    def integrate(self, doc: Doc, update: bytes) -> None:
+        """Apply what of `update` follows on from `doc`'s state; keep the rest waiting.
+
+        Raises:
+            ValueError: the bytes are not a v1 update (the doc is unchanged).
+        """
+        known = self._known
+        if update[:2] == b"\x01\x01":  # a keystroke: the common case, read inline
+            try:
+                typed = _typed(update, known)
+            except IndexError as exc:
+                raise ValueError("truncated update") from exc
+            if typed is not None and typed[2]:
+                doc.apply_update(update)
+                if typed[1] > known.get(typed[0], 0):
+                    known[typed[0]] = typed[1]
+                return
+        ends, sure = follows_on(update, known)
+        if sure:
+            doc.apply_update(update)
+        else:
+            state = self._known = decode_state(doc.get_state())
+            ready, held = integrable(update, state)
+            if ready != b"\x00\x00":
+                doc.apply_update(ready)
+            # yrs also parks structs whose origins are missing (and may drop them later):
+            # those wait here too, and are applied again with the next updates.
+            if held or get_update(update, doc.get_state())[:1] != b"\x00":
+                if update not in self.updates:
+                    self.updates.append(update)
+                    del self.updates[:-MAX_UNSETTLED]
+                return
+        if ends:  # all of it is in: the doc's state reached its ends
+            known = self._known
+            for i in range(0, len(ends), 2):
+                if ends[i + 1] > known.get(ends[i], 0):
+                    known[ends[i]] = ends[i + 1]
+
+    def settle(self, doc: Doc) -> None:
+        """Apply what waits and now follows on; forget what the doc has in full."""
+        if not self.updates:
+            return
+        # yrs (pycrdt 0.14) can drop an update parked as pending when later ones arrive
+        # before its dependencies; applying the parked ones again, merged, once more
+        # updates are in, integrates them (re-applying is idempotent).
+        state = decode_state(doc.get_state())
+        ready, _ = integrable(merge_updates(*self.updates), state)
+        if ready != b"\x00\x00":
+            doc.apply_update(ready)
+        self._known = state
+        current = doc.get_state()
+        self.updates = [u for u in self.updates if get_update(u, current)[:1] != b"\x00"]
+
+    def apply(self, doc: Doc, update: bytes) -> None:
+        """`integrate` then `settle`, in the caller's transaction (if any)."""
+        self.integrate(doc, update)
+        self.settle(doc)
+
+    def encode(self, doc: Doc, state_vector: bytes | None = None) -> bytes:
+        """`doc`'s encoded state (what the holder of `state_vector` lacks), with what waits.
+
+        Raises:
+            ValueError: not a state vector.
+        """
+        update = Doc.get_update(doc, state_vector)  # not an override that calls back here
+        if self.updates:
+            update = merge_updates(update, *self.updates)
+            if state_vector is not None:
+                update = get_update(update, state_vector)
+        return update
+
+
+_UNSETTLED: WeakKeyDictionary[Doc, Unsettled] = WeakKeyDictionary()
+
+
+def unsettled_of(doc: Doc) -> Unsettled:
+    """The one `Unsettled` of `doc`: every wrapper of a doc (a `MeshDocument`, a room's live
+    document, a client link) shares it, so what one holds back another settles and
+    encodes."""
+    unsettled = _UNSETTLED.get(doc)
+    if unsettled is None:
+        unsettled = _UNSETTLED[doc] = Unsettled()
+    return unsettled
