@@ -4,6 +4,14 @@ Every accepted change, from a client or from the embedding process, goes
 through one place: the document's update observer. It relays the update to
 every other session (without waiting: each session has its own bounded queue)
 and hands it to the room, which calls the `on_change` hooks in order.
+
+A peer's update goes in through the doc's `meshdoc` `Unsettled`: structs that follow a
+gap in their client's clocks wait there (yrs would link them at once, without moving the
+state vector, behind the back of a server-side `MeshDocument`), so only what the doc
+integrated is ever relayed, published or logged, in the order it integrated. What waits
+is relayed once the gap fills, to every session; snapshots (storage, cluster compaction)
+carry it meanwhile. Sync step 2 does not: a peer could not integrate it before the gap
+fills either, and a peer that links early as yrs does would be exposed to the same split.
 """
 
 from __future__ import annotations
@@ -18,11 +26,24 @@ from ._awareness import AwarenessStore
 from ._protocol import encode_update
 
 if TYPE_CHECKING:
+    from meshdoc._update_gaps import Unsettled
+
     from ._session import Session
 
-__all__ = ["LiveDocument"]
+__all__ = ["LiveDocument", "unsettled_of"]
 
 log = logging.getLogger("meshroom.server")
+
+
+def unsettled_of(doc: Doc) -> Unsettled:
+    """The updates waiting for a gap in `doc` (meshdoc's, shared by every path applying
+    peers' updates to it: sessions, storage, cluster, client links, a `MeshDocument`).
+
+    Imported on use: importing meshroom does not import meshdoc.
+    """
+    from meshdoc._update_gaps import unsettled_of as of_doc
+
+    return of_doc(doc)
 
 
 def _transaction_origin(doc: Doc) -> Any:
@@ -52,6 +73,8 @@ class LiveDocument:
         #: connections), so that an extension can share it with other processes.
         self.broadcast_listeners: list[Callable[[bytes], None]] = []
         self._on_change = on_change
+        #: Peers' updates (or their parts) waiting for a gap in their clocks to fill.
+        self.unsettled = unsettled_of(self.doc)
         self._applying: Any = None
         self._subscription: Any = None
 
@@ -87,11 +110,16 @@ class LiveDocument:
         Raises:
             ValueError: the bytes are not a Yjs update (the document is unchanged).
         """
+        unsettled = self.unsettled
         self._applying = origin
         try:
-            self.doc.apply_update(update)
+            unsettled.integrate(self.doc, update)
         finally:
             self._applying = None
+        if unsettled:
+            # What waited and now follows on goes to every session, `origin` included:
+            # the structs that waited may have come from any peer, not this one.
+            unsettled.settle(self.doc)
 
     def broadcast(self, message: bytes) -> None:
         """Queue `message` to every session of this document (the sender included)."""

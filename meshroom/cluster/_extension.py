@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .._document import unsettled_of
 from .._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
 from ._awareness import AwarenessRelay
 from ._lease import keep_lease, release_lease, take_lease
@@ -306,11 +307,17 @@ class RedisExtension(Extension):
         entry = decode_entry(entry_id, fields)
         if entry is None:
             return
+        unsettled = unsettled_of(doc)
         try:
             with doc.transaction(origin=REDIS_ORIGIN):
-                doc.apply_update(entry.update)
+                unsettled.integrate(doc, entry.update)
         except Exception:
             log.error("cluster: skipping entry %r of %r: not a Yjs update", entry_id, key)
+        if unsettled:
+            # Not as REDIS_ORIGIN: what waited may have come from this process's clients
+            # (never published while it waited), so it is published, logged and relayed.
+            with doc.transaction():
+                unsettled.settle(doc)
 
     def _prune(self) -> None:
         for key, followed in list(self._followed.items()):
@@ -377,8 +384,9 @@ class RedisExtension(Extension):
             if not followed.republish or doc is None:
                 continue
             try:
+                state = unsettled_of(doc).encode(doc)  # with what waits for a gap
                 await self._redis.xadd(
-                    followed.key, encode_entry(doc.get_update(), followed.token, KIND_COMPACTED)
+                    followed.key, encode_entry(state, followed.token, KIND_COMPACTED)
                 )
             except Exception:
                 log.warning("cluster: republishing %r failed; retrying", followed.key)
@@ -410,7 +418,8 @@ class RedisExtension(Extension):
         if length < 2:
             followed.since_compaction = 0
             return
-        state = doc.get_update()
+        # with what waits for a gap: the entries trimmed below may be all that held it
+        state = unsettled_of(doc).encode(doc)
         await self._redis.xadd(followed.key, encode_entry(state, followed.token, KIND_COMPACTED))
         trimmed = await self._redis.xtrim(followed.key, minid=after(covered), approximate=False)
         followed.since_compaction = 0

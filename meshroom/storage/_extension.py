@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import anyio
 from pycrdt import merge_updates
 
+from .._document import unsettled_of
 from .._exceptions import StorageError
 from .._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
 from ._tracked import STORAGE_ORIGIN, TrackedDocument, apply_all
@@ -345,10 +346,13 @@ class StorageExtension(Extension):
                 stored = await self._read_stored(document)
             covered = document.changes
 
+            unsettled = unsettled_of(document.doc)
+
             def encode() -> bytes:
                 nonlocal covered
                 covered = document.changes
-                state = document.doc.get_update()
+                # with what waits for a gap: no change (so no log record) carried it yet
+                state = unsettled.encode(document.doc)
                 return merge_updates(*stored, state) if stored else state
 
             await self.provider.compact(document.room, document.path, encode)

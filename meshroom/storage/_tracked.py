@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import anyio
 from pycrdt import Doc
 
+from .._document import unsettled_of
 from .._exceptions import StorageError
 
 __all__ = ["STORAGE_ORIGIN", "TrackedDocument", "apply_all"]
@@ -73,13 +74,17 @@ def apply_all(doc: Doc, snapshot: bytes | None, records: list[bytes], where: str
                 "refusing to load it (nothing was changed)",
                 path=where,
             ) from error
+    # Through the doc's `Unsettled`: a snapshot can hold structs that waited for a gap
+    # when it was taken; they wait again (and are applied as soon as the gap fills).
+    unsettled = unsettled_of(doc)
     with doc.transaction(origin=STORAGE_ORIGIN):
         if snapshot is not None:
-            doc.apply_update(snapshot)
+            unsettled.integrate(doc, snapshot)
         for index, update in enumerate(records):
             try:
-                doc.apply_update(update)
+                unsettled.integrate(doc, update)
             except Exception as error:
                 logger.warning(
                     "storage: %s: skipped unreadable log record #%d: %s", where, index, error
                 )
+        unsettled.settle(doc)
