@@ -8,6 +8,8 @@ then stream local updates and awareness changes both ways.
 
 Local edits are observed on the `Doc` and queued for the socket; remote updates
 are applied in a transaction whose origin is the link, and are not echoed back.
+Structs that follow a gap in their client's clocks wait (meshdoc's `Unsettled`, shared
+with the `MeshDocument` over the same doc) until the gap fills, as Yjs keeps them pending.
 While offline nothing is queued: the next handshake carries it all.
 """
 
@@ -41,6 +43,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from ._client_backoff import Backoff
 from ._client_socket import FATAL_CLOSE_CODES, open_socket
 from ._close_codes import CloseCode
+from ._document import unsettled_of
 from ._exceptions import ClientError
 
 __all__ = ["DocumentLink", "RemoteOrigin"]
@@ -120,6 +123,7 @@ class DocumentLink:
         #: The URL without its query string (which may carry a token), for messages.
         self.where = url.split("?", 1)[0]
         self.doc = doc
+        self._unsettled = unsettled_of(doc)
         self.origin = RemoteOrigin(self.where)
         self.awareness = Awareness(doc, outdated_timeout=int(AWARENESS_OUTDATED * 1000))
         self.awareness.set_local_state({"user": user})
@@ -336,7 +340,8 @@ class DocumentLink:
             step = message[1]
             payload = read_message(message[2:])
             if step == YSyncMessageType.SYNC_STEP1:
-                self._enqueue(_sync_step2(self.doc.get_update(payload)))
+                # with what waits for a gap: the server keeps it until the gap fills
+                self._enqueue(_sync_step2(self._unsettled.encode(self.doc, payload)))
             elif step in (YSyncMessageType.SYNC_STEP2, YSyncMessageType.SYNC_UPDATE):
                 self._apply_remote(payload)
                 if step == YSyncMessageType.SYNC_STEP2 and not self.connected:
@@ -366,12 +371,19 @@ class DocumentLink:
     def _apply_remote(self, update: bytes) -> None:
         if update == _EMPTY_UPDATE:
             return
+        doc = self.doc
+        unsettled = self._unsettled
         self._applying_remote = True
         try:
-            with self.doc.transaction(origin=self.origin):
-                self.doc.apply_update(update)
+            with doc.transaction(origin=self.origin):
+                unsettled.integrate(doc, update)
         finally:
             self._applying_remote = False
+        if unsettled:
+            # What waited and now follows on is sent on to the server: it may have come
+            # from elsewhere (an update applied to the document by its user).
+            with doc.transaction(origin=self.origin):
+                unsettled.settle(doc)
         self._on_change()
 
     def _on_doc_update(self, event: TransactionEvent) -> None:
@@ -407,6 +419,7 @@ class DocumentLink:
     def _replace_doc(self) -> None:
         self.doc.unobserve(self._doc_subscription)
         self.doc = Doc()
+        self._unsettled = unsettled_of(self.doc)
         self._doc_subscription = self.doc.observe(self._on_doc_update)
 
     def _drop_remote_awareness(self) -> None:
