@@ -106,11 +106,7 @@ def _skip_content(reader: _Reader, ref: int) -> int:
     """Skip an item's content; returns its length in clock units."""
     if ref == 4:  # string: clocks count UTF-16 units
         start = reader.skip_bytes()
-        raw = reader.data[start : reader.pos]
-        if raw.isascii():
-            return len(raw)
-        text = raw.decode("utf-8", errors="surrogatepass")
-        return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
+        return _utf16_length(reader.data[start : reader.pos])
     if ref == 1:  # deleted
         return reader.uint()
     if ref == 6:  # format: key, JSON value
@@ -141,38 +137,81 @@ def _skip_content(reader: _Reader, ref: int) -> int:
     raise ValueError(f"unknown Yjs content ref {ref}")
 
 
-def _struct_length(reader: _Reader, info: int, deps: list[int] | None) -> int:
-    """Read one struct past its info byte; returns its length in clock units.
+def _utf16_length(raw: bytes) -> int:
+    """The clock length of a string content: its UTF-16 units."""
+    if raw.isascii():
+        return len(raw)
+    text = raw.decode("utf-8", errors="surrogatepass")
+    return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
 
-    With `deps`, the IDs it needs (origin, right origin, an ID parent) are appended to it
-    as client, clock pairs.
+
+def _uint_at(data: bytes, pos: int) -> tuple[int, int]:
+    """The lib0 varint at `pos`, and where it ends (`_Reader.uint` without an object)."""
+    b = data[pos]
+    if b < 0x80:
+        return b, pos + 1
+    result = b & 0x7F
+    shift = 7
+    pos += 1
+    while True:
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _item_at(data: bytes, pos: int, info: int, deps: list[int] | None) -> tuple[int, int]:
+    """Read the struct at `pos` (past its info byte): its length in clock units, and where
+    it ends. With `deps`, the IDs it needs (origin, right origin, an ID parent) are
+    appended to it as client, clock pairs.
+
+    Strings, formats and deletions (what editing writes) are read here straight through;
+    other contents go through `_skip_content`.
     """
     ref = info & 0x1F
     if ref in (0, 10):  # GC, skip
-        return reader.uint()
+        return _uint_at(data, pos)
     if info & 0x80:  # origin
-        if deps is None:
-            reader.skip_varint()
-            reader.skip_varint()
-        else:
-            deps += (reader.uint(), reader.uint())
+        client, pos = _uint_at(data, pos)
+        clock, pos = _uint_at(data, pos)
+        if deps is not None:
+            deps += (client, clock)
     if info & 0x40:  # right origin
-        if deps is None:
-            reader.skip_varint()
-            reader.skip_varint()
-        else:
-            deps += (reader.uint(), reader.uint())
+        client, pos = _uint_at(data, pos)
+        clock, pos = _uint_at(data, pos)
+        if deps is not None:
+            deps += (client, clock)
     if not info & 0xC0:  # parent: a root name or an ID, then a map key
-        if reader.uint() == 1:
-            reader.skip_bytes()
-        elif deps is None:
-            reader.skip_varint()
-            reader.skip_varint()
+        named, pos = _uint_at(data, pos)
+        if named == 1:
+            size, pos = _uint_at(data, pos)
+            pos += size
         else:
-            deps += (reader.uint(), reader.uint())
+            client, pos = _uint_at(data, pos)
+            clock, pos = _uint_at(data, pos)
+            if deps is not None:
+                deps += (client, clock)
         if info & 0x20:
-            reader.skip_bytes()
-    return _skip_content(reader, ref)
+            size, pos = _uint_at(data, pos)
+            pos += size
+    if ref == 4:  # string
+        size, pos = _uint_at(data, pos)
+        end = pos + size
+        if end > len(data):
+            raise ValueError("truncated update")
+        return _utf16_length(data[pos:end]), end
+    if ref == 6:  # format: key, JSON value
+        size, pos = _uint_at(data, pos)
+        size, pos = _uint_at(data, pos + size)
+        return 1, pos + size
+    if ref == 1:  # deleted
+        return _uint_at(data, pos)
+    reader = _Reader(data)
+    reader.pos = pos
+    length = _skip_content(reader, ref)
+    return length, reader.pos
 
 
 def _uint(value: int, out: bytearray) -> None:
@@ -248,7 +287,7 @@ def integrable(update: bytes, state: dict[int, int]) -> tuple[bytes, bool]:
                 info = reader.data[reader.pos]
                 reader.pos += 1
                 ref = info & 0x1F
-                length = _struct_length(reader, info, None)
+                length, reader.pos = _item_at(reader.data, reader.pos, info, None)
                 if cut:
                     continue
                 if clock > have or (ref == 10 and clock + length > have):
@@ -303,25 +342,24 @@ def follows_on(update: bytes, known: dict[int, int]) -> tuple[list[int] | None, 
             typed = _typed(update, known)
             if typed is not None:
                 return [typed[0], typed[1]], typed[2]
-        reader = _Reader(update)
         data = update
         ends: list[int] = []
         waiting: list[tuple[int, list[int]]] = []  # a group's client, its IDs in other runs
         deps: list[int] = []
         sure = True
-        for _ in range(reader.uint()):
-            count = reader.uint()
-            client = reader.uint()
-            clock = reader.uint()
+        groups, pos = _uint_at(data, 0)
+        for _ in range(groups):
+            count, pos = _uint_at(data, pos)
+            client, pos = _uint_at(data, pos)
+            clock, pos = _uint_at(data, pos)
             have = known.get(client, 0)
             sure = sure and clock <= have
             others: list[int] = []
             for _ in range(count):
-                info = data[reader.pos]
-                reader.pos += 1
+                info = data[pos]
                 if info & 0x1F == 10:  # a skip: a gap inside the run
                     sure = False
-                length = _struct_length(reader, info, deps)
+                length, pos = _item_at(data, pos + 1, info, deps)
                 if deps:
                     limit = max(have, clock)
                     for i in range(0, len(deps), 2):
@@ -335,28 +373,11 @@ def follows_on(update: bytes, known: dict[int, int]) -> tuple[list[int] | None, 
             ends += (client, clock)
             if others:
                 waiting.append((client, others))
-        if reader.pos > len(data):
+        if pos > len(data):
             raise ValueError("truncated update")
         return ends, sure and (not waiting or _runs_resolve(ends, waiting))
     except IndexError as exc:
         raise ValueError("truncated update") from exc
-
-
-def _uint_at(data: bytes, pos: int) -> tuple[int, int]:
-    """The lib0 varint at `pos`, and where it ends (`_Reader.uint` without an object)."""
-    b = data[pos]
-    if b < 0x80:
-        return b, pos + 1
-    result = b & 0x7F
-    shift = 7
-    pos += 1
-    while True:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
 
 
 def _typed(data: bytes, known: dict[int, int]) -> tuple[int, int, bool] | None:
@@ -386,11 +407,7 @@ def _typed(data: bytes, known: dict[int, int]) -> tuple[int, int, bool] | None:
     size, pos = _uint_at(data, pos)
     if pos + size > len(data):
         raise ValueError("truncated update")
-    raw = data[pos : pos + size]
-    if raw.isascii():
-        return client, clock + size, sure
-    text = raw.decode("utf-8", errors="surrogatepass")
-    return client, clock + len(text.encode("utf-16-le", errors="surrogatepass")) // 2, sure
+    return client, clock + _utf16_length(data[pos : pos + size]), sure
 
 
 def _runs_resolve(ends: list[int], waiting: list[tuple[int, list[int]]]) -> bool:
