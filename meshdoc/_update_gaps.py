@@ -410,6 +410,42 @@ def _typed(data: bytes, known: dict[int, int]) -> tuple[int, int, bool] | None:
     return client, clock + _utf16_length(data[pos : pos + size]), sure
 
 
+#: A clock no state reaches: the client blocks nothing.
+_NEVER = 1 << 64
+
+
+def _needs(update: bytes, state: dict[int, int]) -> dict[int, int]:
+    """Per client, the clock the state must reach before the part of `update` that waits
+    may go in: where a client's first struct past `state` starts, or one past an ID a
+    struct points to (origin, ID parent) that `state` lacks. When nothing is found (yrs
+    parked it for a reason not read here), every client the update names counts, at its
+    next clock."""
+    needs: dict[int, int] = {}
+    named: dict[int, int] = {}
+    deps: list[int] = []
+
+    def need(client: int, clock: int) -> None:
+        if clock < needs.get(client, _NEVER):
+            needs[client] = clock
+
+    groups, pos = _uint_at(update, 0)
+    for _ in range(groups):
+        count, pos = _uint_at(update, pos)
+        client, pos = _uint_at(update, pos)
+        clock, pos = _uint_at(update, pos)
+        named[client] = state.get(client, 0) + 1
+        for _ in range(count):
+            length, pos = _item_at(update, pos + 1, update[pos], deps)
+            if clock > state.get(client, 0):
+                need(client, clock)
+            clock += length
+    for i in range(0, len(deps), 2):
+        named[deps[i]] = state.get(deps[i], 0) + 1
+        if deps[i + 1] >= state.get(deps[i], 0):
+            need(deps[i], deps[i + 1] + 1)
+    return needs or named
+
+
 def _runs_resolve(ends: list[int], waiting: list[tuple[int, list[int]]]) -> bool:
     """Whether the runs that need IDs of other runs of the update can be ordered so each
     needs only runs already resolved (IDs below their ends): yrs can then link them all."""
@@ -442,19 +478,30 @@ class Unsettled:
 
     The doc's state vector is read (and decoded, O(clients)) only when an update cannot be
     shown to follow on from a cached lower bound of it (`follows_on`): a keystroke costs
-    a read of its own bytes, whatever the number of clients the document has seen.
+    a read of its own bytes, whatever the number of clients the document has seen. And
+    `settle` works only after an update of a client the waiting ones need (their own or
+    one their structs point to): updates that wait for a gap that never fills do not
+    make every other client's keystroke pay for merging them.
     """
 
-    __slots__ = ("_known", "updates")
+    __slots__ = ("_advanced", "_blocking", "_known", "_needs", "updates")
 
     def __init__(self) -> None:
         #: Updates not fully integrated yet, oldest first (at most `MAX_UNSETTLED`).
         self.updates: list[bytes] = []
         # client -> a clock the doc's state has reached (state vectors only grow)
         self._known: dict[int, int] = {}
+        # waiting update -> client -> the clock its state must reach for it to go on
+        self._needs: dict[bytes, dict[int, int]] = {}
+        # client -> the least of those clocks over every waiting update
+        self._blocking: dict[int, int] = {}
+        # an update went in since the last settle that may let a waiting one in
+        self._advanced = False
 
     def __bool__(self) -> bool:
-        return bool(self.updates)
+        """Whether `settle` has something to try: updates wait, and an update of a client
+        they need went in since."""
+        return self._advanced and bool(self.updates)
 
     def integrate(self, doc: Doc, update: bytes) -> None:
         """Apply what of `update` follows on from `doc`'s state; keep the rest waiting.
@@ -472,6 +519,8 @@ class Unsettled:
                 doc.apply_update(update)
                 if typed[1] > known.get(typed[0], 0):
                     known[typed[0]] = typed[1]
+                if typed[1] >= self._blocking.get(typed[0], _NEVER):
+                    self._advanced = True
                 return
         ends, sure = follows_on(update, known)
         if sure:
@@ -481,23 +530,44 @@ class Unsettled:
             ready, held = integrable(update, state)
             if ready != b"\x00\x00":
                 doc.apply_update(ready)
+            self._advanced = True  # not read: whatever went in may be needed
             # yrs also parks structs whose origins are missing (and may drop them later):
             # those wait here too, and are applied again with the next updates.
-            if held or get_update(update, doc.get_state())[:1] != b"\x00":
-                if update not in self.updates:
-                    self.updates.append(update)
-                    del self.updates[:-MAX_UNSETTLED]
+            current = doc.get_state()
+            if held or get_update(update, current)[:1] != b"\x00":
+                self._wait(update, decode_state(current))
                 return
         if ends:  # all of it is in: the doc's state reached its ends
             known = self._known
+            blocking = self._blocking
             for i in range(0, len(ends), 2):
                 if ends[i + 1] > known.get(ends[i], 0):
                     known[ends[i]] = ends[i + 1]
+                if ends[i + 1] >= blocking.get(ends[i], _NEVER):
+                    self._advanced = True
+
+    def _wait(self, update: bytes, state: dict[int, int]) -> None:
+        if update in self._needs:
+            return
+        self.updates.append(update)
+        self._needs[update] = _needs(update, state)
+        if len(self.updates) > MAX_UNSETTLED:
+            del self._needs[self.updates.pop(0)]
+        self._block()
+
+    def _block(self) -> None:
+        blocking: dict[int, int] = {}
+        for needs in self._needs.values():
+            for client, clock in needs.items():
+                if clock < blocking.get(client, _NEVER):
+                    blocking[client] = clock
+        self._blocking = blocking
 
     def settle(self, doc: Doc) -> None:
         """Apply what waits and now follows on; forget what the doc has in full."""
-        if not self.updates:
+        if not self:
             return
+        self._advanced = False
         # yrs (pycrdt 0.14) can drop an update parked as pending when later ones arrive
         # before its dependencies; applying the parked ones again, merged, once more
         # updates are in, integrates them (re-applying is idempotent).
@@ -508,6 +578,12 @@ class Unsettled:
         self._known = state
         current = doc.get_state()
         self.updates = [u for u in self.updates if get_update(u, current)[:1] != b"\x00"]
+        if len(self.updates) < len(self._needs):
+            self._needs = {u: self._needs[u] for u in self.updates}
+        if self.updates:  # what they need now (what went in may have moved it)
+            state = decode_state(current)
+            self._needs = {u: _needs(u, state) for u in self.updates}
+        self._block()
 
     def apply(self, doc: Doc, update: bytes) -> None:
         """`integrate` then `settle`, in the caller's transaction (if any)."""

@@ -146,3 +146,38 @@ def test_a_keystroke_after_an_unknown_origin_waits_and_moves_no_cache():
     replica.apply_update(a.get_update())
     assert str(replica.doc.get("t", type=Text)) == "xyz"
     assert unsettled.updates == []
+
+
+def test_updates_that_wait_cost_nothing_until_what_they_need_goes_in():
+    """`settle` (a merge of everything that waits) runs only once an update reached a clock
+    a waiting update needs: a gap that never fills does not tax every keystroke."""
+    typist = Doc(client_id=7)
+    text = typist.get("t", type=Text)
+    text.insert(0, "ab")
+    replica = MeshDocument(None)
+    replica.apply_update(typist.get_update())
+    unsettled = unsettled_of(replica.doc)
+
+    keystrokes = []
+    for _ in range(3):
+        since = typist.get_state()
+        text.insert(len(text), "é")
+        keystrokes.append(typist.get_update(since))
+    unsettled.integrate(replica.doc, keystrokes[2])  # (7, 4): waits for (7, 2) and (7, 3)
+    unsettled.settle(replica.doc)
+    assert unsettled.updates == [keystrokes[2]]
+    assert not unsettled  # nothing to try until client 7 reaches clock 4
+
+    other = Doc(client_id=8)
+    other.apply_update(typist.get_update())
+    since = other.get_state()
+    other.get("t", type=Text).insert(0, "z")
+    unsettled.integrate(replica.doc, other.get_update(since))
+    assert not unsettled  # another client's keystroke: no settle
+    unsettled.integrate(replica.doc, keystrokes[0])
+    assert not unsettled  # client 7 at clock 3: the waiting one starts at 4
+    unsettled.integrate(replica.doc, keystrokes[1])
+    assert unsettled  # now it follows on
+    unsettled.settle(replica.doc)
+    assert unsettled.updates == []
+    assert str(replica.doc.get("t", type=Text)) == "zabééé"
