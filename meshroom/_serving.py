@@ -75,7 +75,7 @@ async def serve_connection(
             if isinstance(connection, PushConnection) and session.access.expires_at is None:
                 stack.push_async_callback(session.close_connection)
                 detached = stack.pop_all()
-                session.start(on_end=lambda: _unwind(server, detached))
+                session.start(on_end=lambda: _unwind(detached))
                 return
             await session.run(session.buffered)
         except Exception as error:  # an extension hook failed: this connection only
@@ -91,8 +91,16 @@ def _forget_address(server: Server, host: str) -> None:
         server._connections_per_ip.pop(host, None)
 
 
-def _unwind(server: Server, stack: AsyncExitStack) -> None:
-    """A detached session ended: release what it held, in a task of its own."""
+#: Unwinds in flight: the event loop keeps only weak references to tasks.
+_unwinding: set[asyncio.Task[None]] = set()
+
+
+def _unwind(stack: AsyncExitStack) -> None:
+    """A detached session ended: release what it held, in a task of its own.
+
+    Called from the transport's callbacks (no current task, so no anyio task group
+    can start it); push connections run on asyncio, so an asyncio task does.
+    """
 
     async def unwind() -> None:
         with anyio.CancelScope(shield=True):
@@ -101,13 +109,9 @@ def _unwind(server: Server, stack: AsyncExitStack) -> None:
             except Exception:
                 log.exception("closing a session failed")
 
-    group = server._group
-    try:
-        if group is None:
-            raise RuntimeError("no task group")
-        group.start_soon(unwind)
-    except RuntimeError:  # the server's task group is gone (shutting down): run it anyway
-        asyncio.get_running_loop().create_task(unwind())
+    task = asyncio.get_running_loop().create_task(unwind())
+    _unwinding.add(task)
+    task.add_done_callback(_unwinding.discard)
 
 
 async def _admit(
