@@ -5,7 +5,9 @@ updates to y-websocket clients, the same `Server` on each): uvicorn with
 `uvicorn_websocket` (meshroom's protocol: frames go straight to the session from
 the socket's callbacks, writes leave once per read handled, no task per
 admitted connection) against uvicorn's `websockets-sansio`, legacy `websockets`
-and `wsproto` implementations, hypercorn and a plain `websockets` server. Plain
+and `wsproto` implementations, hypercorn and a plain `websockets` server: it ties
+with `websockets-sansio` on burst throughput and uses less than half the CPU of
+any of them at a steady rate, with the lowest steady latency. Plain
 HTTP (`/healthz`, `--static`, `/dev/token`) is still the ASGI app's.
 permessage-deflate is never offered: compression costs throughput and tail
 latency for the tiny messages Yjs sends, and the Node server does not compress
