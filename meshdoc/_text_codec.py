@@ -12,6 +12,8 @@ from __future__ import annotations
 import struct
 from typing import Any, NamedTuple
 
+from ._update_gaps import _uint_at
+
 __all__ = [
     "Item",
     "decode_delete_set",
@@ -165,18 +167,6 @@ def _content_length(reader: _Reader, ref: int) -> int | str | tuple[str, str]:
 def decode_items(update: bytes) -> list[Item]:
     """The items of a v1 update, in the order they are written (by client, then clock)."""
     return _read_structs(_Reader(update))
-
-
-def _uint_at(data: bytes, pos: int) -> tuple[int, int]:
-    """A varint at `pos`, and where it ends."""
-    result = shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
 
 
 def _read_structs(reader: _Reader) -> list[Item]:

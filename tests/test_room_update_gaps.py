@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 import pytest
 from _meshdoc_schemas import article_schema
-from conftest import NODE_DIR, NodePeer, free_port, open_raw_peer, run_server
+from conftest import NodePeer, free_port, open_raw_peer, run_node_peer, run_server
 from pycrdt import Doc, XmlFragment
 from test_cluster import cluster_server, start_redis
 from websockets.asyncio.server import ServerConnection, serve
@@ -116,20 +116,8 @@ async def _handled(peer: Any, replica: MeshDocument | None = None) -> list[bytes
 @asynccontextmanager
 async def _fragment_peer(base_url: str, room: str) -> AsyncIterator[NodePeer]:
     """A Node yjs + y-websocket peer reporting its "default" fragment (fragment_peer.mjs)."""
-    process = await anyio.open_process(
-        ["node", "fragment_peer.mjs", base_url, room], cwd=NODE_DIR, stderr=None
-    )
-    peer = NodePeer(process)
-    async with process, anyio.create_task_group() as group:
-        group.start_soon(peer._read)
-        try:
-            yield peer
-        finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                if process.returncode is None:
-                    process.terminate()
-                    await process.wait()
-            group.cancel_scope.cancel()
+    async with run_node_peer(["node", "fragment_peer.mjs", base_url, room]) as peer:
+        yield peer
 
 
 @pytest.mark.interop
