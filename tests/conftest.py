@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from urllib.parse import quote
 
 import anyio
 import pytest
+import redis
 import uvicorn
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -414,3 +416,35 @@ def serve_output(process: subprocess.Popen[bytes]) -> str:
     log = process.log_file  # type: ignore[attr-defined]
     log.seek(0)
     return log.read().decode(errors="replace")
+
+
+def start_redis(port: int) -> subprocess.Popen:
+    """A redis-server without persistence on 127.0.0.1:`port`, answering (fails if missing)."""
+    binary = shutil.which("redis-server")
+    assert binary is not None, "redis-server is not installed (apt-get install redis-server)"
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            assert process.poll() is None and time.monotonic() < deadline, "redis did not start"
+            time.sleep(0.05)
+    client.close()
+    return process
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A private redis-server on a free 127.0.0.1 port, one per test module."""
+    port = free_port()
+    process = start_redis(port)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(10)

@@ -8,18 +8,23 @@ the servers are real (in-process on their own uvicorn ports, or `meshroom serve
 from __future__ import annotations
 
 import gc
-import shutil
 import signal
 import subprocess
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
 import pytest
 import redis
-from conftest import free_port, open_node_peer, run_server, serve_output, start_meshroom_serve
+from conftest import (
+    free_port,
+    open_node_peer,
+    run_server,
+    serve_output,
+    start_meshroom_serve,
+    start_redis,
+)
 from pycrdt import Doc, Text
 
 from meshroom import RoomClient
@@ -27,38 +32,6 @@ from meshroom.cluster import ClusterError, RedisExtension, check_storage_writer_
 from meshroom.storage import FsspecStorage, StorageExtension
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
-
-
-def start_redis(port: int) -> subprocess.Popen:
-    """A redis-server without persistence on 127.0.0.1:`port`, answering (fails if missing)."""
-    binary = shutil.which("redis-server")
-    assert binary is not None, "redis-server is not installed (apt-get install redis-server)"
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    client = redis.Redis(host="127.0.0.1", port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            assert process.poll() is None and time.monotonic() < deadline, "redis did not start"
-            time.sleep(0.05)
-    client.close()
-    return process
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """A private redis-server on a free 127.0.0.1 port for this module."""
-    port = free_port()
-    process = start_redis(port)
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(10)
 
 
 @pytest.fixture

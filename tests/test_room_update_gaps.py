@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import pytest
 from _meshdoc_schemas import article_schema
-from conftest import NodePeer, free_port, open_raw_peer, run_node_peer, run_server
+from conftest import NodePeer, open_raw_peer, run_node_peer, run_server
 from pycrdt import Doc, XmlFragment
-from test_cluster import cluster_server, start_redis
+from test_cluster import cluster_server
 from websockets.asyncio.server import ServerConnection, serve
 
 from meshdoc import MeshDocument
@@ -322,16 +322,6 @@ async def test_a_client_holds_a_gapped_update_until_the_gap_fills():
         ]
         await link.close()
         group.cancel_scope.cancel()
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """A private redis-server (see test_cluster.py) for this module."""
-    port = free_port()
-    process = start_redis(port)
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(10)
 
 
 @pytest.mark.interop
