@@ -578,11 +578,9 @@ class Unsettled:
         self._known = state
         current = doc.get_state()
         self.updates = [u for u in self.updates if get_update(u, current)[:1] != b"\x00"]
-        if len(self.updates) < len(self._needs):
-            self._needs = {u: self._needs[u] for u in self.updates}
-        if self.updates:  # what they need now (what went in may have moved it)
-            state = decode_state(current)
-            self._needs = {u: _needs(u, state) for u in self.updates}
+        # what the rest need now (what went in may have moved it)
+        state = decode_state(current) if self.updates else {}
+        self._needs = {u: _needs(u, state) for u in self.updates}
         self._block()
 
     def apply(self, doc: Doc, update: bytes) -> None:

@@ -116,10 +116,9 @@ class LiveDocument:
             unsettled.integrate(self.doc, update)
         finally:
             self._applying = None
-        if unsettled:
-            # What waited and now follows on goes to every session, `origin` included:
-            # the structs that waited may have come from any peer, not this one.
-            unsettled.settle(self.doc)
+        # What waited and now follows on goes to every session, `origin` included: the
+        # structs that waited may have come from any peer, not this one.
+        unsettled.settle(self.doc)
 
     def broadcast(self, message: bytes) -> None:
         """Queue `message` to every session of this document (the sender included)."""

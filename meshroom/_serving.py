@@ -77,7 +77,7 @@ async def serve_connection(
                 detached = stack.pop_all()
                 session.start(on_end=lambda: _unwind(detached))
                 return
-            await session.run(session.buffered)
+            await session.run()
         except Exception as error:  # an extension hook failed: this connection only
             log.exception("serving %r/%r to %s failed", room_name, doc_path, client)
             await close_quietly(connection, 1011, f"internal error: {type(error).__name__}")

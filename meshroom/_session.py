@@ -240,10 +240,15 @@ class Session:
             self._scope.cancel()
         on_end, self._on_end = self._on_end, None
         if on_end is not None:
-            self._outbox.clear()
-            self._outbox_bytes = 0
-            self._pushed = None
+            self._drop_queue()
             on_end()
+
+    def _drop_queue(self) -> None:
+        """The session is over: nothing more will be written."""
+        self._outbox.clear()
+        self._outbox_bytes = 0
+        self._wakeup = None
+        self._pushed = None
 
     def _flush(self) -> None:
         """Write the queue now (push mode), while the socket takes it; merged like `_writer`."""
@@ -281,11 +286,11 @@ class Session:
 
     # -- incoming --------------------------------------------------------------------------
 
-    async def run(self, buffered: list[bytes]) -> None:
+    async def run(self) -> None:
         """Serve until the client leaves or the session is killed; then close the socket."""
         try:
             if isinstance(self.connection, PushConnection):
-                await self._run_pushed(self.connection, buffered)
+                await self._run_pushed(self.connection)
                 return
             async with anyio.create_task_group() as group:
                 self._scope = group.cancel_scope
@@ -294,21 +299,22 @@ class Session:
                 group.start_soon(self._guard, self._writer)
                 if self.access.expires_at is not None:
                     group.start_soon(self._expire, self.access.expires_at)
-                self.enqueue(encode_sync_step1(self.document.doc.get_state()))
-                everyone = self.document.awareness.encode_all()
-                if everyone is not None:
-                    self.enqueue(encode_awareness(everyone))
-                for message in buffered:
+                self._greet()
+                for message in self.buffered:
                     self.handle(message)
                 await self._guard(self._reader)
         finally:
             if self.close_reason is None:
                 self.close_reason = (int(CloseCode.NORMAL), "")
-            self._outbox.clear()
-            self._outbox_bytes = 0
-            self._wakeup = None
-            self._pushed = None
+            self._drop_queue()
             await self.close_connection()
+
+    def _greet(self) -> None:
+        """What a client gets first: the server's state vector, then everyone's awareness."""
+        self.enqueue(encode_sync_step1(self.document.doc.get_state()))
+        everyone = self.document.awareness.encode_all()
+        if everyone is not None:
+            self.enqueue(encode_awareness(everyone))
 
     async def close_connection(self) -> None:
         """Close the socket with the session's close code (best effort: the peer may be gone)."""
@@ -329,26 +335,23 @@ class Session:
             self._on_end = None
             on_end()
             return
-        self._push(self.connection, self.buffered)
+        self._push(self.connection)
 
-    def _push(self, connection: PushConnection, buffered: list[bytes]) -> None:
+    def _push(self, connection: PushConnection) -> None:
         self._pushed = connection
-        self.enqueue(encode_sync_step1(self.document.doc.get_state()))
-        everyone = self.document.awareness.encode_all()
-        if everyone is not None:
-            self.enqueue(encode_awareness(everyone))
-        for message in buffered:
+        self._greet()
+        for message in self.buffered:
             self._receive(message)
         if self.close_reason is None:
             connection.start_pushing(self._receive, self._peer_closed, self._flush)
 
-    async def _run_pushed(self, connection: PushConnection, buffered: list[bytes]) -> None:
+    async def _run_pushed(self, connection: PushConnection) -> None:
         """Push mode, awaited: the transport calls back; this task waits for the end or expiry."""
         with CancelScope() as scope:
             self._scope = scope
             if self.close_reason is not None:
                 scope.cancel()
-            self._push(connection, buffered)
+            self._push(connection)
             if self.access.expires_at is not None:
                 await self._expire(self.access.expires_at)
             else:
@@ -358,11 +361,8 @@ class Session:
         """One pushed message: like the reader task, a bad message closes this session only."""
         try:
             self.handle(message)
-        except ProtocolError as error:
-            self.kill(CloseCode.PROTOCOL_ERROR, str(error))
         except Exception as error:
-            log.exception("session %r failed", self)
-            self.kill(1011, f"internal error: {type(error).__name__}")
+            self._fail(error)
 
     def _peer_closed(self, code: int, reason: str) -> None:
         self.kill(CloseCode.NORMAL, "")
@@ -377,13 +377,18 @@ class Session:
             await func()
         except ConnectionClosed:
             self.kill(CloseCode.NORMAL, "")
-        except ProtocolError as error:
-            self.kill(CloseCode.PROTOCOL_ERROR, str(error))
         except Exception as error:
-            log.exception("session %r failed", self)
-            self.kill(1011, f"internal error: {type(error).__name__}")
+            self._fail(error)
         else:
             self.kill(CloseCode.NORMAL, "")
+
+    def _fail(self, error: Exception) -> None:
+        """A bad message closes this session only (4422); a bug here too, logged (1011)."""
+        if isinstance(error, ProtocolError):
+            self.kill(CloseCode.PROTOCOL_ERROR, str(error))
+        else:
+            log.exception("session %r failed", self, exc_info=error)
+            self.kill(1011, f"internal error: {type(error).__name__}")
 
     async def _reader(self) -> None:
         # Messages already received are handled back to back (yielding every

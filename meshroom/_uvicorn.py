@@ -104,19 +104,24 @@ def _parse_request(data: bytes) -> tuple[str, dict[str, str]]:
     return (parts[1] if len(parts) == 3 else ""), headers
 
 
-def _handshake_response(headers: dict[str, str]) -> bytes:
-    """The 101 response (RFC 6455 §4.2.2), or a 400 when the request is not a valid upgrade.
+_BAD_HANDSHAKE_BODY = b"Failed to open a WebSocket connection: bad handshake.\n"
+#: The answer to an upgrade request without a valid key or version (nothing is opened).
+_BAD_HANDSHAKE = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+    % (len(_BAD_HANDSHAKE_BODY), _BAD_HANDSHAKE_BODY)
+)
+
+
+def _handshake_response(headers: dict[str, str]) -> bytes | None:
+    """The 101 response (RFC 6455 §4.2.2), or None when the request is not a valid upgrade.
 
     Built here rather than by websockets' `accept()`: the parsed request would
     otherwise stay referenced by its parser for the connection's lifetime.
     """
     key = headers.get("sec-websocket-key", "")
     if headers.get("sec-websocket-version") != "13" or len(key) != 24:
-        body = b"Failed to open a WebSocket connection: bad handshake.\n"
-        return (
-            b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
-            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
-        )
+        return None
     date = email.utils.formatdate(usegmt=True)
     return (
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -303,11 +308,12 @@ class RoomWebSocketProtocol(asyncio.Protocol):
         target, headers = _parse_request(data)
         response = _handshake_response(headers)
         assert self._transport is not None
-        self._transport.write(response)
-        if not response.startswith(b"HTTP/1.1 101"):
+        if response is None:
+            self._transport.write(_BAD_HANDSHAKE)
             self._close_sent = True
             self._transport.close()
             return
+        self._transport.write(response)
         # +1 KiB: a message just over the limit is refused by the session, with its reason
         self._conn = ServerProtocol(
             state=State.OPEN, max_size=self._server.limits.max_message_size + 1024, logger=log
