@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from typing import Any, NamedTuple
 
-from ._update_gaps import _uint_at
+from ._update_scan import _uint_at
 
 __all__ = [
     "Item",
