@@ -5,7 +5,7 @@ frames and a session writer task, and every delivered message wakes a task.
 This protocol replaces uvicorn's WebSocket implementation: frames are parsed
 in `data_received` (websockets' sans-I/O parser) and handed to the session at
 once; what the sessions queued is written when the read is handled (edits
-from elsewhere: on the loop's next turn, `_Deferred`), merged as under ASGI.
+from elsewhere: on the loop's next turn, `Deferred`), merged as under ASGI.
 An admitted connection costs no task, and a message reaches twenty readers
 without a single task switch.
 
@@ -26,12 +26,10 @@ uvicorn.run(server.app, port=8765, ws=uvicorn_websocket(server))
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import functools
 import logging
 import struct
 import time
-import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -39,9 +37,16 @@ from urllib.parse import parse_qsl
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
-from websockets.utils import accept_key
 
 from ._connection import ConnectionClosed
+from ._ws_wire import (
+    BAD_HANDSHAKE,
+    binary_frame,
+    close_reason,
+    deferred_writes,
+    handshake_response,
+    parse_request,
+)
 
 if TYPE_CHECKING:
     from ._server import Server
@@ -58,124 +63,6 @@ access_log = logging.getLogger("uvicorn.error")
 _INBOX_PAUSE_BYTES = 1024 * 1024
 #: Seconds a closing socket waits for the peer's close frame before it is cut.
 _CLOSE_TIMEOUT = 10.0
-#: Close reasons are at most 123 bytes of UTF-8 (RFC 6455).
-_MAX_REASON_BYTES = 123
-
-
-class _LastFrame:
-    """The frame built for the last message: a broadcast writes one message to every
-    reader, so each frame is built once, not once per reader."""
-
-    message: bytes | None = None
-    frame = b""
-
-
-def _binary_frame(payload: bytes) -> bytes:
-    """One unmasked, final binary frame (what a server sends), built without a Frame object."""
-    if payload is _LastFrame.message:
-        return _LastFrame.frame
-    size = len(payload)
-    if size < 126:
-        header = bytes((0x82, size))
-    elif size < 65536:
-        header = struct.pack("!BBH", 0x82, 126, size)
-    else:
-        header = struct.pack("!BBQ", 0x82, 127, size)
-    frame = header + payload
-    _LastFrame.message, _LastFrame.frame = payload, frame
-    return frame
-
-
-def _parse_request(data: bytes) -> tuple[str, dict[str, str]]:
-    """The target and headers (lower-case names) of the upgrade request uvicorn replays.
-
-    uvicorn has parsed and checked the request already (it asked for a WebSocket
-    upgrade); it hands it over re-serialised, so a plain split suffices.
-    """
-    head, _, _ = data.partition(b"\r\n\r\n")
-    request_line, *lines = head.decode("latin-1").split("\r\n")
-    headers: dict[str, str] = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        name = name.strip().lower()
-        value = value.strip()
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    parts = request_line.split(" ")
-    return (parts[1] if len(parts) == 3 else ""), headers
-
-
-_BAD_HANDSHAKE_BODY = b"Failed to open a WebSocket connection: bad handshake.\n"
-#: The answer to an upgrade request without a valid key or version (nothing is opened).
-_BAD_HANDSHAKE = (
-    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
-    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
-    % (len(_BAD_HANDSHAKE_BODY), _BAD_HANDSHAKE_BODY)
-)
-
-
-def _handshake_response(headers: dict[str, str]) -> bytes | None:
-    """The 101 response (RFC 6455 §4.2.2), or None when the request is not a valid upgrade.
-
-    Built here rather than by websockets' `accept()`: the parsed request would
-    otherwise stay referenced by its parser for the connection's lifetime.
-    """
-    key = headers.get("sec-websocket-key", "")
-    if headers.get("sec-websocket-version") != "13" or len(key) != 24:
-        return None
-    date = email.utils.formatdate(usegmt=True)
-    return (
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Accept: {accept_key(key)}\r\nDate: {date}\r\nServer: meshroom\r\n\r\n"
-    ).encode("latin-1")
-
-
-def _reason(reason: str) -> str:
-    """`reason` cut to what a close frame carries, never inside a character."""
-    data = reason.encode("utf-8")[:_MAX_REASON_BYTES]
-    return data.decode("utf-8", errors="ignore")
-
-
-class _Deferred:
-    """Callbacks run once, together: after a socket's read is handled, or on the loop's
-    next turn (one `call_soon`) for what was queued elsewhere.
-
-    Sessions defer their writes here: every message of a read is handled first,
-    then each session writes its queue as one merged frame.
-    """
-
-    __slots__ = ("_callbacks", "_loop")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._callbacks: list[Callable[[], None]] = []
-
-    def add(self, callback: Callable[[], None]) -> None:
-        if not self._callbacks:
-            self._loop.call_soon(self.run)
-        self._callbacks.append(callback)
-
-    def run(self) -> None:
-        """Run what is pending now (a socket's messages are all handled: no need to wait)."""
-        if not self._callbacks:
-            return
-        callbacks, self._callbacks = self._callbacks, []
-        for callback in callbacks:
-            try:
-                callback()
-            except Exception:  # one session's failure never stops the others' writes
-                log.exception("a deferred write failed")
-
-
-_deferred_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Deferred] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _deferred(loop: asyncio.AbstractEventLoop) -> _Deferred:
-    deferred = _deferred_by_loop.get(loop)
-    if deferred is None:
-        deferred = _deferred_by_loop[loop] = _Deferred(loop)
-    return deferred
 
 
 class RoomWebSocketProtocol(asyncio.Protocol):
@@ -223,7 +110,7 @@ class RoomWebSocketProtocol(asyncio.Protocol):
     ) -> None:
         self._server = server
         self._loop = _loop or asyncio.get_event_loop()
-        self._deferred = _deferred(self._loop)
+        self._deferred = deferred_writes(self._loop)
         self._connections: set[Any] = server_state.connections
         self._tasks: set[asyncio.Task[None]] = server_state.tasks
         self._conn: ServerProtocol | None = None  # once the handshake is answered
@@ -305,11 +192,11 @@ class RoomWebSocketProtocol(asyncio.Protocol):
     # -- incoming --------------------------------------------------------------------------
 
     def _handshake(self, data: bytes) -> None:
-        target, headers = _parse_request(data)
-        response = _handshake_response(headers)
+        target, headers = parse_request(data)
+        response = handshake_response(headers)
         assert self._transport is not None
         if response is None:
-            self._transport.write(_BAD_HANDSHAKE)
+            self._transport.write(BAD_HANDSHAKE)
             self._close_sent = True
             self._transport.close()
             return
@@ -400,7 +287,7 @@ class RoomWebSocketProtocol(asyncio.Protocol):
         self._close_sent = True
         self._writable = False
         if self._conn is not None and self._conn.state is State.OPEN:
-            self._conn.send_close(code, _reason(reason))
+            self._conn.send_close(code, close_reason(reason))
             self._write_pending()
         if self._transport.is_closing():
             return
@@ -434,7 +321,7 @@ class RoomWebSocketProtocol(asyncio.Protocol):
     def write(self, message: bytes) -> None:
         if self._close_sent or self._transport is None:
             return
-        self._transport.write(_binary_frame(message))
+        self._transport.write(binary_frame(message))
 
     def defer(self, callback: Callable[[], None]) -> None:
         self._deferred.add(callback)
