@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING
 
 import anyio
 from anyio import CancelScope
-from pycrdt import merge_updates
 
 from ._close_codes import CloseCode
 from ._connection import Connection, ConnectionClosed, PushConnection
@@ -41,18 +40,18 @@ from ._hooks import Access
 from ._limits import Limits, TokenBucket
 from ._protocol import (
     EMPTY_UPDATE,
+    UPDATE_PREFIX,
     AwarenessMessage,
-    MessageType,
     QueryAwarenessMessage,
     SyncMessage,
     SyncStep,
+    coalesce_updates,
     decode_awareness_update,
     decode_message,
     encode_awareness,
     encode_awareness_update,
     encode_sync_step1,
     encode_sync_step2,
-    encode_update,
     update_payload,
 )
 
@@ -66,38 +65,6 @@ __all__ = ["Session", "coalesce_updates"]
 _MAX_BATCH = 256
 #: Messages one connection may handle before letting other tasks run.
 _READ_FAIRNESS = 16
-_UPDATE_PREFIX = bytes((MessageType.SYNC, SyncStep.UPDATE))
-
-
-def coalesce_updates(messages: list[bytes]) -> list[bytes]:
-    """Merge runs of queued sync updates into one update message each.
-
-    Under load a session's queue holds many small updates; one merged frame
-    instead of many cuts frames, syscalls and the client's work, and a merged
-    Yjs update is applied exactly like the updates it merges. Order between
-    updates and other messages (awareness, sync steps) is kept.
-    """
-    if len(messages) == 1:
-        return messages
-    out: list[bytes] = []
-    run: list[bytes] = []
-
-    def flush() -> None:
-        if len(run) == 1:
-            out.append(encode_update(run[0]))
-        elif run:
-            out.append(encode_update(merge_updates(*run)))
-        run.clear()
-
-    for message in messages:
-        if message.startswith(_UPDATE_PREFIX):
-            decoded = decode_message(message)
-            run.append(decoded.payload)  # type: ignore[union-attr]
-        else:
-            flush()
-            out.append(message)
-    flush()
-    return out
 
 
 log = logging.getLogger("meshroom.server")
@@ -422,7 +389,7 @@ class Session:
                 f"more than {self._limits.messages_per_second:g} messages per second",
             )
             return
-        if data[:2] == _UPDATE_PREFIX:  # most messages: skip building a message object
+        if data[:2] == UPDATE_PREFIX:  # most messages: skip building a message object
             self._apply(update_payload(data))
             return
         message = decode_message(data)
