@@ -128,22 +128,27 @@ def _apply(doc: MeshDocument, op: str, a: int, b: int, word: str) -> None:
         )
 
 
-@settings(
-    max_examples=int(os.environ.get("MESHDOC_CONVERGENCE_EXAMPLES", "40")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-@given(ops=st.lists(operation, max_size=25), seed=st.integers(0, 2**32 - 1))
-def test_replicas_converge_and_validation_reports(ops, seed):
-    rng = random.Random(seed)
-    replicas = [MeshDocument(SCHEMA, origin=f"r{i}") for i in range(REPLICAS)]
+def replay(
+    replicas: list[MeshDocument],
+    ops: list[tuple[int, str, int, int, str]],
+    rng: random.Random,
+    seen: list[list[bytes]] | None = None,
+) -> None:
+    """Apply `ops` to `replicas`; their updates travel through a network that delivers them
+    in random order (`rng`) with duplicates, until everything is delivered.
+
+    A refused operation must have changed nothing. `seen`, if given, gets every update
+    each replica took in, in order (its own included).
+    """
     network: list[tuple[int, bytes]] = []
 
     def broadcaster(sender: int):
         def send(event):
             if event.origin == "net":
                 return
-            for target in range(REPLICAS):
+            if seen is not None:
+                seen[sender].append(event.update)
+            for target in range(len(replicas)):
                 if target != sender:
                     network.append((target, event.update))
 
@@ -158,6 +163,8 @@ def test_replicas_converge_and_validation_reports(ops, seed):
             target, update = network[index]
             if rng.random() < 0.8:  # otherwise leave it queued: a duplicate later
                 network.pop(index)
+            if seen is not None:
+                seen[target].append(update)
             replicas[target].apply_update(update, origin="net")
 
     for replica_index, op, a, b, word in ops:
@@ -170,6 +177,17 @@ def test_replicas_converge_and_validation_reports(ops, seed):
         deliver(rng.randrange(3))
     while network:
         deliver(len(network))
+
+
+@settings(
+    max_examples=int(os.environ.get("MESHDOC_CONVERGENCE_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(ops=st.lists(operation, max_size=25), seed=st.integers(0, 2**32 - 1))
+def test_replicas_converge_and_validation_reports(ops, seed):
+    replicas = [MeshDocument(SCHEMA, origin=f"r{i}") for i in range(REPLICAS)]
+    replay(replicas, ops, random.Random(seed))
 
     first = replicas[0].to_json()
     for replica in replicas[1:]:

@@ -11,20 +11,19 @@ half of an "é": the replica's text and its encoded state disagreed from then on
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import random
 
 import pytest
 from _meshdoc_schemas import article_schema
 from pycrdt import Doc, Map, Text, XmlFragment, merge_updates
-from test_convergence import _apply
+from test_convergence import replay
 from test_interop_doc import _node
 
 import meshdoc._element
 import meshdoc._json
 import meshdoc._update_gaps
-from meshdoc import MeshdocError, MeshDocument
+from meshdoc import MeshDocument
 from meshdoc._update_gaps import NATIVE_CHECK_MIN, _gapless, decode_state, integrable
 
 SCHEMA = article_schema()
@@ -73,40 +72,12 @@ def _encoded(document: MeshDocument) -> str:
 def _replay_ci(client_ids: tuple[int, int, int]) -> tuple[list[MeshDocument], list[list[bytes]]]:
     """The CI example with these client ids; also every update each replica took in, in
     order (its own included)."""
-    rng = random.Random(480)
     replicas = [
         MeshDocument(SCHEMA, origin=f"r{i}", doc=Doc(client_id=client_id))
         for i, client_id in enumerate(client_ids)
     ]
-    network: list[tuple[int, bytes]] = []
     seen: list[list[bytes]] = [[] for _ in replicas]
-
-    def broadcaster(sender: int):
-        def send(event):
-            if event.origin != "net":
-                seen[sender].append(event.update)
-                network.extend((t, event.update) for t in range(len(replicas)) if t != sender)
-
-        return send
-
-    for i, replica in enumerate(replicas):
-        replica.observe(broadcaster(i))
-
-    def deliver(count: int) -> None:
-        for _ in range(min(count, len(network))):
-            index = rng.randrange(len(network))
-            target, update = network[index]
-            if rng.random() < 0.8:
-                network.pop(index)
-            seen[target].append(update)
-            replicas[target].apply_update(update, origin="net")
-
-    for replica_index, op, a, b, word in CI_OPS:
-        with contextlib.suppress(MeshdocError):
-            _apply(replicas[replica_index], op, a, b, word)
-        deliver(rng.randrange(3))
-    while network:
-        deliver(len(network))
+    replay(replicas, CI_OPS, random.Random(480), seen)
     return replicas, seen
 
 
