@@ -257,13 +257,6 @@ async def open_node_peer(
     args = ["node", "server_peer.mjs", base_url, room]
     if params:
         args.append(json.dumps(params))
-    async with run_node_peer(args) as peer:
-        yield peer
-
-
-@asynccontextmanager
-async def run_node_peer(args: list[str]) -> AsyncIterator[NodePeer]:
-    """Run a Node peer script (in tests/node) that reports JSON lines; stop it on exit."""
     process = await anyio.open_process(args, cwd=NODE_DIR, stderr=None)
     peer = NodePeer(process)
     async with process, anyio.create_task_group() as group:

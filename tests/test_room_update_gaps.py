@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 import pytest
 from _meshdoc_schemas import article_schema
-from conftest import NodePeer, open_raw_peer, run_node_peer, run_server
+from conftest import open_node_peer, open_raw_peer, run_server
 from pycrdt import Doc, XmlFragment
 from test_cluster import cluster_server
 from websockets.asyncio.server import ServerConnection, serve
@@ -113,13 +113,6 @@ async def _handled(peer: Any, replica: MeshDocument | None = None) -> list[bytes
     return relayed
 
 
-@asynccontextmanager
-async def _fragment_peer(base_url: str, room: str) -> AsyncIterator[NodePeer]:
-    """A Node yjs + y-websocket peer reporting its "default" fragment (fragment_peer.mjs)."""
-    async with run_node_peer(["node", "fragment_peer.mjs", base_url, room]) as peer:
-        yield peer
-
-
 @pytest.mark.interop
 async def test_the_server_holds_a_gapped_update_and_every_replica_converges():
     author = Author()
@@ -137,7 +130,7 @@ async def test_the_server_holds_a_gapped_update_and_every_replica_converges():
         await _handled(peer)
         async with (
             live.server.open_document(ROOM, PATH, SCHEMA) as served,
-            _fragment_peer(live.base_url, f"{ROOM}/{PATH}") as node,
+            open_node_peer(live.base_url, f"{ROOM}/{PATH}") as node,
         ):
             await node.wait_event("synced")
             client = await agent.open(PATH, SCHEMA)

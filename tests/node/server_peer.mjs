@@ -11,7 +11,9 @@
 //   {"id":2,"op":"awareness","state":{...}}   set the local awareness state (null clears)
 //   {"id":3,"op":"push","message":{...}}      append to the room document's "messages"
 //   {"id":4,"op":"forge","key":"x","value":1} write into "participants" (must be refused)
-//   {"id":5,"op":"state"}                     report text, peers' awareness, presence
+//   {"id":5,"op":"state"}                     report text, peers' awareness, presence, the
+//                                             "default" fragment's XML and the whole
+//                                             document state (base64)
 //   {"id":6,"op":"quit"}                      disconnect and exit
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
@@ -55,7 +57,9 @@ const state = () => ({
     .filter(([id]) => id !== doc.clientID)
     .map(([id, value]) => ({ clientId: id, state: value })),
   participants: participants.toJSON(),
-  messages: messages.toJSON()
+  messages: messages.toJSON(),
+  xml: doc.getXmlFragment('default').toString(),
+  update: Buffer.from(Y.encodeStateAsUpdate(doc)).toString('base64')
 })
 
 const lines = readline.createInterface({ input: process.stdin })
