@@ -64,14 +64,8 @@ class _Reader:
         return value
 
     def uint(self) -> int:
-        result = 0
-        shift = 0
-        while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            if b < 0x80:
-                return result
-            shift += 7
+        value, self.pos = _uint_at(self.data, self.pos)
+        return value
 
     def int(self) -> int:
         b = self.byte()

@@ -16,6 +16,23 @@ __all__ = ["NATIVE_CHECK_MIN", "decode_state", "follows_on"]
 NATIVE_CHECK_MIN = 4096
 
 
+def _uint_at(data: bytes, pos: int) -> tuple[int, int]:
+    """The lib0 varint at `pos`, and where it ends: the one varint reader of update parsing."""
+    b = data[pos]
+    if b < 0x80:
+        return b, pos + 1
+    result = b & 0x7F
+    shift = 7
+    pos += 1
+    while True:
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+
+
 class _Reader:
     """Reads lib0 varints and skips values in a bytes object."""
 
@@ -26,19 +43,8 @@ class _Reader:
         self.pos = 0
 
     def uint(self) -> int:
-        data = self.data
-        pos = self.pos
-        b = data[pos]
-        pos += 1
-        result = b & 0x7F
-        shift = 7
-        while b >= 0x80:
-            b = data[pos]
-            pos += 1
-            result |= (b & 0x7F) << shift
-            shift += 7
-        self.pos = pos
-        return result
+        value, self.pos = _uint_at(self.data, self.pos)
+        return value
 
     def skip_varint(self) -> None:
         data = self.data
@@ -122,23 +128,6 @@ def _utf16_length(raw: bytes) -> int:
         return len(raw)
     text = raw.decode("utf-8", errors="surrogatepass")
     return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
-
-
-def _uint_at(data: bytes, pos: int) -> tuple[int, int]:
-    """The lib0 varint at `pos`, and where it ends (`_Reader.uint` without an object)."""
-    b = data[pos]
-    if b < 0x80:
-        return b, pos + 1
-    result = b & 0x7F
-    shift = 7
-    pos += 1
-    while True:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
 
 
 def _item_at(data: bytes, pos: int, info: int, deps: list[int] | None) -> tuple[int, int]:
