@@ -3,7 +3,7 @@
     python benchmarks/traces.py [TRACE.json.gz ...] [--json OUT]
     python benchmarks/traces.py --growth [SIZE ...] [--edits N] [--json OUT]
 
-Without files, every trace in `../shared/traces/` (beside the repository) is replayed. Times
+Without files, every trace in `data/traces/` is replayed. Times
 are CPU seconds (process time, so that other load on the machine does not count), the best of
 `--repeat` runs for Python (default 1) and of at least 3 for Yjs (warm JIT). Each
 trace runs three times: through `TextNode` in a `MeshDocument` (one transaction per trace
@@ -32,7 +32,7 @@ import meshdoc._text as text_module
 from meshdoc import MeshDocument, TextNode
 
 HERE = Path(__file__).resolve().parent
-TRACES = HERE.parent / ".." / "shared" / "traces"
+TRACES = HERE.parent / "data" / "traces"
 NODE_DIR = HERE / "node"
 
 Patch = tuple[int, int, str]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TRACES = ROOT / ".." / "shared" / "traces"
+TRACES = ROOT / "data" / "traces"
 
 
 def load_benchmark() -> Any:
@@ -30,7 +30,7 @@ def load_benchmark() -> Any:
 def load_trace(name: str) -> dict[str, Any]:
     path = TRACES / f"{name}.json.gz"
     if not path.exists():
-        pytest.fail(f"trace {path} is missing: the shared traces must sit beside the repository")
+        pytest.fail(f"trace {path} is missing: the repository carries them in data/traces")
     with gzip.open(path, "rt", encoding="utf-8") as f:
         return json.load(f)
 
