@@ -63,7 +63,8 @@ class RoomClient:
         room: Room name.
         name: Display name, shown to others in participants and awareness.
         kind: `"person"` or `"agent"`.
-        id: Participant id (default: a new UUID). With auth, the token decides.
+        id: The participant id to ask for (default: a new UUID). With auth the token's
+            ``sub`` decides instead: `participant_id` is the id the server gave.
         token: Access token, sent as the `token` query parameter.
         backoff: Reconnect delays (default `Backoff()`: 0.1 s doubling to 10 s, jittered).
         connect_timeout: Seconds the first connection of each socket may take, retries
@@ -97,7 +98,8 @@ class RoomClient:
         self.room = validate_room(room)
         self.name = name
         self.kind: ParticipantKind = kind
-        self.id = id if id is not None else str(uuid4())
+        self._requested_id = id if id is not None else str(uuid4())
+        self._participant_id: str | None = None  # what the server says, once it did
         self._token = token
         self._backoff = backoff if backoff is not None else Backoff()
         self._connect_timeout = connect_timeout
@@ -110,6 +112,35 @@ class RoomClient:
         self._changed = anyio.Event()
         self._room_link: DocumentLink | None = None  # made in start(): it needs a loop
         self._pending_messages: list[dict[str, Any]] = []
+
+    # -- identity ----------------------------------------------------------------------------
+
+    @property
+    def participant_id(self) -> str:
+        """Our participant id in the room: the server's word once joined, else the one asked.
+
+        Without auth it is the `id` given (or a new UUID); with auth, the token's ``sub``.
+        Messages are signed with it and `participants` is keyed by it.
+        """
+        return self._participant_id or self._requested_id
+
+    @property
+    def id(self) -> str:
+        """Same as `participant_id`."""
+        return self.participant_id
+
+    def _learn_identity(self, identity: dict[str, Any]) -> None:
+        participant_id = identity.get("id")
+        if not isinstance(participant_id, str) or participant_id == self._participant_id:
+            return
+        self._participant_id = participant_id
+        for link in self._links.values():
+            link.set_user(self._user())
+        if self._room_link is not None:
+            self._room_link.set_user(self._user())
+
+    def _user(self) -> dict[str, Any]:
+        return {"id": self.participant_id, "name": self.name, "kind": self.kind}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -274,7 +305,7 @@ class RoomClient:
         """
         if to is not None and (not isinstance(to, str) or not to):
             raise ValueError(f"'to' must be a participant id or None, got {to!r}")
-        message: dict[str, Any] = {"from": self.id, "to": to}
+        message: dict[str, Any] = {"from": self.participant_id, "to": to}
         if isinstance(content, str):
             message["text"] = content
         else:
@@ -374,17 +405,18 @@ class RoomClient:
         target = quote(self.room, safe="")
         if path:
             target += "/" + "/".join(quote(segment, safe="") for segment in path.split("/"))
-        query = {"id": self.id, "name": self.name, "kind": self.kind}
+        query = {"id": self._requested_id, "name": self.name, "kind": self.kind}
         if self._token is not None:
             query["token"] = self._token
         return DocumentLink(
             f"{self.url}/{target}?{urlencode(query)}",
             doc,
-            user={"id": self.id, "name": self.name, "kind": self.kind},
+            user=self._user(),
             backoff=self._backoff,
             connect_timeout=self._connect_timeout,
             on_change=self._notify,
             on_sync=self._send_pending_messages if path == "" else None,
+            on_identity=self._learn_identity,
             ephemeral=path == "",  # presence lives and dies with the server process
         )
 

@@ -44,13 +44,15 @@ from ._client_backoff import Backoff
 from ._client_socket import FATAL_CLOSE_CODES, open_socket
 from ._close_codes import CloseCode
 from ._document import unsettled_of
-from ._exceptions import ClientError
+from ._exceptions import ClientError, ProtocolError
+from ._protocol import decode_authenticated
 
 __all__ = ["DocumentLink", "RemoteOrigin"]
 
 log = logging.getLogger("meshroom.client")
 
 _MESSAGE_AUTH = 2  # y-protocols/auth: [2, 0 = permission denied, reason]
+_AUTHENTICATED = b"\x02"  # [2, 2 = authenticated, scope, identity JSON]: see _protocol
 _MESSAGE_QUERY_AWARENESS = 3
 _EMPTY_UPDATE = b"\x00\x00"
 
@@ -100,6 +102,8 @@ class DocumentLink:
         on_change: Called (synchronously) after any remote update, awareness change,
             connection change or error, so waiters can re-check their predicate.
         on_sync: Called (synchronously) after each completed handshake.
+        on_identity: Called with who the server says this connection is (``id``,
+            ``name``, ``kind``: with auth, the token decides), before the first sync.
         ephemeral: The server's copy is the only truth and does not outlive the server
             process (the room document): each reconnection starts from a new, empty
             `doc` instead of resyncing the old one. Resyncing it into a restarted server
@@ -117,6 +121,7 @@ class DocumentLink:
         connect_timeout: float,
         on_change: Callable[[], None],
         on_sync: Callable[[], None] | None = None,
+        on_identity: Callable[[dict[str, Any]], None] | None = None,
         ephemeral: bool = False,
     ) -> None:
         self.url = url
@@ -134,6 +139,9 @@ class DocumentLink:
         self._connect_timeout = connect_timeout
         self._on_change = on_change
         self._on_sync = on_sync
+        self._on_identity = on_identity
+        #: Who the server says this connection is (``id``, ``name``, ``kind``), once told.
+        self.identity: dict[str, Any] | None = None
         self._ephemeral = ephemeral
         self._sessions = 0
         self._outgoing: MemoryObjectSendStream[bytes] | None = None
@@ -330,6 +338,13 @@ class DocumentLink:
             if silent:
                 self.awareness.remove_awareness_states(silent, "timeout")
 
+    def set_user(self, user: dict[str, Any]) -> None:
+        """Publish `user` as our awareness field ``user`` (keeping the other fields)."""
+        state = dict(self.awareness.get_local_state() or {})
+        if state.get("user") != user:
+            state["user"] = user
+            self.awareness.set_local_state(state)
+
     # -- messages --------------------------------------------------------------------------
 
     def _handle(self, message: bytes, on_synced: Callable[[], None]) -> ClientError | None:
@@ -353,6 +368,15 @@ class DocumentLink:
                     self._on_change()
         elif kind == YMessageType.AWARENESS:
             self.awareness.apply_awareness_update(read_message(message[1:]), self.origin)
+        elif kind == _MESSAGE_AUTH and message[1:2] == _AUTHENTICATED:
+            try:
+                _scope, identity = decode_authenticated(message[1:])
+            except ProtocolError:
+                log.warning("%s sent a malformed authenticated message", self.where)
+            else:
+                self.identity = identity
+                if self._on_identity is not None:
+                    self._on_identity(identity)
         elif kind == _MESSAGE_AUTH:
             decoder = Decoder(message[2:])
             reason = decoder.read_var_string() if len(message) > 2 else "permission denied"

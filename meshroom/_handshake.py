@@ -1,11 +1,16 @@
 """Who is connecting: token discovery and the `on_authenticate` chain.
 
 A token comes from the query (`?token=`), an `Authorization: Bearer` header,
-or, when an extension `requires_token` and neither is present, from a first
-y-websocket AUTH message (type 2, var-string token). Messages that arrive
-before that AUTH message (a y-websocket client sends sync step 1 and its
-awareness at once) are buffered, up to `Limits.pre_auth_bytes`, and handled
-after admission.
+or, when an extension `requires_token` and neither is present, from the
+connection's first message, a y-websocket AUTH message (type 2, var-string
+token). A client that sends anything else first has no token: it is refused at
+once (4401 "token required"), not left waiting, since an unmodified
+y-websocket client opens with sync step 1 and would never send one. A client
+that sends nothing is refused after `Limits.auth_timeout`.
+
+Once admitted, the session's first message tells the client who it is (see
+`encode_authenticated`): with auth, the token's ``sub`` is the participant id,
+whatever the client asked for in the query.
 
 Without any auth extension, access is open: identity comes from the query
 (`id`, `name`, `kind` = person | agent), with a generated id when absent.
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio
 
@@ -34,10 +39,9 @@ _MAX_QUERY_VALUE = 200
 
 @dataclass
 class Admission:
-    """The outcome of a handshake: access granted, and messages to replay."""
+    """The outcome of a handshake: the access granted."""
 
     access: Access
-    buffered: list[bytes] = field(default_factory=list)
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:
@@ -72,28 +76,26 @@ def open_access(query: Mapping[str, str]) -> Access:
     return Access(participant_id=participant_id, name=query.get("name") or "", kind=kind)  # type: ignore[arg-type]
 
 
-async def _await_token(
-    connection: Connection, limits: Limits, bucket: TokenBucket, buffered: list[bytes]
-) -> str:
-    """Read messages until an AUTH message brings the token (buffering the others)."""
-    total = 0
+async def _await_token(connection: Connection, limits: Limits, bucket: TokenBucket) -> str:
+    """The token of the connection's first message, which must be an AUTH message."""
     with anyio.fail_after(limits.auth_timeout):
-        while True:
-            data = await connection.recv()
-            total += len(data)
-            if total > limits.pre_auth_bytes:
-                raise AuthenticationError(
-                    f"more than {limits.pre_auth_bytes} bytes before authenticating",
-                    code=CloseCode.UNAUTHENTICATED,
-                )
-            if not bucket.take():
-                raise AuthenticationError(
-                    "too many messages before authenticating", code=CloseCode.RATE_LIMITED
-                )
-            message = decode_message(data)
-            if isinstance(message, AuthMessage):
-                return decode_auth_token(message.body)
-            buffered.append(data)
+        data = await connection.recv()
+    if len(data) > limits.pre_auth_bytes:
+        raise AuthenticationError(
+            f"more than {limits.pre_auth_bytes} bytes before authenticating",
+            code=CloseCode.UNAUTHENTICATED,
+        )
+    if not bucket.take():
+        raise AuthenticationError(
+            "too many messages before authenticating", code=CloseCode.RATE_LIMITED
+        )
+    message = decode_message(data)
+    if not isinstance(message, AuthMessage):
+        raise AuthenticationError(
+            "token required (in the query, an Authorization header, or a first AUTH message)",
+            code=CloseCode.UNAUTHENTICATED,
+        )
+    return decode_auth_token(message.body)
 
 
 async def admit(
@@ -117,10 +119,9 @@ async def admit(
     """
     requires_token = any(extension.requires_token for extension in extensions)
     token = query.get("token") or bearer_token(headers)
-    buffered: list[bytes] = []
     if token is None and requires_token:
         try:
-            token = await _await_token(connection, limits, bucket, buffered)
+            token = await _await_token(connection, limits, bucket)
         except TimeoutError:
             raise AuthenticationError(
                 f"no token within {limits.auth_timeout:g} s", code=CloseCode.AUTH_TIMEOUT
@@ -131,9 +132,9 @@ async def admit(
     for extension in extensions:
         access = await extension.on_authenticate(payload)
         if access is not None:
-            return Admission(access, buffered)
+            return Admission(access)
     if requires_token:
         raise AuthenticationError(
             "no token" if token is None else "token not accepted", code=CloseCode.UNAUTHENTICATED
         )
-    return Admission(open_access(query), buffered)
+    return Admission(open_access(query))

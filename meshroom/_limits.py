@@ -43,8 +43,8 @@ class Limits:
     #: Messages a connection may send at once above the sustained rate. Default 3000:
     #: a client coming back online flushes its offline edits in a burst.
     messages_burst: int = 3000
-    #: Bytes buffered from a connection before it authenticates. Default 1 MiB: a
-    #: client's sync step 1 and awareness fit; an unauthenticated flood does not.
+    #: Largest first message of a connection that authenticates by an AUTH message.
+    #: Default 1 MiB: a token fits; an unauthenticated flood does not.
     pre_auth_bytes: int = 1024 * 1024
     #: Seconds a connection has to present a token when one is required. Default 10.
     auth_timeout: float = 10.0

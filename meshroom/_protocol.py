@@ -48,10 +48,12 @@ __all__ = [
     "UnknownMessage",
     "coalesce_updates",
     "decode_auth_token",
+    "decode_authenticated",
     "decode_awareness_update",
     "decode_message",
     "decode_permission_denied",
     "encode_auth_token",
+    "encode_authenticated",
     "encode_awareness",
     "encode_awareness_update",
     "encode_permission_denied",
@@ -70,6 +72,7 @@ _MAX_VAR_UINT_BITS = 53
 #: The empty Yjs update (no structs, empty delete set): what an idle peer sends.
 EMPTY_UPDATE = b"\x00\x00"
 _PERMISSION_DENIED = 0
+_AUTHENTICATED = 2
 
 
 class MessageType(enum.IntEnum):
@@ -322,6 +325,45 @@ def decode_auth_token(body: bytes) -> str:
 def encode_permission_denied(reason: str) -> bytes:
     """AUTH from the server: permission denied, as `y-protocols/auth` reads it."""
     return bytes((MessageType.AUTH, _PERMISSION_DENIED)) + write_var_string(reason)
+
+
+def encode_authenticated(scope: str, identity: dict[str, Any]) -> bytes:
+    """AUTH from the server: admitted, with what the connection may do and who it is.
+
+    Sub-type 2 and the scope string (``"read-write"`` or ``"readonly"``) are those of
+    Hocuspocus's Authenticated message; the JSON identity after them (``id``, ``name``,
+    ``kind``) tells a client its effective participant id, which a token's ``sub``
+    decides. `y-protocols/auth` reads only sub-type 0 (permission denied), so an
+    unmodified y-websocket client ignores this message.
+    """
+    return (
+        bytes((MessageType.AUTH, _AUTHENTICATED))
+        + write_var_string(scope)
+        + write_var_string(json.dumps(identity, separators=(",", ":")))
+    )
+
+
+def decode_authenticated(body: bytes) -> tuple[str, dict[str, Any]]:
+    """Read (scope, identity) from a server AUTH body (see `encode_authenticated`).
+
+    Raises:
+        ProtocolError: the body is not an authenticated message, or its identity is
+            not a JSON object.
+    """
+    reader = _Reader(body)
+    kind = reader.var_uint()
+    if kind != _AUTHENTICATED:
+        raise ProtocolError(f"not an authenticated message (auth kind {kind})")
+    scope = reader.var_string()
+    identity: Any = {}
+    if reader.rest():
+        try:
+            identity = json.loads(reader.var_string())
+        except ValueError:
+            raise ProtocolError("the identity of an authenticated message is not JSON") from None
+    if not isinstance(identity, dict):
+        raise ProtocolError("the identity of an authenticated message is not an object")
+    return scope, identity
 
 
 def decode_permission_denied(body: bytes) -> str:

@@ -165,7 +165,6 @@ async def _admit(
         server.limits,
         client=client,
         bucket=bucket,
-        buffered=admission.buffered,
     )
     access = session.access
     payload = ConnectionPayload(room=room.name, path=document.path, access=access)

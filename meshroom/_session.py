@@ -48,6 +48,7 @@ from ._protocol import (
     coalesce_updates,
     decode_awareness_update,
     decode_message,
+    encode_authenticated,
     encode_awareness,
     encode_awareness_update,
     encode_sync_step1,
@@ -89,7 +90,6 @@ class Session:
         "_scope",
         "_wakeup",
         "access",
-        "buffered",
         "client",
         "client_ids",
         "close_reason",
@@ -109,11 +109,8 @@ class Session:
         *,
         client: str | None = None,
         bucket: TokenBucket | None = None,
-        buffered: list[bytes] | None = None,
     ) -> None:
         self.connection = connection
-        #: Messages the handshake read before the session existed; handled first.
-        self.buffered: list[bytes] = buffered or []
         self.room = room
         self.document = document
         self.access = access
@@ -267,8 +264,6 @@ class Session:
                 if self.access.expires_at is not None:
                     group.start_soon(self._expire, self.access.expires_at)
                 self._greet()
-                for message in self.buffered:
-                    self.handle(message)
                 await self._guard(self._reader)
         finally:
             if self.close_reason is None:
@@ -277,7 +272,11 @@ class Session:
             await self.close_connection()
 
     def _greet(self) -> None:
-        """What a client gets first: the server's state vector, then everyone's awareness."""
+        """What a client gets first: who it is, the server's state vector, then awareness."""
+        access = self.access
+        identity = {"id": access.participant_id, "name": access.name, "kind": access.kind}
+        scope = "readonly" if access.read_only else "read-write"
+        self.enqueue(encode_authenticated(scope, identity))
         self.enqueue(encode_sync_step1(self.document.doc.get_state()))
         everyone = self.document.awareness.encode_all()
         if everyone is not None:
@@ -307,8 +306,6 @@ class Session:
     def _push(self, connection: PushConnection) -> None:
         self._pushed = connection
         self._greet()
-        for message in self.buffered:
-            self._receive(message)
         if self.close_reason is None:
             connection.start_pushing(self._receive, self._peer_closed, self._flush)
 

@@ -285,16 +285,27 @@ class RawPeer:
 
     def __init__(self, websocket: Any) -> None:
         self.websocket = websocket
+        #: (scope, identity) of the server's authenticated message, once it arrived.
+        self.authenticated: tuple[str, dict[str, Any]] | None = None
 
     async def send(self, data: bytes) -> None:
         await self.websocket.send(data)
 
     async def recv(self, timeout: float = 10) -> Any:
-        """The next message, decoded (`meshroom._protocol` types)."""
-        from meshroom._protocol import decode_message
+        """The next message, decoded (`meshroom._protocol` types).
+
+        The server's authenticated message (who this connection is) is kept in
+        `authenticated` rather than returned, so tests read the protocol that follows.
+        """
+        from meshroom._protocol import AuthMessage, decode_authenticated, decode_message
 
         with anyio.fail_after(timeout):
-            return decode_message(await self.websocket.recv())
+            while True:
+                message = decode_message(await self.websocket.recv())
+                if isinstance(message, AuthMessage) and message.body[:1] == b"\x02":
+                    self.authenticated = decode_authenticated(message.body)
+                    continue
+                return message
 
     async def recv_until(self, predicate: Callable[[Any], bool], timeout: float = 10) -> Any:
         """Read messages until one satisfies `predicate`; return it."""

@@ -54,7 +54,7 @@ async def test_read_only_node_client_cannot_write_but_reads_and_shows_presence()
 @pytest.mark.parametrize(
     ("token", "code"),
     [
-        (None, CloseCode.AUTH_TIMEOUT),
+        (None, CloseCode.UNAUTHENTICATED),
         ("not-a-jwt", CloseCode.UNAUTHENTICATED),
         (_token(False, "x", secret="y" * 40), CloseCode.UNAUTHENTICATED),
         (mint_token(secret=SECRET, grants=[Grant("other")]), CloseCode.FORBIDDEN),

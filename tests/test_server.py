@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import anyio
@@ -27,6 +28,7 @@ from meshroom._protocol import (
     AwarenessMessage,
     SyncMessage,
     SyncStep,
+    decode_authenticated,
     decode_awareness_update,
     decode_message,
     decode_permission_denied,
@@ -277,8 +279,8 @@ async def test_token_ways(server_factory, how):
             context = open_raw_peer(live.url("auth", "doc"))
         async with context as peer:
             if how == "message":
-                await peer.send(encode_sync_step1(b"\x00"))  # buffered until the token
-                await peer.send(encode_auth_token("good"))
+                await peer.send(encode_auth_token("good"))  # the first message
+                await peer.send(encode_sync_step1(b"\x00"))
             assert (await peer.recv()).step == SyncStep.STEP1
             if how == "message":
                 answer = await peer.recv_until(lambda m: isinstance(m, SyncMessage))
@@ -311,9 +313,21 @@ async def test_auth_timeout(server_factory):
         server_factory(extensions=[TokenAuth()], limits=limits) as live,
         open_raw_peer(live.url("auth", "doc")) as peer,
     ):
+        code, reason = await peer.closed()  # a client that says nothing at all
+        assert code == CloseCode.AUTH_TIMEOUT and "no token" in reason
+
+
+async def test_a_client_without_a_token_is_refused_at_once(server_factory):
+    """y-websocket opens with sync step 1: no token can follow, so waiting is pointless."""
+    async with (
+        server_factory(extensions=[TokenAuth()], limits=Limits(auth_timeout=30)) as live,
+        open_raw_peer(live.url("auth", "doc")) as peer,
+    ):
+        started = time.monotonic()
         await peer.send(encode_sync_step1(b"\x00"))
         code, reason = await peer.closed()
-        assert code == CloseCode.AUTH_TIMEOUT and "no token" in reason
+        assert code == CloseCode.UNAUTHENTICATED and reason.startswith("token required")
+        assert time.monotonic() - started < 2
 
 
 async def test_pre_auth_bytes_are_capped(server_factory):
@@ -322,8 +336,7 @@ async def test_pre_auth_bytes_are_capped(server_factory):
         server_factory(extensions=[TokenAuth()], limits=limits) as live,
         open_raw_peer(live.url("auth", "doc")) as peer,
     ):
-        for _ in range(5):
-            await peer.send(encode_update(b"\x00" * 300))
+        await peer.send(encode_auth_token("x" * 2000))  # a first message over the cap
         code, reason = await peer.closed()
         assert code == CloseCode.UNAUTHENTICATED and "before authenticating" in reason
 
@@ -396,6 +409,8 @@ async def test_in_memory_connections_and_both_apis(api):
             await group.start(server.start)
         server_side, client_side = connection_pair()
         group.start_soon(server.serve, server_side, "/memory/doc")
+        scope, identity = decode_authenticated(decode_message(await client_side.recv()).body)
+        assert scope == "read-write" and identity["id"].startswith("anonymous-")
         assert decode_message(await client_side.recv()).step == SyncStep.STEP1
         await client_side.send(encode_update(text_update("in memory", client_id=3)))
         async with server.open_document("memory", "doc") as document:

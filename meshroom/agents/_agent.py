@@ -109,7 +109,7 @@ class Agent:
     def id(self) -> str:
         """The agent's participant id (its client's, once connected)."""
         if self.client is not None:
-            return str(self.client.id)
+            return str(self.client.participant_id)
         return self._participant_id or self.name
 
     @property

@@ -53,6 +53,11 @@ class EmbeddedPeer:
         self._documents: dict[str, MeshDocument] = {}
         self._awareness: dict[str, tuple[int, int, dict[str, Any]]] = {}
 
+    @property
+    def participant_id(self) -> str:
+        """Our participant id (as `RoomClient.participant_id`; in-process, it is `id`)."""
+        return self.id
+
     async def __aenter__(self) -> EmbeddedPeer:
         if self._stack is not None:
             raise RuntimeError("Cannot open an EmbeddedPeer more than once.")
