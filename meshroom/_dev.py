@@ -23,7 +23,11 @@ DEV_TOKEN_SECONDS = 8 * 3600
 
 
 def dev_token_route(secret: str) -> Route:
-    """`GET /dev/token?room=R&name=N[&kind=agent][&read_only=1]` → `{"token": ...}`."""
+    """`GET /dev/token?room=R&name=N[&id=I][&kind=agent][&read_only=1]` → `{"token": ...}`.
+
+    `id` names the participant (the token's ``sub``); without it the token gets a new
+    UUID, which the client learns when it joins (`RoomClient.participant_id`).
+    """
     from .auth import Grant, mint_token
 
     async def dev_token(request: Request) -> Any:
@@ -36,11 +40,15 @@ def dev_token_route(secret: str) -> Route:
         kind = request.query_params.get("kind", "person")
         if kind not in ("person", "agent"):
             return JSONResponse({"error": "kind must be 'person' or 'agent'"}, status_code=400)
+        participant_id = request.query_params.get("id") or None
+        if participant_id is not None and len(participant_id) > 200:
+            return JSONResponse({"error": "id is longer than 200 characters"}, status_code=400)
         read_only = request.query_params.get("read_only", "") in ("1", "true", "yes")
         token = mint_token(
             secret=secret,
             name=name,
             kind=kind,
+            participant_id=participant_id,
             grants=[Grant(room, ["*"], read_only=read_only)],
             expires_in=DEV_TOKEN_SECONDS,
         )

@@ -116,14 +116,19 @@ async def chromium() -> AsyncIterator[Any]:
             await browser.close()
 
 
-async def open_page(browser: Any, server: ServerProcess, page_token: str) -> Any:
+async def load_page(browser: Any, http_url: str, **query: str) -> Any:
+    """A new page at `http_url/?room=…&doc=…&QUERY`, once its editor is on screen."""
     page = await browser.new_page(viewport={"width": 1280, "height": 820})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.errors = errors
-    query = urlencode({"room": ROOM, "doc": PATH, "token": page_token})
-    await page.goto(f"{server.http_url}/?{query}")
+    await page.goto(f"{http_url}/?{urlencode({'room': ROOM, 'doc': PATH, **query})}")
     await page.wait_for_selector(".ProseMirror")
+    return page
+
+
+async def open_page(browser: Any, server: ServerProcess, page_token: str) -> Any:
+    page = await load_page(browser, server.http_url, token=page_token)
     await page.wait_for_function("window.meshroom && window.meshroom.provider.synced")
     return page
 
@@ -346,3 +351,54 @@ async def test_reload_and_server_restart_lose_nothing(server: ServerProcess) -> 
 
 async def _participants_are(page: Any, names: set[str]) -> bool:
     return set(await participant_kinds(page)) == names
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "says"),
+    [
+        ({}, 4401, "not signed in: token required"),
+        ({"token": "not-a-jwt"}, 4401, "not signed in"),
+        ({"token": "other-room"}, 4403, "no access"),
+    ],
+    ids=["no-token", "bad-token", "other-room"],
+)
+async def test_a_refused_page_says_why(
+    server: ServerProcess, query: dict[str, str], code: int, says: str
+) -> None:
+    if query.get("token") == "other-room":
+        query = {"token": mint_token(secret=SECRET, name="Eve", grants=[Grant("elsewhere")])}
+    async with chromium() as browser:
+        page = await load_page(browser, server.http_url, **query)
+        await page.wait_for_selector("#status[data-state='refused']", timeout=10000)
+        status = await page.text_content("#status")
+        assert status is not None and f"refused ({code})" in status and says in status
+        assert await page_text(page) == ""
+
+
+async def test_the_dev_server_of_the_run_command(tmp_path: Path) -> None:
+    """README's run command: `--dev` hands the page a token; Python peers fetch one too."""
+    import httpx
+
+    port = free_port()
+    process = start_meshroom_serve(
+        port, "--dev", "--static", str(DIST), "--storage", str(tmp_path / "rooms")
+    )
+    try:
+        async with chromium() as browser:
+            page = await load_page(browser, f"http://127.0.0.1:{port}", name="Ann", id="ann")
+            await page.wait_for_selector("#status[data-state='connected']", timeout=10000)
+            assert await page.evaluate("window.meshroom.me.participantId") == "ann"
+            reply = httpx.get(
+                f"http://127.0.0.1:{port}/dev/token",
+                params={"room": ROOM, "name": "Bob", "id": "bob"},
+            )
+            dev_token = reply.json()["token"]
+            async with RoomClient(f"ws://127.0.0.1:{port}", ROOM, token=dev_token) as bob:
+                assert bob.participant_id == "bob"
+                with anyio.fail_after(10):
+                    await bob.wait_for(lambda: "ann" in bob.participants)
+                await bob.send_message("hello Ann", to="ann")
+                await page.wait_for_selector("#messages :text('hello Ann')", timeout=10000)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

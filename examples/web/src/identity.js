@@ -32,9 +32,11 @@ function grantsAllowWriting (claims, room, path) {
     (grant.mode ?? 'read-write') === 'read-write')
 }
 
-async function devToken (room, name) {
+async function devToken (room, name, id) {
+  const query = new URLSearchParams({ room, name })
+  if (id) query.set('id', id)
   try {
-    const response = await fetch(`/dev/token?room=${encodeURIComponent(room)}&name=${encodeURIComponent(name)}`)
+    const response = await fetch(`/dev/token?${query}`)
     if (!response.ok) return null
     return (await response.json()).token ?? null
   } catch {
@@ -51,7 +53,7 @@ export async function loadIdentity () {
   const id = params.get('id') || `person-${crypto.randomUUID().slice(0, 8)}`
   const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws'
   const server = params.get('server') || `${scheme}://${window.location.host}`
-  const token = params.get('token') || (await devToken(room, name))
+  const token = params.get('token') || (await devToken(room, name, params.get('id')))
   const claims = token ? claimsOf(token) : {}
   const participantId = claims.sub || id
   return {

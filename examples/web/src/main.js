@@ -13,14 +13,43 @@ import { showMessages, showRecipients } from './messages.js'
 
 const FRAGMENT = 'default' // meshdoc's default fragment name, also Tiptap's default `field`
 
+// Close codes a retry cannot fix (y-websocket stops retrying 44xx), with what they mean here.
+const REFUSALS = {
+  4400: 'bad room or document name',
+  4401: 'not signed in',
+  4403: 'no access',
+  4406: 'read-only',
+  4408: 'no token in time'
+}
+
+/** What the server said when it refused a socket, or null if it did not. */
+function refusalOf (event) {
+  const code = event?.code
+  if (!code || code < 4400 || code >= 4500) return null
+  const what = REFUSALS[code] || 'refused'
+  return { code, text: event.reason ? `${what}: ${event.reason}` : what }
+}
+
 function watchStatus (providers, element) {
+  let refusal = null
   const update = () => {
+    if (refusal) {
+      element.dataset.state = 'refused'
+      element.textContent = `refused (${refusal.code}) — ${refusal.text}`
+      return
+    }
     const connected = providers.every((provider) => provider.wsconnected)
     const state = connected ? 'connected' : providers.some((p) => p.wsconnecting) ? 'connecting' : 'disconnected'
     element.dataset.state = state
     element.textContent = state === 'connected' ? 'live' : state === 'connecting' ? 'connecting…' : 'offline'
   }
-  for (const provider of providers) provider.on('status', update)
+  for (const provider of providers) {
+    provider.on('status', update)
+    provider.on('connection-close', (event) => {
+      refusal = refusal || refusalOf(event)
+      update()
+    })
+  }
   update()
 }
 
