@@ -17,6 +17,7 @@ async def test_something(live_server):
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -51,6 +52,45 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+# -- prerequisites: a missing one fails the test with one line saying what to install ---------
+
+_INSTALL_ALL = "or run ./scripts/test, which installs everything"
+
+
+@functools.cache
+def _missing_node() -> str | None:
+    if shutil.which("node") is None:
+        return f"node is not installed: apt-get install nodejs npm ({_INSTALL_ALL})"
+    for kit in ("tests/node", "benchmarks/node"):
+        if not (ROOT / kit / "node_modules" / "yjs").is_dir():
+            return f"the Node kit {kit} is not installed: cd {kit} && npm ci ({_INSTALL_ALL})"
+    return None
+
+
+@functools.cache
+def _missing_browser() -> str | None:
+    if shutil.which("chromium") is None and not Path("/usr/bin/chromium").exists():
+        return f"chromium is not installed: apt-get install chromium ({_INSTALL_ALL})"
+    if not (ROOT / "examples" / "web" / "dist" / "app.js").exists():
+        return "examples/web/dist is not built: cd examples/web && npm ci && npm run build"
+    return None
+
+
+_PREREQUISITES: dict[str, Callable[[], str | None]] = {
+    "interop": _missing_node,
+    "browser": _missing_browser,
+}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail (never skip, never hang) a test whose marker names a prerequisite that is missing."""
+    for marker, missing in _PREREQUISITES.items():
+        if item.get_closest_marker(marker) is not None:
+            problem = missing()
+            if problem is not None:
+                pytest.fail(problem, pytrace=False)
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as sock:
@@ -61,6 +101,15 @@ def free_port() -> int:
 @pytest.fixture(name="free_port")
 def free_port_fixture() -> int:
     return free_port()
+
+
+async def eventually(
+    predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02
+) -> None:
+    """Wait until `predicate()` is true (time-outs fail the test; nothing else is timed)."""
+    with anyio.fail_after(timeout):
+        while not predicate():
+            await anyio.sleep(interval)
 
 
 @dataclass
@@ -425,7 +474,11 @@ def serve_output(process: subprocess.Popen[bytes]) -> str:
 def start_redis(port: int) -> subprocess.Popen:
     """A redis-server without persistence on 127.0.0.1:`port`, answering (fails if missing)."""
     binary = shutil.which("redis-server")
-    assert binary is not None, "redis-server is not installed (apt-get install redis-server)"
+    if binary is None:
+        pytest.fail(
+            f"redis-server is not installed: apt-get install redis-server ({_INSTALL_ALL})",
+            pytrace=False,
+        )
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
