@@ -112,15 +112,6 @@ async def eventually(
             await anyio.sleep(interval)
 
 
-async def eventually(
-    predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02
-) -> None:
-    """Wait until `predicate()` is true (time-outs fail the test; nothing else is timed)."""
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(interval)
-
-
 @dataclass
 class LiveServer:
     """A server reachable over real sockets."""

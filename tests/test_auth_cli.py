@@ -107,7 +107,8 @@ def _serve_script(*args: str) -> str:
 
 def test_serve_with_secrets_requires_tokens_and_accepts_rotated_ones():
     import anyio
-    from test_auth_peer import free_port, open_peer, start_server, stop_server
+    from conftest import free_port
+    from test_auth_peer import open_peer, start_server, stop_server
 
     from meshroom.auth import mint_token
 
@@ -136,7 +137,8 @@ def test_serve_with_secrets_requires_tokens_and_accepts_rotated_ones():
 
 
 def test_serve_without_secret_warns_loudly_and_short_secret_is_refused():
-    from test_auth_peer import free_port, start_server, stop_server
+    from conftest import free_port
+    from test_auth_peer import start_server, stop_server
 
     port = free_port()
     process = start_server(

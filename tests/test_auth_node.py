@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run_server
+from conftest import eventually, run_server
 from pycrdt import Text
-from test_auth_peer import SECRET, eventually, open_peer, run_node
+from test_auth_peer import SECRET, open_peer, run_node
 
 from meshroom import CloseCode
 from meshroom.auth import Grant, JwtAuth, mint_token

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import anyio
+from conftest import eventually
 from pycrdt import Doc, Text
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -216,20 +217,7 @@ async def open_peer(
                 tg.cancel_scope.cancel()
 
 
-async def eventually(predicate, timeout: float = 10.0, interval: float = 0.02) -> None:
-    """Wait until `predicate()` is true (time-outs fail the test; nothing else is timed)."""
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(interval)
-
-
 # -- server subprocess ---------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

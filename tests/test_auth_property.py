@@ -14,16 +14,10 @@ import uuid
 
 import anyio
 import pytest
+from conftest import eventually, free_port
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_auth_peer import (
-    SECRET,
-    eventually,
-    free_port,
-    open_peer,
-    start_auth_server,
-    stop_server,
-)
+from test_auth_peer import SECRET, open_peer, start_auth_server, stop_server
 
 from meshroom import CloseCode
 from meshroom.auth import Grant, mint_token, resolve_mode

@@ -13,16 +13,9 @@ import time
 import anyio
 import jwt
 import pytest
-from conftest import run_server
+from conftest import eventually, run_server
 from pycrdt import Array, Map, Text
-from test_auth_peer import (
-    OLD_SECRET,
-    SECRET,
-    awareness_message,
-    eventually,
-    open_peer,
-    update_message,
-)
+from test_auth_peer import OLD_SECRET, SECRET, awareness_message, open_peer, update_message
 
 from meshroom import CloseCode, Limits
 from meshroom.auth import Grant, JwtAuth, mint_token

@@ -18,6 +18,7 @@ import anyio
 import pytest
 import redis
 from conftest import (
+    eventually,
     free_port,
     open_node_peer,
     run_server,
@@ -51,12 +52,6 @@ async def cluster_server(redis_url: str, prefix: str, **options: object) -> Asyn
 async def text_of(client: RoomClient, path: str) -> Text:
     doc = await client.open_ydoc(path)
     return doc.get("t", type=Text)
-
-
-async def eventually(predicate, timeout: float = 10) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.02)
 
 
 async def test_two_servers_converge_with_python_and_node_clients(redis_url, prefix):

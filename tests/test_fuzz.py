@@ -19,12 +19,11 @@ import urllib.request
 
 import anyio
 import pytest
+from conftest import eventually, free_port
 from pycrdt import Doc, Text
 from test_auth_peer import (
     SECRET,
     awareness_message,
-    eventually,
-    free_port,
     open_peer,
     rss_bytes,
     start_auth_server,
