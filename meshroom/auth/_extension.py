@@ -54,7 +54,8 @@ class JwtAuth(Extension):
         public_key: public key(s) for RS256/ES256 tokens, same shapes.
         algorithms: accepted algorithms (default from the key kinds given).
         leeway: clock-skew tolerance in seconds (default 30).
-        issuer, audience: required ``iss``/``aud`` when set.
+        issuer: required ``iss`` when set.
+        audience: required ``aud`` when set.
         authenticate: decide from the verified claims instead of the grants; return the
             `Access` to admit, None to refuse (4403), or raise `AuthenticationError`.
         close_at_expiry: close open connections with 4401 when their token expires (plus

@@ -178,7 +178,8 @@ class TokenVerifier:
             public keys. ``none`` is never accepted.
         leeway: clock-skew tolerance in seconds for ``exp``/``nbf``/``iat`` (default 30 s:
             servers and token issuers rarely drift more, and a stolen token gains little).
-        issuer, audience: when set, tokens must carry this ``iss``/``aud``.
+        issuer: when set, tokens must carry this ``iss``.
+        audience: when set, tokens must carry this ``aud``.
     """
 
     def __init__(
