@@ -6,7 +6,7 @@ import time
 
 import anyio
 import pytest
-from conftest import open_node_peer, open_raw_peer
+from conftest import eventually, open_node_peer, open_raw_peer
 
 from meshroom import Access, Limits
 from meshroom._presence import Presence, check_message
@@ -37,8 +37,11 @@ async def test_participants_follow_connections(live_server):
                 await second.recv()
                 seen = await ann.wait_for(lambda s: "bob" in s["participants"])
                 assert names(seen) == {"ann": ("Ann", "person"), "bob": ("Bob", "agent")}
-            # One of Bob's two connections left: he is still here.
-            await anyio.sleep(0.2)
+            # One of Bob's two connections left: he is still here. The server has handled
+            # the leave once the document has no session (both happen in one step).
+            room = live_server.server.room("team")
+            await eventually(lambda: not room.documents["other.md"].sessions)
+            assert "bob" in room.participants()
             assert "bob" in (await ann.state())["participants"]
         await ann.wait_for(lambda s: "bob" not in s["participants"])
         assert live_server.server.room("team").participants().keys() == {"ann"}
