@@ -12,8 +12,10 @@ from typing import Any
 
 import anyio
 import pytest
+from conftest import eventually
+from pycrdt import Map
 
-from meshdoc import ChildProperty, ElementType, MeshSchema, ValueProperty
+from meshdoc import ChildProperty, ElementType, MeshDocument, MeshSchema, ValueProperty
 from meshroom import RoomClient
 from meshroom.agents import ErrorResponse, JsonResponse, ToolContext
 from meshroom.agents._agent import AgentOrigin
@@ -134,7 +136,7 @@ async def test_read_and_insert_with_schema_shaped_input(room):
     assert as_json.data == document.to_json()
 
 
-async def test_schema_violations_are_reported_and_change_nothing(room):
+async def test_schema_violations_are_reported_and_change_nothing(room, live_server):
     toolkit, context, agent, ann, document = room
     before = document.to_json()
     first_id = document.root.get_child_elements()[1].id
@@ -191,7 +193,17 @@ async def test_schema_violations_are_reported_and_change_nothing(room):
     assert isinstance(result, ErrorResponse) and "diagonal" in result.message
     result = await call(toolkit, context, "get_element", path=PATH, id="no-such-id")
     assert isinstance(result, ErrorResponse) and "no-such-id" in result.message
-    await anyio.sleep(0.1)
+    assert agent.documents[PATH].to_json() == before
+    # A marker the agent writes after the refused calls, on the same socket, reaches the
+    # server after anything they sent: then the server's own copy must be unchanged.
+    agent.ydoc(PATH).get("marker", type=Map)["written"] = True
+    live_doc = live_server.server.room("team").documents[PATH].doc
+
+    def server_copy() -> MeshDocument:
+        return MeshDocument.from_update(plan_schema(), live_doc.get_update())
+
+    await eventually(lambda: server_copy().doc.get("marker", type=Map).get("written"))
+    assert server_copy().to_json() == before
     await converged(agent, ann)
     assert document.to_json() == before
 
