@@ -19,8 +19,11 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import anyio
 import pycrdt
 import pytest
-from conftest import open_raw_peer, run_server, serve_app
+from conftest import eventually, open_raw_peer, run_server, serve_app
 from websockets.asyncio.client import connect
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.uri import parse_uri
 
 from meshroom import Access, CloseCode, Limits, Server, uvicorn_websocket
 from meshroom._protocol import (
@@ -72,25 +75,114 @@ async def test_admitted_connections_cost_no_task():
                     break
 
 
+class _StalledReader:
+    """A WebSocket client over a raw socket with a small receive buffer, read only on demand.
+
+    While it is not read, the server's socket to it fills up and stops being writable:
+    what the server sends meanwhile waits in the session's queue.
+    """
+
+    def __init__(self, sock: socket.socket, protocol: ClientProtocol) -> None:
+        self._sock = sock
+        self._protocol = protocol
+        #: Every binary frame received so far, decoded, in order.
+        self.messages: list[object] = []
+
+    async def read_until(self, predicate) -> None:  # type: ignore[no-untyped-def]
+        loop = asyncio.get_running_loop()
+        with anyio.fail_after(20):
+            while not predicate():
+                data = await loop.sock_recv(self._sock, 65536)
+                assert data, "the server closed the connection"
+                self._protocol.receive_data(data)
+                for event in self._protocol.events_received():
+                    if isinstance(event, Frame) and event.opcode == Opcode.BINARY:
+                        self.messages.append(decode_message(event.data))
+                for chunk in self._protocol.data_to_send():  # pongs
+                    await loop.sock_sendall(self._sock, chunk)
+
+
+@asynccontextmanager
+async def _stalled_reader(url: str, port: int) -> AsyncIterator[_StalledReader]:
+    loop = asyncio.get_running_loop()
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+        sock.setblocking(False)
+        await loop.sock_connect(sock, ("127.0.0.1", port))
+        protocol = ClientProtocol(parse_uri(url), max_size=None)
+        protocol.send_request(protocol.connect())
+        for chunk in protocol.data_to_send():
+            await loop.sock_sendall(sock, chunk)
+        yield _StalledReader(sock, protocol)
+
+
+def _updates(messages: list[object]) -> list[bytes]:
+    return [
+        message.payload
+        for message in messages
+        if isinstance(message, SyncMessage) and message.step == SyncStep.UPDATE
+    ]
+
+
 async def test_edits_reach_readers_and_a_merged_frame_is_one_update():
+    burst = 50
     async with run_server() as live:
         url = live.url("relay", "doc")
-        async with open_raw_peer(url) as writer, open_raw_peer(url) as reader:
-            await writer.recv()
-            await reader.recv()
-            source = pycrdt.Doc(client_id=7)
-            text = source.get("t", type=pycrdt.Text)
-            for index in range(50):  # sent back to back: the server may merge them
-                state = source.get_state()
-                text.insert(len(text), f"{index},")
-                await writer.send(encode_update(source.get_update(state)))
-            mirror = pycrdt.Doc()
-            mirrored = mirror.get("t", type=pycrdt.Text)
-            with anyio.fail_after(10):
-                while str(mirrored) != str(text):
-                    message = await reader.recv()
-                    if isinstance(message, SyncMessage) and message.step == SyncStep.UPDATE:
-                        mirror.apply_update(message.payload)
+        async with _stalled_reader(url, live.port) as stalled:
+            await stalled.read_until(
+                lambda: any(
+                    isinstance(m, SyncMessage) and m.step == SyncStep.STEP1
+                    for m in stalled.messages
+                )
+            )
+            document = live.server.room("relay").documents["doc"]
+            (stalled_session,) = document.sessions
+            server_text = document.doc.get("t", type=pycrdt.Text)
+            async with open_raw_peer(url) as writer, open_raw_peer(url) as reader:
+                await writer.recv()
+                await reader.recv()
+                source = pycrdt.Doc(client_id=7)
+                text = source.get("t", type=pycrdt.Text)
+
+                async def send_edit(content: str) -> None:
+                    state = source.get_state()
+                    text.insert(len(text), content)
+                    await writer.send(encode_update(source.get_update(state)))
+
+                # Large edits until the server's socket to the stalled reader is full; each
+                # is written to it whole while the socket is still writable.
+                large = 0
+                while stalled_session.connection.writable:
+                    assert large < 64, "64 MiB sent and the stalled reader's socket never filled"
+                    await send_edit("x" * 1024 * 1024)
+                    large += 1
+                    await eventually(lambda: len(server_text) == len(text))
+                # A burst of small edits while it cannot be written: queued, then merged.
+                before_burst = str(text)
+                for index in range(burst):
+                    await send_edit(f"{index},")
+                await eventually(lambda: str(server_text) == str(text))
+                assert not stalled_session.connection.writable
+                # The reader that reads got everything.
+                mirror = pycrdt.Doc()
+                mirrored = mirror.get("t", type=pycrdt.Text)
+                with anyio.fail_after(20):
+                    while str(mirrored) != str(text):
+                        message = await reader.recv()
+                        if isinstance(message, SyncMessage) and message.step == SyncStep.UPDATE:
+                            mirror.apply_update(message.payload)
+                # The stalled reader reads again: each large edit came in a frame of its own,
+                # the whole burst in one frame holding one update with all of it.
+                stalled_mirror = pycrdt.Doc()
+                stalled_text = stalled_mirror.get("t", type=pycrdt.Text)
+                await stalled.read_until(lambda: len(_updates(stalled.messages)) >= large + 1)
+                updates = _updates(stalled.messages)
+                assert len(updates) == large + 1, f"{len(updates) - large} frames for {burst}"
+                for update in updates[:-1]:
+                    stalled_mirror.apply_update(update)
+                assert str(stalled_text) == before_burst
+                stalled_mirror.apply_update(updates[-1])
+                assert str(stalled_text) == str(text)
 
 
 class _BusySocket:
