@@ -1,12 +1,17 @@
 """Crash safety: `meshroom serve --storage DIR` is killed with SIGKILL while a client edits.
 
-Each trial streams edits (one unique token each) into one document, kills the
-server at a random moment, restarts it on the same folder and reads the
-document back: every edit sent more than ~100 ms before the kill must be
-there, exactly once. Snapshots are made every ~0.1 s (debounce 0.05 s, max
-delay 0.2 s) and the document holds a large text, so kills land during
-compactions too; the tokens accumulate over the trials, so every restart
-re-checks everything stored before.
+Each trial streams edits (one unique token each, one every ~4 ms) into one
+document, kills the server at a random moment, restarts it on the same folder
+and reads the document back. What the test tolerates, and nothing more: edits
+the client handed to its socket less than `MARGIN` (100 ms) before the SIGKILL
+may be missing (the server appends its log in batches every 50 ms, so the
+batch still buffered or being written when it dies is lost). Every edit sent
+earlier must be there, no edit appears twice, and nothing appears that was not
+sent. y-websocket has no acknowledgements, so "sent" is the client's clock,
+not the server's. Snapshots are made every ~0.1 s (debounce 0.05 s, max delay
+0.2 s) and the document holds a large text, so kills land during compactions
+too; the tokens accumulate over the trials, so every restart re-checks
+everything stored before.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from websockets.exceptions import ConnectionClosed
 pytestmark = pytest.mark.anyio
 
 TRIALS = 8
-#: An edit sent this long before the kill must have been stored.
+#: An edit sent this long before the kill must have been stored; later ones may be lost.
 MARGIN = 0.1
 
 
@@ -146,7 +151,7 @@ async def stream_edits(editor: Editor, prefix: str, stop: anyio.Event) -> None:
         pass
 
 
-async def test_sigkill_at_random_moments_loses_no_acknowledged_edit(tmp_path: Path) -> None:
+async def test_sigkill_at_random_moments_loses_at_most_the_last_batch(tmp_path: Path) -> None:
     storage = tmp_path / "rooms"
     storage.mkdir()
     rng = random.Random(os.environ.get("MESHROOM_CRASH_SEED", "crash"))
@@ -161,7 +166,7 @@ async def test_sigkill_at_random_moments_loses_no_acknowledged_edit(tmp_path: Pa
             stored = await read_tokens(port)
             assert len(stored) == len(set(stored)), f"trial {trial}: duplicated edits"
             missing = must_have - set(stored)
-            assert not missing, f"trial {trial}: {len(missing)} acknowledged edits lost"
+            assert not missing, f"trial {trial}: {len(missing)} edits older than {MARGIN} s lost"
             assert set(stored) <= all_sent
             if trial == TRIALS:
                 break
@@ -185,10 +190,10 @@ async def test_sigkill_at_random_moments_loses_no_acknowledged_edit(tmp_path: Pa
                     stop.set()
                     group.cancel_scope.cancel()
             all_sent |= set(editor.sent)
-            acknowledged = {t for t, at in editor.sent.items() if at < killed_at - MARGIN}
-            must_have |= acknowledged
+            old_enough = {t for t, at in editor.sent.items() if at < killed_at - MARGIN}
+            must_have |= old_enough
             torn = (storage / "crash" / "docs" / "doc.ydoc" / "snapshot.yjs.tmp").exists()
-            report.append((trial, len(editor.sent), len(acknowledged), torn))
+            report.append((trial, len(editor.sent), len(old_enough), torn))
     print("\ntrial, edits sent, sent >100 ms before kill, killed mid-snapshot")
     for row in report:
         print(*row)
