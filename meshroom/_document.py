@@ -5,6 +5,15 @@ through one place: the document's update observer. It relays the update to
 every other session (without waiting: each session has its own bounded queue)
 and hands it to the room, which calls the `on_change` hooks in order.
 
+A document with a `journal` (storage gives it one) is durable before it is
+relayed: an update is held, written by the journal with everything else that
+arrived meanwhile (group commit: one write serves every update of the same
+loop turn, and of the turns the previous write took), and only then relayed
+and handed to the hooks. Replies that carry the document's state (sync step 2)
+wait behind the updates held before them, so nothing a client ever received is
+missing after a crash. A failed write is retried with backoff; the updates stay
+held and nobody sees them until they are safe.
+
 A peer's update goes in through the doc's `meshdoc` `Unsettled`: structs that follow a
 gap in their client's clocks wait there (yrs would link them at once, without moving the
 state vector, behind the back of a server-side `MeshDocument`), so only what the doc
@@ -17,9 +26,10 @@ fills either, and a peer that links early as yrs does would be exposed to the sa
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from pycrdt import Doc, TransactionEvent
 
 from ._awareness import AwarenessStore
@@ -30,7 +40,13 @@ if TYPE_CHECKING:
 
     from ._session import Session
 
-__all__ = ["LiveDocument", "unsettled_of"]
+__all__ = ["Journal", "LiveDocument", "unsettled_of"]
+
+#: Writes a batch of updates durably, in order (raises if it could not: all are retried).
+Journal = Callable[[list[bytes]], Awaitable[None]]
+
+#: Backoff between attempts of a failed journal write: first delay and longest, seconds.
+JOURNAL_RETRY = (0.1, 5.0)
 
 log = logging.getLogger("meshroom.server")
 
@@ -77,6 +93,18 @@ class LiveDocument:
         self.unsettled = unsettled_of(self.doc)
         self._applying: Any = None
         self._subscription: Any = None
+        #: Makes updates durable before they are relayed (None: relay at once).
+        self.journal: Journal | None = None
+        #: Called when held updates need a commit; the room starts `commit` for it.
+        self.request_commit: Callable[[LiveDocument], None] | None = None
+        #: In arrival order: (relay message, origin, update) to release once written, or
+        #: a reply to send once everything held before it is written.
+        self._held: list[tuple[bytes, Any, bytes] | Callable[[], None]] = []
+        #: Bytes of updates held or being written (not yet relayed).
+        self.unwritten_bytes = 0
+        self._committing = False
+        self._committed = anyio.Event()
+        self._committed.set()
 
     def start_relaying(self) -> None:
         """Observe updates from now on (after loading, so loaded state is not a change)."""
@@ -97,12 +125,80 @@ class LiveDocument:
                 return
             origin = self._applying if self._applying is not None else _transaction_origin(self.doc)
             message = encode_update(update)
-            for session in list(self.sessions):
-                if session is not origin:
-                    session.enqueue(message)
-            self._on_change(self, update, origin)
+            if self.journal is not None:
+                self._hold((message, origin, update))
+                self.unwritten_bytes += len(update)
+                return
+            self._relay(message, origin, update)
         except Exception:  # pragma: no cover - defensive: a bug here must not break writers
             log.exception("relaying an update of %r/%r failed", self.room, self.path)
+
+    def _relay(self, message: bytes, origin: Any, update: bytes) -> None:
+        for session in list(self.sessions):
+            if session is not origin:
+                session.enqueue(message)
+        self._on_change(self, update, origin)
+
+    # -- durability ------------------------------------------------------------------------
+
+    def when_durable(self, reply: Callable[[], None]) -> None:
+        """Run `reply` once every update accepted so far is written (at once if it is)."""
+        if self._committing:
+            self._hold(reply)
+        else:
+            reply()
+
+    def _hold(self, entry: tuple[bytes, Any, bytes] | Callable[[], None]) -> None:
+        self._held.append(entry)
+        if not self._committing:
+            self._committing = True
+            self._committed = anyio.Event()
+            if self.request_commit is not None:
+                self.request_commit(self)
+
+    async def commit(self) -> None:
+        """Write what is held, then release it; again while more arrived meanwhile."""
+        delay, longest = JOURNAL_RETRY
+        try:
+            while self._held:
+                batch, self._held = self._held, []
+                updates = [entry[2] for entry in batch if isinstance(entry, tuple)]
+                try:
+                    if updates and self.journal is not None:
+                        await self.journal(updates)
+                except BaseException as error:
+                    if not isinstance(error, Exception):  # cancelled: keep it held, in order
+                        self._held[:0] = batch
+                        raise
+                    log.warning(
+                        "writing %d updates of %r/%r failed (retry in %.1f s; nobody sees "
+                        "them until they are written): %s",
+                        len(updates),
+                        self.room,
+                        self.path,
+                        delay,
+                        error,
+                    )
+                    self._held[:0] = batch
+                    await anyio.sleep(delay)
+                    delay = min(delay * 2, longest)
+                    continue
+                delay = JOURNAL_RETRY[0]
+                for entry in batch:
+                    if isinstance(entry, tuple):
+                        self.unwritten_bytes -= len(entry[2])
+                        self._relay(*entry)
+                    else:
+                        entry()
+        finally:
+            if not self._held:
+                self._committing = False
+                self._committed.set()
+
+    async def durable(self) -> None:
+        """Wait until every update accepted so far is written and relayed."""
+        while self._committing:
+            await self._committed.wait()
 
     def apply(self, update: bytes, origin: Any) -> None:
         """Apply a peer's update; `origin` (its session) is excluded from the relay.

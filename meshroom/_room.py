@@ -31,6 +31,10 @@ log = logging.getLogger("meshroom.server")
 
 StoreReason = Literal["room-close", "shutdown", "explicit"]
 
+#: Seconds `store` waits for held updates to be written before it gives up (and the
+#: server retries later, keeping the room open).
+DURABLE_WAIT = 10.0
+
 
 def _listens(extension: Extension) -> bool:
     """Whether `extension` has an `on_change` of its own (not the base class's no-op)."""
@@ -64,6 +68,10 @@ class Room:
         self._pending_changes = 0
         self._changes_idle = anyio.Event()
         self._changes_idle.set()
+        #: Documents whose held updates wait for a journal write (see `LiveDocument.commit`).
+        commits_send, commits_receive = anyio.create_memory_object_stream[LiveDocument](math.inf)
+        self._commits_send = commits_send
+        self._commits_receive = commits_receive
 
     # -- introspection ---------------------------------------------------------------------
 
@@ -103,6 +111,7 @@ class Room:
                 return document
             raise self._load_errors.get(path) or RuntimeError(f"{path!r} failed to load")
         document = LiveDocument(self.name, path, self._queue_change)
+        document.request_commit = self._commits_send.send_nowait
         loaded = anyio.Event()
         self.documents[path] = document
         self._loaded[path] = loaded
@@ -139,11 +148,31 @@ class Room:
     async def run_changes(
         self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """Hand queued changes to the `on_change` hooks, in order, until the room closes."""
-        task_status.started()
+        """Until the room closes: journal writes as documents ask, and the `on_change` hooks.
+
+        With no `on_change` hook there is nothing to run: no extension stores documents
+        (storage listens to changes), so no document has a journal either.
+        """
+        if not self._change_hooks:
+            self._changes_receive.close()
+            self._commits_receive.close()
+            task_status.started()
+            return
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._run_commits)
+            task_status.started()
+            await self._run_change_hooks()
+            group.cancel_scope.cancel()
+
+    async def _run_commits(self) -> None:
+        """One commit task per document with held updates (documents write in parallel)."""
+        async with self._commits_receive, anyio.create_task_group() as group:
+            async for document in self._commits_receive:
+                group.start_soon(document.commit)
+
+    async def _run_change_hooks(self) -> None:
+        """Hand queued changes to the `on_change` hooks, in order."""
         async with self._changes_receive:
-            if not self._change_hooks:
-                return
             async for payload in self._changes_receive:
                 for extension in self._change_hooks:
                     try:
@@ -169,6 +198,9 @@ class Room:
         Raises:
             Exception: the first hook failure (the caller keeps the room and retries).
         """
+        with anyio.fail_after(DURABLE_WAIT):  # storage down: the caller retries later
+            for document in list(self.documents.values()):
+                await document.durable()
         await self.drain_changes()
         for path, document in list(self.documents.items()):
             if not self._loaded[path].is_set():
@@ -183,6 +215,7 @@ class Room:
         """Stop the change pipeline and forget documents (after they were stored)."""
         self.closed = True
         self._changes_send.close()
+        self._commits_send.close()
         for document in self.documents.values():
             document.stop_relaying()
         self.presence_document.stop_relaying()

@@ -396,7 +396,9 @@ class Session:
                     missing = self.document.doc.get_update(state_vector)
                 except ValueError as error:
                     raise ProtocolError(f"bad state vector: {error}") from None
-                self.enqueue(encode_sync_step2(missing))
+                reply = encode_sync_step2(missing)
+                # after what it carries is on disk: a reply is a relay too
+                self.document.when_durable(lambda: self.enqueue(reply))
             case SyncMessage(payload=update):
                 self._apply(update)
             case AwarenessMessage(update=update):

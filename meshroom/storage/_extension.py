@@ -1,10 +1,15 @@
 """`StorageExtension`: the server hooks that load, log and snapshot every document.
 
-What happens to an update the server accepted (`on_change`):
+What happens to an update the server accepted:
 
-1. it is buffered in memory and appended to the document's log within
-   `flush_interval` (default 50 ms), one batch per document per flush, so a
-   killed process loses at most the last few milliseconds;
+1. it is appended to the document's log (fsynced on a local folder) *before*
+   the server relays it to anyone: each document the server loads gets a
+   journal (`LiveDocument.journal`), and the server holds an update until the
+   journal wrote it, with every other update that arrived meanwhile in the same
+   write (group commit). So an update any client has received survives a kill
+   -9. Changes that reach `on_change` without a server-loaded document (a
+   `StorageExtension` driven by hand) are buffered instead and appended within
+   `flush_interval` (default 50 ms);
 2. a snapshot is scheduled `debounce` seconds (default 1 s) after the last
    change, but no later than `max_delay` (default 10 s) after the first unsaved
    one, so a document under constant editing is still compacted regularly;
@@ -23,6 +28,7 @@ import contextlib
 import enum
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -168,6 +174,10 @@ class StorageExtension(Extension):
         records = await self.provider.read_log(payload.room, payload.path)
         apply_all(payload.doc, snapshot, records, f"{payload.room}/{payload.path}")
         document = self._track(payload.room, payload.path, payload.doc, loaded=True)
+        live = payload.document
+        if live is not None and hasattr(live, "journal"):
+            document.journaled = True
+            live.journal = self._journal(payload.room, payload.path)
         if records:
             # Fold the replayed log into a snapshot at the next quiet moment.
             self._mark_changed(document)
@@ -181,6 +191,9 @@ class StorageExtension(Extension):
         document = self._docs.get(key)
         if document is None or document.doc is not payload.doc:
             document = self._track(payload.room, payload.path, payload.doc, loaded=False)
+        if document.journaled:
+            self._mark_changed(document)  # already in the log: only a snapshot is due
+            return
         if not document.pending:
             document.pending_since = anyio.current_time()
         self._mark_changed(document)
@@ -211,6 +224,15 @@ class StorageExtension(Extension):
     def unsaved(self) -> list[tuple[str, str]]:
         """(room, path) of every document holding changes not yet in a snapshot."""
         return [key for key, doc in self._docs.items() if doc.dirty or doc.pending]
+
+    def _journal(self, room: str, path: str) -> Callable[[list[bytes]], Awaitable[None]]:
+        """Append a batch of a server-loaded document's updates to its log, durably."""
+        provider = self.provider
+
+        async def journal(updates: list[bytes]) -> None:
+            await provider.append_updates(room, path, updates)
+
+        return journal
 
     # -- internals ---------------------------------------------------------------
 

@@ -41,6 +41,9 @@ class TrackedDocument:
     snapshot_failures: int = 0
     snapshot_retry_at: float = 0.0
     compacting: bool = False
+    #: The server writes its updates through `StorageExtension.journal` before relaying
+    #: them, so `on_change` only schedules snapshots.
+    journaled: bool = False
     closed: bool = False
     wake: anyio.Event = field(default_factory=anyio.Event)
     flush_lock: anyio.Lock = field(default_factory=anyio.Lock)
