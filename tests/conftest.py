@@ -300,12 +300,21 @@ class NodePeer:
 
 @asynccontextmanager
 async def open_node_peer(
-    base_url: str, room: str, params: dict[str, str] | None = None
+    base_url: str,
+    room: str,
+    params: dict[str, str] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> AsyncIterator[NodePeer]:
-    """Start a Node y-websocket peer on `room` ("name" or "name/doc path"); stop it on exit."""
+    """Start a Node y-websocket peer on `room` ("name" or "name/doc path"); stop it on exit.
+
+    `params` is the URL query; `timings` the peer's own (``watchdog``, ``renew``, in ms:
+    see tests/node/server_peer.mjs).
+    """
     args = ["node", "server_peer.mjs", base_url, room]
-    if params:
-        args.append(json.dumps(params))
+    if params or timings:
+        args.append(json.dumps(params or {}))
+    if timings:
+        args.append(json.dumps(timings))
     process = await anyio.open_process(args, cwd=NODE_DIR, stderr=None)
     peer = NodePeer(process)
     async with process, anyio.create_task_group() as group:

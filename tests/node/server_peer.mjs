@@ -1,10 +1,21 @@
 // An unmodified yjs + y-websocket peer driven over stdin/stdout, one JSON object per line.
 //
-//   node server_peer.mjs <server url> <room name> ['{"id":"ann","name":"Ann"}']
+//   node server_peer.mjs <server url> <room name> ['{"id":"ann","name":"Ann"}'] ['{"watchdog":1000}']
 //
 // The room name goes to WebsocketProvider as is ("my room/notes.md"); the third
-// argument becomes the URL query (`params`). Events are printed as they happen
-// ({"event":"synced"}, {"event":"close","code":4400,"reason":"…"}); commands read
+// argument becomes the URL query (`params`). The fourth sets timings of the peer
+// itself, to test in a second what y-websocket does over half a minute:
+//
+//   watchdog: ms   y-websocket's "no message received" watchdog, this much stricter:
+//                  y-websocket drops a socket that received nothing for 30 s
+//                  (`messageReconnectTimeout`, a module constant); with this, after
+//                  `watchdog` ms ({"event":"watchdog"}, then the socket is closed
+//                  and the provider reconnects, as after its own watchdog)
+//   renew: ms      renew the local awareness state this often, as y-protocols'
+//                  Awareness does every 15 s (`outdatedTimeout / 2`)
+//
+// Events are printed as they happen ({"event":"synced"}, {"event":"status",
+// "status":"connected"}, {"event":"close","code":4400,"reason":"…"}); commands read
 // from stdin are answered with {"id": <same id>, ...}:
 //
 //   {"id":1,"op":"insert","text":"hi"}        append to the shared text "t"
@@ -20,8 +31,9 @@ import { WebsocketProvider } from 'y-websocket'
 import WebSocket from 'ws'
 import readline from 'node:readline'
 
-const [url, room, paramsJson] = process.argv.slice(2)
+const [url, room, paramsJson, timingsJson] = process.argv.slice(2)
 const params = paramsJson ? JSON.parse(paramsJson) : {}
+const timings = timingsJson ? JSON.parse(timingsJson) : {}
 const doc = new Y.Doc()
 const text = doc.getText('t')
 const participants = doc.getMap('participants')
@@ -47,6 +59,23 @@ provider.on('connection-close', (event) => {
   if (event) emit({ event: 'close', code: event.code, reason: event.reason })
 })
 provider.on('status', ({ status }) => emit({ event: 'status', status }))
+
+if (timings.watchdog) {
+  // The check y-websocket's constructor installs, with `timings.watchdog` for its
+  // 30 s constant (and checked as often, a tenth of it).
+  setInterval(() => {
+    if (provider.wsconnected && Date.now() - provider.wsLastMessageReceived > timings.watchdog) {
+      emit({ event: 'watchdog' })
+      provider.ws.close()
+    }
+  }, timings.watchdog / 10)
+}
+if (timings.renew) {
+  setInterval(() => {
+    const local = provider.awareness.getLocalState()
+    if (local !== null) provider.awareness.setLocalState(local)
+  }, timings.renew)
+}
 
 const state = () => ({
   synced: provider.synced,
