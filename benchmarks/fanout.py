@@ -39,9 +39,10 @@ NODE_DIR = HERE / "node"
 LOAD = NODE_DIR / "fanout_load.mjs"
 NODE_SERVER = NODE_DIR / "node_modules" / "@y" / "websocket-server" / "src" / "server.js"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-SERVERS = ("meshroom", "node", "pycrdt")
+SERVERS = ("meshroom", "meshroom-disk", "node", "pycrdt")
 LABELS = {
     "meshroom": "meshroom",
+    "meshroom-disk": "meshroom --storage",
     "node": "@y/websocket-server 0.1.1",
     "pycrdt": "pycrdt-websocket 0.16.5",
 }
@@ -70,6 +71,9 @@ def server_command(name: str, port: int) -> list[str]:
         # `meshroom serve` as it runs (memory mode, same uvicorn options), but without the
         # per-address connection cap: every benchmark client comes from 127.0.0.1
         return [sys.executable, str(Path(__file__).resolve()), "--serve-meshroom", str(port)]
+    if name == "meshroom-disk":
+        # the same, storing to a folder: every update is fsynced to its log before relay
+        return [sys.executable, str(Path(__file__).resolve()), "--serve-meshroom-disk", str(port)]
     if name == "node":
         return ["node", str(NODE_SERVER)]
     if name == "pycrdt":
@@ -241,14 +245,16 @@ def pick(results: dict[str, Any], scenario: str, keys: tuple[str, ...]) -> Any:
 
 
 def ratios(all_results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
-    """meshroom relative to each other server (>1 throughput, <1 latency/memory is better)."""
+    """meshroom relative to each other server (>1 throughput, <1 latency/memory is better);
+    `meshroom-disk` relative to the Node server too, under the key `disk/node`."""
     out: dict[str, dict[str, float | None]] = {}
     mine = all_results.get("meshroom")
     if not mine:
         return out
-    for other, theirs in all_results.items():
-        if other == "meshroom":
-            continue
+    pairs = [(other, mine, theirs) for other, theirs in all_results.items() if other != "meshroom"]
+    if "meshroom-disk" in all_results and "node" in all_results:
+        pairs.append(("disk/node", all_results["meshroom-disk"], all_results["node"]))
+    for other, mine, theirs in pairs:
 
         def ratio(scenario: str, keys: tuple[str, ...], mine: Any = mine, theirs: Any = theirs):
             a, b = pick(mine, scenario, keys), pick(theirs, scenario, keys)
@@ -286,15 +292,18 @@ def table(all_results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(rendered)
 
 
-def serve_meshroom(port: int) -> None:
-    """`meshroom serve` in memory mode (same app, transport and options), with no cap on
-    connections per address: every benchmark client connects from 127.0.0.1."""
+def serve_meshroom(port: int, storage: str | None = None) -> None:
+    """`meshroom serve` (same app, transport and options; `storage`: a folder to store
+    in), with no cap on connections per address: every client connects from 127.0.0.1."""
     import functools
 
     from meshroom import Limits, _cli_serve
 
     _cli_serve.Limits = functools.partial(Limits, max_connections_per_ip=0)  # type: ignore[misc]
-    _cli_serve.run(_cli_serve.ServeConfig(host="127.0.0.1", port=port, log_level="warning"))
+    config = _cli_serve.ServeConfig(
+        host="127.0.0.1", port=port, log_level="warning", storage=storage
+    )
+    _cli_serve.run(config)
 
 
 def serve_pycrdt(port: int) -> None:
@@ -328,12 +337,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     parser.add_argument("--serve-pycrdt", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-meshroom", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-meshroom-disk", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_pycrdt:
         serve_pycrdt(args.serve_pycrdt)
         return
     if args.serve_meshroom:
         serve_meshroom(args.serve_meshroom)
+        return
+    if args.serve_meshroom_disk:
+        with tempfile.TemporaryDirectory(prefix="fanout-rooms-") as folder:
+            serve_meshroom(args.serve_meshroom_disk, storage=folder)
         return
     if args.quick:
         args.readers, args.edits, args.steady_edits, args.rooms = 5, 200, 100, 20
@@ -359,7 +373,7 @@ def main() -> None:
     relative = ratios(all_results)
     for other, values in relative.items():
         shown = ", ".join(f"{key} {fmt(value, 2)}x" for key, value in values.items())
-        print(f"meshroom / {LABELS[other]}: {shown}")
+        print(f"meshroom / {LABELS.get(other, other)}: {shown}")
     if args.json:
         config = {
             key: getattr(args, key) for key in ("readers", "edits", "steady_edits", "rate", "rooms")

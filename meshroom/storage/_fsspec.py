@@ -48,6 +48,8 @@ SEGMENT_SUFFIX = ".ylog"
 #: Filesystems that can append to a file in place.
 _APPENDABLE = {"file", "local", "memory"}
 LogMode = Literal["auto", "append", "objects"]
+#: Flush a file's data (and its size) to the disk: fdatasync where the system has it.
+_sync_data = getattr(os, "fdatasync", os.fsync)
 
 
 class FsspecStorage(FsspecFileArea):
@@ -89,6 +91,10 @@ class FsspecStorage(FsspecFileArea):
         self._open_segment: dict[tuple[str, str], int] = {}
         #: Guards segment numbering per document (appends may overlap a compaction).
         self._locks: dict[tuple[str, str], threading.Lock] = {}
+        #: The open file of each local segment this process appends to: every update is
+        #: written before it is relayed, so an append costs a write and an fsync, not
+        #: also a directory check, an open and a close.
+        self._files: dict[tuple[str, str], tuple[int, Any]] = {}
 
     def __repr__(self) -> str:
         return f"FsspecStorage({self.url!r}, log_mode={self.log_mode!r})"
@@ -168,12 +174,7 @@ class FsspecStorage(FsspecFileArea):
                 return
             try:
                 if self._local:
-                    os.makedirs(f"{doc_dir}/log", exist_ok=True)
-                    with open(segment, "ab") as file:
-                        file.write(data)
-                        if self.fsync:
-                            file.flush()
-                            os.fsync(file.fileno())
+                    self._append_local(key, seq, segment, data)
                 else:
                     self.fs.makedirs(f"{doc_dir}/log", exist_ok=True)
                     with self.fs.open(segment, "ab") as file:
@@ -183,9 +184,32 @@ class FsspecStorage(FsspecFileArea):
                 with self._lock(key):
                     if self._open_segment.get(key) == seq:
                         del self._open_segment[key]
+                    self._close_file(key)
                 raise
 
         await self._run(f"{room}/{path}: append to log", append)
+
+    def _append_local(self, key: tuple[str, str], seq: int, segment: str, data: bytes) -> None:
+        """Append to a local segment through its cached file, fsynced when asked."""
+        with self._lock(key):
+            cached = self._files.get(key)
+            if cached is None or cached[0] != seq:
+                self._close_file(key)
+                os.makedirs(os.path.dirname(segment), exist_ok=True)
+                cached = self._files[key] = (seq, open(segment, "ab"))  # noqa: SIM115
+            file = cached[1]
+            file.write(data)
+            file.flush()
+            if self.fsync:
+                _sync_data(file.fileno())
+            if self._open_segment.get(key) != seq:
+                self._close_file(key)  # a compaction rotated meanwhile: never reopened
+
+    def _close_file(self, key: tuple[str, str]) -> None:
+        """Close the cached segment file of `key` (call with its lock held)."""
+        cached = self._files.pop(key, None)
+        if cached is not None:
+            cached[1].close()
 
     async def read_log(self, room: str, path: str) -> list[bytes]:
         doc_dir = self._doc_dir(room, path)
@@ -225,6 +249,7 @@ class FsspecStorage(FsspecFileArea):
                     existing = self._segments(doc_dir)
                     self._next_seq[key] = existing[-1] + 1 if existing else 1
                 self._open_segment.pop(key, None)
+                self._close_file(key)
                 return self._next_seq[key]
 
         def write_then_drop(boundary: int, data: bytes) -> None:
@@ -271,6 +296,7 @@ class FsspecStorage(FsspecFileArea):
             with self._lock(key):
                 self._open_segment.pop(key, None)
                 self._next_seq.pop(key, None)
+                self._close_file(key)
             self.fs.invalidate_cache(doc_dir)
             if self.fs.exists(doc_dir):
                 self.fs.rm(doc_dir, recursive=True)
