@@ -42,6 +42,11 @@ SERVER_ORIGIN = "meshroom-server"
 _MESSAGE_KEYS = {"from", "to", "text", "json", "time"}
 #: Longest message text accepted, in characters (room messages are chat, not documents).
 MAX_MESSAGE_TEXT = 64 * 1024
+#: Largest client update to the room document, in bytes: room for the longest text message
+#: (4 bytes a character) twice over. Checking an update builds Python values of the
+#: messages it adds, up to 60 times its size for a `json` message of small objects (a
+#: 1.9 MiB update: 116 MiB), so a larger update is refused before it is read.
+MAX_ROOM_UPDATE = 512 * 1024
 
 
 def _now_ms() -> int:
@@ -89,7 +94,15 @@ class Presence:
         #: (and after a refused update, which it holds but `doc` does not).
         self._scratch: _Scratch | None = None
         # Through a weak reference: the document must not keep its Presence alive.
-        self._mirroring = doc.observe(_weak_mirror(weakref.ref(self)))
+        self._mirroring: Any = doc.observe(_weak_mirror(weakref.ref(self)))
+
+    def close(self) -> None:
+        """Stop mirroring the room document. An observer left on a pycrdt `Doc` keeps the
+        doc alive (the callback refers to it from the native side), so every closed room
+        would keep its room document for the life of the process."""
+        if self._mirroring is not None:
+            self.doc.unobserve(self._mirroring)
+            self._mirroring = None
 
     def join(self, access: Access) -> None:
         """Count one more connection of this participant; publish them on the first."""
@@ -208,6 +221,11 @@ class Presence:
         scratch copy mirrors the live one (see `_mirror`), and the changes are
         read from the scratch document's events instead of comparing contents.
         """
+        if len(update) > MAX_ROOM_UPDATE:
+            return _Verdict(
+                f"an update of {len(update)} bytes exceeds the room document's {MAX_ROOM_UPDATE}",
+                False,
+            )
         scratch = self._scratch or self._build_scratch()
         before_roots = set(scratch.doc.keys())
         # Observed only while the update is checked: mirrored live updates make no events.

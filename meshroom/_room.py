@@ -219,3 +219,4 @@ class Room:
         for document in self.documents.values():
             document.stop_relaying()
         self.presence_document.stop_relaying()
+        self.presence.close()
