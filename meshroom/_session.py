@@ -73,6 +73,11 @@ log = logging.getLogger("meshroom.server")
 #: Awareness client ids one connection may publish. A Yjs client uses one per document;
 #: the cap keeps a hostile connection from filling the awareness store with random ids.
 MAX_AWARENESS_IDS = 8
+#: Largest awareness update a client may send, in bytes. A cursor and a name take a few
+#: hundred; the states are kept until the client leaves and decoded JSON takes up to 25
+#: times its text (a 16 MiB update of empty objects: 416 MiB), so a connection's states
+#: (at most `MAX_AWARENESS_IDS` of them) stay within tens of MiB.
+MAX_AWARENESS_UPDATE = 256 * 1024
 
 
 class Session:
@@ -87,6 +92,7 @@ class Session:
         "_outbox_bytes",
         "_owned_ids",
         "_pushed",
+        "_reply_bytes",
         "_scope",
         "_wakeup",
         "access",
@@ -121,6 +127,8 @@ class Session:
         #: the writer swaps for a new one: smaller than a deque, and no per-item pop.
         self._outbox: list[bytes] = []
         self._outbox_bytes = 0
+        #: Bytes of queued replies (see `enqueue_reply`): not counted against the bound.
+        self._reply_bytes = 0
         #: Set by `enqueue` to wake the writer; only exists while the writer waits.
         self._wakeup: anyio.Event | None = None
         self._scope: CancelScope | None = None
@@ -152,7 +160,7 @@ class Session:
         limits = self._limits
         if self._outbox and (
             len(self._outbox) >= limits.send_queue_size
-            or self._outbox_bytes + len(message) > limits.send_queue_bytes
+            or self._outbox_bytes - self._reply_bytes + len(message) > limits.send_queue_bytes
         ):
             self._compact_or_kill(len(message))
             if self.close_reason is not None:
@@ -172,6 +180,17 @@ class Session:
             self._wakeup = None
             wakeup.set()
 
+    def enqueue_reply(self, message: bytes) -> None:
+        """Queue an answer the client asked for (sync step 2), whatever its size.
+
+        The byte bound is for what piles up behind a client that stopped reading;
+        the first sync of a large document is one message the size of the document,
+        which the server holds anyway, and refusing it would leave a client that
+        does not retry never synced.
+        """
+        self._reply_bytes += len(message)
+        self.enqueue(message)
+
     def _compact_or_kill(self, incoming: int) -> None:
         """The queue is full: merge its updates; still (nearly) full means a slow reader.
 
@@ -188,7 +207,7 @@ class Session:
                 CloseCode.SLOW_READER,
                 f"more than {limits.send_queue_size} messages waiting: client too slow",
             )
-        elif (self._outbox_bytes + incoming) * 4 > limits.send_queue_bytes * 3:
+        elif (self._outbox_bytes - self._reply_bytes + incoming) * 4 > limits.send_queue_bytes * 3:
             self.kill(
                 CloseCode.SLOW_READER,
                 f"more than {limits.send_queue_bytes} bytes waiting: client too slow",
@@ -210,7 +229,7 @@ class Session:
     def _drop_queue(self) -> None:
         """The session is over: nothing more will be written."""
         self._outbox.clear()
-        self._outbox_bytes = 0
+        self._outbox_bytes = self._reply_bytes = 0
         self._wakeup = None
         self._pushed = None
 
@@ -228,11 +247,12 @@ class Session:
         """Up to `_MAX_BATCH` queued messages, oldest first, out of the queue."""
         outbox = self._outbox
         if len(outbox) <= _MAX_BATCH:
-            self._outbox, self._outbox_bytes = [], 0
+            self._outbox, self._outbox_bytes, self._reply_bytes = [], 0, 0
             return outbox
         batch = outbox[:_MAX_BATCH]
         del outbox[:_MAX_BATCH]
         self._outbox_bytes -= sum(map(len, batch))
+        self._reply_bytes = min(self._reply_bytes, self._outbox_bytes)
         return batch
 
     async def _writer(self) -> None:
@@ -392,13 +412,18 @@ class Session:
         message = decode_message(data)
         match message:
             case SyncMessage(step=SyncStep.STEP1, payload=state_vector):
+                # Imported on use, like the document's `Unsettled` (a document is open, so
+                # meshdoc is loaded): importing meshroom does not import meshdoc.
+                from meshdoc._update_scan import check_state_vector
+
                 try:
+                    check_state_vector(state_vector)  # before yrs sizes a map from its count
                     missing = self.document.doc.get_update(state_vector)
                 except ValueError as error:
                     raise ProtocolError(f"bad state vector: {error}") from None
                 reply = encode_sync_step2(missing)
                 # after what it carries is on disk: a reply is a relay too
-                self.document.when_durable(lambda: self.enqueue(reply))
+                self.document.when_durable(lambda: self.enqueue_reply(reply))
             case SyncMessage(payload=update):
                 self._apply(update)
             case AwarenessMessage(update=update):
@@ -432,7 +457,17 @@ class Session:
             raise ProtocolError(f"not a Yjs update: {error}") from None
 
     def _apply_to_room_document(self, update: bytes) -> None:
-        """Only appending own messages is allowed; forgeries are refused or repaired."""
+        """Only appending own messages is allowed; forgeries are refused or repaired.
+
+        The update is checked before it reaches the room document's scratch copy: that
+        copy is applied to directly, not through the document's `Unsettled`.
+        """
+        from meshdoc._update_scan import check_update
+
+        try:
+            check_update(update)
+        except ValueError as error:
+            raise ProtocolError(f"not a Yjs update: {error}") from None
         presence = self.room.presence
 
         def apply(repaired: bool) -> None:
@@ -469,6 +504,10 @@ class Session:
         return True
 
     def _awareness(self, update: bytes) -> None:
+        if len(update) > MAX_AWARENESS_UPDATE:
+            raise ProtocolError(
+                f"awareness update of {len(update)} bytes exceeds {MAX_AWARENESS_UPDATE}"
+            )
         entries = decode_awareness_update(update)
         allowed = [entry for entry in entries if self._owns(entry.client_id)]
         if len(allowed) < len(entries):
