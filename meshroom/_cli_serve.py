@@ -28,6 +28,7 @@ from typing import Any
 
 import typer
 
+from ._cli_preflight import check_listen, check_redis_option, check_storage_option
 from ._hooks import Extension
 from ._limits import Limits
 from ._server import Server
@@ -36,6 +37,8 @@ from .cli import app
 __all__ = ["ServeConfig", "build_app", "build_server", "serve"]
 
 log = logging.getLogger("meshroom.server")
+
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 @dataclass
@@ -65,10 +68,12 @@ def _storage_extension(url: str, config: ServeConfig) -> Extension | None:
     except ImportError:
         log.warning("meshroom.storage is not available: documents are kept in memory only")
         return None
-    if "://" not in url:
-        url = str(Path(url).expanduser().resolve())  # a plain path: no percent-encoding
+    from .storage import storage_url
+
     return StorageExtension(
-        FsspecStorage(url), debounce=config.storage_debounce, max_delay=config.storage_max_delay
+        FsspecStorage(storage_url(url)),
+        debounce=config.storage_debounce,
+        max_delay=config.storage_max_delay,
     )
 
 
@@ -121,7 +126,7 @@ def run(config: ServeConfig) -> None:
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8765, "--port", help="Port to listen on."),
+    port: int = typer.Option(8765, "--port", min=1, max=65535, help="Port to listen on."),
     storage: str | None = typer.Option(
         None,
         "--storage",
@@ -159,7 +164,9 @@ def serve(
         help="Development only: turn auth on (random secret unless --secret) and serve "
         "login-free tokens at GET /dev/token?room=R&name=N.",
     ),
-    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
+    log_level: str = typer.Option(
+        "info", "--log-level", help="debug, info, warning, error or critical."
+    ),
     redis: str | None = typer.Option(
         None,
         "--redis",
@@ -167,7 +174,34 @@ def serve(
         "only one of them may have --storage.",
     ),
 ) -> None:
-    """Serve rooms over the y-websocket protocol (ws://HOST:PORT/{room}/{document path})."""
+    """Serve rooms over the y-websocket protocol (ws://HOST:PORT/{room}/{document path}).
+
+    Before it starts, the server checks that it can listen, that its storage stores
+    (it writes, reads back and deletes a marker) and that its Redis answers; any
+    problem stops it with one line on stderr (exit 2: a bad option, 1: refused).
+    """
+    if storage_debounce > storage_max_delay:
+        raise typer.BadParameter(
+            f"{storage_debounce:g} s is longer than --storage-max-delay ({storage_max_delay:g} s)",
+            param_hint="--storage-debounce",
+        )
+    if log_level.lower() not in _LOG_LEVELS:
+        raise typer.BadParameter(
+            f"{log_level!r} is not one of {', '.join(_LOG_LEVELS)}", param_hint="--log-level"
+        )
+    secrets_given = (secret or "").split()
+    if secrets_given:
+        from .auth import JwtAuth
+
+        try:
+            auth = JwtAuth(secrets_given)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--secret") from None
+    check_listen(host, port)
+    if storage:
+        check_storage_option(storage)
+    if redis is not None:
+        check_redis_option(redis, with_storage=bool(storage))
     config = ServeConfig(
         host=host,
         port=port,
@@ -179,30 +213,20 @@ def serve(
         log_level=log_level.lower(),
         redis=redis,
     )
-    if redis is not None and not redis.startswith(("redis://", "rediss://", "unix://")):
-        raise typer.BadParameter("a redis://host:port/db URL", param_hint="--redis")
-    if redis is not None and storage:
-        from .cluster import ClusterError, check_storage_writer_free
-
-        try:
-            check_storage_writer_free(redis)
-        except ClusterError as error:
-            raise typer.BadParameter(str(error), param_hint="--storage") from None
     if dev:
         import secrets as _secrets
 
         from ._dev import dev_token_route
 
-        secret = secret or _secrets.token_urlsafe(32)
-        config.routes.append(dev_token_route(secret.split()[0]))
-        log.warning("--dev: GET /dev/token gives read-write tokens to anyone; never deploy it")
-    if secret:
-        from .auth import JwtAuth
+        if not secrets_given:
+            from .auth import JwtAuth
 
-        try:
-            config.extensions.append(JwtAuth(secret.split()))
-        except ValueError as error:
-            raise typer.BadParameter(str(error), param_hint="--secret") from None
+            secrets_given = [_secrets.token_urlsafe(32)]
+            auth = JwtAuth(secrets_given)
+        config.routes.append(dev_token_route(secrets_given[0]))
+        log.warning("--dev: GET /dev/token gives read-write tokens to anyone; never deploy it")
+    if secrets_given:
+        config.extensions.append(auth)
     else:
         typer.secho(
             "WARNING: auth is off (no --secret or MESHROOM_SECRET): every room is open, "

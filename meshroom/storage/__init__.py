@@ -3,7 +3,8 @@
 ``FsspecStorage`` keeps snapshots and update logs on any fsspec filesystem;
 ``StorageExtension`` plugs a provider into the server so that every accepted
 update is logged within ~50 ms and folded into a snapshot when the document
-is quiet, when the room closes and when the server shuts down.
+is quiet, when the room closes and when the server shuts down. ``probe_storage``
+checks a URL stores at all before a server trusts it with edits.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from ._fsspec import FsspecStorage as FsspecStorage
 from ._log import decode_records as decode_records
 from ._log import encode_record as encode_record
 from ._names import validate_file_name as validate_file_name
+from ._probe import open_storage as open_storage
+from ._probe import probe_storage as probe_storage
+from ._probe import storage_url as storage_url
 from ._provider import FileStore as FileStore
 from ._provider import SnapshotSource as SnapshotSource
 from ._provider import StorageProvider as StorageProvider
@@ -27,5 +31,8 @@ __all__ = [
     "StorageProvider",
     "decode_records",
     "encode_record",
+    "open_storage",
+    "probe_storage",
+    "storage_url",
     "validate_file_name",
 ]
