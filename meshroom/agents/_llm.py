@@ -6,7 +6,9 @@ which every compatible server speaks, or to the Responses API when asked (or,
 with `api="auto"`, when the endpoint has it). Rate limits, timeouts, dropped
 connections and 5xx answers are retried with exponential backoff that honours
 the server's `retry-after`; other errors (bad request, bad key) fail at once,
-since retrying cannot fix them.
+since retrying cannot fix them. Every error names what failed: the URL
+requested, the HTTP status and the endpoint's own message (or, when no answer
+came, why not), so a person can tell a wrong `--base-url` from a wrong model.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from ._exceptions import LLMError
 if TYPE_CHECKING:
     from ._toolkit import Toolkit
 
-__all__ = ["LLM", "LLMReply", "LLMToolCall", "OpenAILLM"]
+__all__ = ["LLM", "LLMReply", "LLMToolCall", "OpenAILLM", "describe_error"]
+
+#: Where the `openai` package sends requests when given no base URL.
+OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 Api = Literal["chat", "responses", "auto"]
 RetryCallback = Callable[[int, Exception, float], None]
@@ -107,14 +112,19 @@ class OpenAILLM:
     Args:
         model: Model name, as the endpoint knows it.
         base_url: Endpoint root (e.g. `http://127.0.0.1:8000/v1`); None means OpenAI's.
-        api_key: Key; None reads `OPENAI_API_KEY`, or sends a placeholder for local servers.
+        api_key: Key; None reads `OPENAI_API_KEY`, or sends a placeholder for local servers
+            (OpenAI's own endpoint always needs one: without it the constructor raises).
         api: "chat" (Chat Completions), "responses", or "auto" (Responses when the
             endpoint answers it, otherwise Chat Completions from then on).
         max_retries: Retries after a rate limit, timeout, connection error or 5xx. Default 4:
             with the default delays that rides out about 8 s of trouble.
         retry_delay: First backoff in seconds, doubled per retry, capped by `max_retry_delay`.
         timeout: Seconds per request before it counts as a timeout (and is retried).
-        on_retry: Called with (attempt, error, delay) before each retry, for progress output.
+        on_retry: Called with (attempt, error, delay) before each retry, for progress output
+            (`describe_error(error)` is the line to show).
+
+    Raises:
+        LLMError: no key for OpenAI's own endpoint (no `base_url`, no `OPENAI_BASE_URL`).
     """
 
     def __init__(
@@ -144,7 +154,13 @@ class OpenAILLM:
         self.max_retry_delay = max_retry_delay
         self.temperature = temperature
         self.on_retry = on_retry
-        key = api_key or os.environ.get("OPENAI_API_KEY") or "unused"
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not key and not (base_url or os.environ.get("OPENAI_BASE_URL")):
+            raise LLMError(
+                f"no API key for {OPENAI_BASE_URL}: pass one (--api-key) or set "
+                "OPENAI_API_KEY, or give the base URL of a local server"
+            )
+        key = key or "unused"  # local servers take any key
         self._client = openai.AsyncOpenAI(
             base_url=base_url, api_key=key, max_retries=0, timeout=timeout
         )
@@ -183,7 +199,7 @@ class OpenAILLM:
                 return LLMReply(reply.text, reply.tool_calls, reply.usage, attempt)
             except openai.NotFoundError as error:
                 if self.api != "auto":
-                    raise LLMError(_describe(error), status=404, attempts=attempt) from error
+                    raise LLMError(describe_error(error), status=404, attempts=attempt) from error
                 self.api = "chat"  # no Responses API here: stay on Chat Completions
                 attempt -= 1
             except (
@@ -196,7 +212,7 @@ class OpenAILLM:
                 status = getattr(error, "status_code", None)
                 if attempt > self.max_retries:
                     raise LLMError(
-                        f"{_describe(error)} (gave up after {attempt} attempts)",
+                        f"{describe_error(error)} (gave up after {attempt} attempts)",
                         status=status,
                         attempts=attempt,
                     ) from error
@@ -206,10 +222,10 @@ class OpenAILLM:
                 await anyio.sleep(delay)
             except openai.APIStatusError as error:
                 raise LLMError(
-                    _describe(error), status=error.status_code, attempts=attempt
+                    describe_error(error), status=error.status_code, attempts=attempt
                 ) from error
             except openai.OpenAIError as error:
-                raise LLMError(_describe(error), attempts=attempt) from error
+                raise LLMError(describe_error(error), attempts=attempt) from error
 
     def _delay(self, attempt: int, error: Exception) -> float:
         response = getattr(error, "response", None)
@@ -275,9 +291,35 @@ def _ints(usage: dict[str, Any]) -> dict[str, int]:
     return {key: value for key, value in usage.items() if isinstance(value, int)}
 
 
-def _describe(error: Exception) -> str:
-    status = getattr(error, "status_code", None)
+def _endpoint_message(error: Exception) -> str:
+    """The endpoint's own words: the `message` of its JSON error, else its text, else why."""
     body = getattr(error, "body", None)
-    message = body.get("message") if isinstance(body, dict) else None
-    text = message or str(error) or type(error).__name__
-    return f"model endpoint error {status}: {text}" if status else f"model endpoint error: {text}"
+    if isinstance(body, dict) and body.get("message"):
+        return " ".join(str(body["message"]).split())
+    if isinstance(body, str) and body.strip():
+        text = " ".join(body.split())
+        return text if len(text) <= 300 else text[:299] + "…"  # an HTML error page
+    cause = error.__cause__ or error.__context__
+    cause_text = " ".join(str(cause).split()) if cause is not None else ""
+    text = " ".join(str(getattr(error, "message", "") or error).split())
+    if cause_text and cause_text not in text:
+        text = f"{text.rstrip('.')} ({cause_text})" if text else cause_text
+    return text or type(error).__name__
+
+
+def describe_error(error: Exception) -> str:
+    """One line for a failed model request: the URL, the HTTP status, the endpoint's message.
+
+    ```text
+    model endpoint http://127.0.0.1:8000/v1/chat/completions answered 400: model 'x' not found
+    model endpoint http://127.0.0.1:9/v1/chat/completions: Connection error (connection refused)
+    ```
+    """
+    if isinstance(error, LLMError):
+        return str(error)
+    request = getattr(error, "request", None)
+    url = getattr(request, "url", None)
+    where = f"model endpoint {url}" if url else "model endpoint"
+    status = getattr(error, "status_code", None)
+    message = _endpoint_message(error)
+    return f"{where} answered {status}: {message}" if status else f"{where}: {message}"
