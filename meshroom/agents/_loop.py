@@ -62,7 +62,9 @@ class AgentEvent:
     """Progress of a run, for front ends and the CLI.
 
     `kind` is "tool_call" (about to run), "tool_result" (ran; `error` tells how),
-    "answer", or "limit". `summary` is a one-line human description.
+    "answer", or "limit". `summary` is a one-line human description, shortened;
+    `content` is a tool result whole (what the model reads), for front ends that
+    must show an error's details in full.
     """
 
     kind: Literal["tool_call", "tool_result", "answer", "limit"]
@@ -71,6 +73,7 @@ class AgentEvent:
     name: str | None = None
     arguments: str | None = None
     error: bool = False
+    content: str | None = None
 
 
 EventCallback = Callable[[AgentEvent], Any]
@@ -176,6 +179,7 @@ async def run_loop(
                             item.name,
                             item.arguments,
                             error=not record.ok,
+                            content=line,
                         )
                     )
             # let the room peer send the edits now, before the next model request
