@@ -12,7 +12,8 @@ runs beside any event loop::
 Each request takes the next step of the script: a `reply`, `tool_calls`, a
 `fail` (HTTP error, e.g. 429 with a retry delay), or a function of the
 `ScriptedRequest` returning one of those (to answer from tool results).
-Running out of script is answered with HTTP 500, so a test sees it.
+Running out of script is answered with HTTP 500, so a test sees it. A script
+can also be JSON (`steps_from_json`, the format of `meshroom agent --script`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ._scripted_steps import (
     call,
     fail,
     reply,
+    steps_from_json,
     tool_calls,
 )
 
@@ -46,6 +48,7 @@ __all__ = [
     "call",
     "fail",
     "reply",
+    "steps_from_json",
     "tool_calls",
 ]
 
