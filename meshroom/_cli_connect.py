@@ -1,0 +1,48 @@
+"""A hard bound on the time a command spends reaching a server.
+
+`--connect-timeout` promises a person an answer within that many seconds.
+The client checks its own deadline only between attempts, after sleeping a
+reconnect backoff that can reach 10 s, so a dead server used to be reported
+up to one backoff late (18.7 s against 10 s). The commands wrap everything up
+to "connected and synced" in one cancel scope with the promised deadline, and
+lift it once there: from then on the work may take as long as it takes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import anyio
+
+from ._cli_errors import CliError
+
+__all__ = ["connect_deadline"]
+
+
+@contextmanager
+def connect_deadline(url: str, seconds: float, *, exit_code: int) -> Iterator[Callable[[], None]]:
+    """Cancel the body if it has not called the yielded `connected()` within `seconds`.
+
+    ```py
+    with connect_deadline(url, 10, exit_code=3) as connected:
+        async with RoomClient(url, room) as client:
+            document = await client.open(path)
+            connected()
+            ...  # no deadline here
+    ```
+
+    Raises:
+        CliError: the deadline passed before `connected()` ("cannot connect to URL
+            within N s"), with `exit_code`.
+    """
+    scope = anyio.CancelScope(deadline=anyio.current_time() + seconds)
+
+    def connected() -> None:
+        scope.deadline = math.inf
+
+    with scope:
+        yield connected
+    if scope.cancelled_caught:
+        raise CliError(f"cannot connect to {url} within {seconds:g} s", exit_code=exit_code)
