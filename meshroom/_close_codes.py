@@ -25,3 +25,6 @@ class CloseCode(enum.IntEnum):
     PROTOCOL_ERROR = 4422  #: bytes that are not y-websocket messages
     RATE_LIMITED = 4429  #: too many messages per second, or connections from one address
     SLOW_READER = 4503  #: the client did not read fast enough; its send queue overflowed
+    #: storage cannot write edits now: the client keeps its edits and resends them when
+    #: it reconnects (y-websocket retries 45xx codes)
+    STORAGE_UNAVAILABLE = 4507

@@ -54,6 +54,11 @@ class Limits:
     read_only_violations: int = 20
     #: Room messages kept in the room document; older ones are trimmed. Default 200.
     room_messages: int = 200
+    #: Bytes of one document's updates the server holds while storage cannot write them
+    #: (they are relayed only once written). Default 64 MiB; past it, a client's writes
+    #: are refused: its socket closes with `CloseCode.STORAGE_UNAVAILABLE`, the client
+    #: keeps its edits and resends them when it reconnects.
+    unwritten_bytes: int = 64 * 1024 * 1024
 
     def __post_init__(self) -> None:
         for name in (
@@ -63,6 +68,7 @@ class Limits:
             "messages_burst",
             "pre_auth_bytes",
             "room_messages",
+            "unwritten_bytes",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"Limits.{name} must be >= 1, got {getattr(self, name)}")

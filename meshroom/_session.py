@@ -451,6 +451,13 @@ class Session:
         if self.document.path == "":
             self._apply_to_room_document(update)
             return
+        if self.document.unwritten_bytes > self._limits.unwritten_bytes:
+            self.kill(
+                CloseCode.STORAGE_UNAVAILABLE,
+                f"storage is not writing this document ({self.document.unwritten_bytes} "
+                "bytes wait): reconnect later, your edits are kept",
+            )
+            return
         try:
             self.document.apply(update, self)
         except ValueError as error:
