@@ -184,7 +184,10 @@ class DocumentLink:
                                 f"cannot connect to {self.where}: {error}", reason=str(error)
                             ) from error
                         log.debug("connect to %s failed (%s), retrying", self.where, error)
-                        await anyio.sleep(next(delays))
+                        delay = next(delays)
+                        if not started:  # never sleep past the deadline: try once more at it
+                            delay = min(delay, max(0.0, deadline - anyio.current_time()))
+                        await anyio.sleep(delay)
                         continue
 
                     # before the first sync, the whole handshake counts against the deadline

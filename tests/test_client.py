@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
@@ -181,6 +182,16 @@ async def test_unreachable_server_raises_client_error() -> None:
     with pytest.raises(ClientError, match="cannot connect"):
         async with client:
             pass
+
+
+async def test_an_unreachable_server_fails_at_the_connect_timeout_not_a_backoff_later() -> None:
+    """The default backoff reaches delays of seconds: none may run past the deadline."""
+    url = f"ws://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(ClientError, match="cannot connect"):
+        async with RoomClient(url, "team", connect_timeout=2.0):
+            pass
+    assert time.monotonic() - started < 2.5
 
 
 async def test_clean_close_and_no_reuse(url: str) -> None:
