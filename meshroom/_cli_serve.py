@@ -22,6 +22,7 @@ does the rest.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,14 @@ class ServeConfig:
     storage_max_delay: float = 10.0
     grace_period: float = 5.0
     max_message_size: int = Limits.max_message_size
+    #: Bytes queued for one slow client before it is closed (`Limits.send_queue_bytes`).
+    send_queue_bytes: int = Limits.send_queue_bytes
+    #: Bytes of one document held while storage cannot write (`Limits.unwritten_bytes`).
+    unwritten_bytes: int = Limits.unwritten_bytes
+    #: fsync log appends and snapshots on a local folder (an edit survives a power cut).
+    fsync: bool = True
+    #: Seconds between keepalive checks; a frozen peer is dropped within three.
+    ping_interval: float = 3.0
     log_level: str = "info"
     #: Extensions besides storage (auth, metrics…), any priority.
     extensions: list[Extension] = field(default_factory=list)
@@ -71,7 +80,7 @@ def _storage_extension(url: str, config: ServeConfig) -> Extension | None:
     from .storage import storage_url
 
     return StorageExtension(
-        FsspecStorage(storage_url(url)),
+        FsspecStorage(storage_url(url), fsync=config.fsync),
         debounce=config.storage_debounce,
         max_delay=config.storage_max_delay,
     )
@@ -80,17 +89,29 @@ def _storage_extension(url: str, config: ServeConfig) -> Extension | None:
 def build_server(config: ServeConfig) -> Server:
     """The `Server` described by `config` (storage first, then the other extensions)."""
     extensions = list(config.extensions)
-    if config.storage:
-        storage = _storage_extension(config.storage, config)
+    storage_target = config.storage
+    if not storage_target and not config.redis:
+        # Documents outlive their rooms (a reload finds them) until the process ends.
+        storage_target = f"memory://meshroom-{os.getpid()}"
+        log.warning(
+            "no --storage given: documents are kept in memory until the server stops "
+            "(pass --storage DIR to keep them)"
+        )
+    elif not storage_target:
+        log.warning("no --storage given: this process stores nothing; another one must")
+    if storage_target:
+        storage = _storage_extension(storage_target, config)
         if storage is not None:
             extensions.append(storage)
-    else:
-        log.warning("no --storage given: documents are kept in memory only")
     if config.redis:
         from .cluster import RedisExtension
 
         extensions.append(RedisExtension(config.redis, storage_writer=bool(config.storage)))
-    limits = Limits(max_message_size=config.max_message_size)
+    limits = Limits(
+        max_message_size=config.max_message_size,
+        send_queue_bytes=config.send_queue_bytes,
+        unwritten_bytes=config.unwritten_bytes,
+    )
     return Server(extensions=extensions, grace_period=config.grace_period, limits=limits)
 
 
@@ -116,7 +137,7 @@ def run(config: ServeConfig) -> None:
         create_app(server, extra_routes=config.routes),
         host=config.host,
         port=config.port,
-        ws=uvicorn_websocket(server),
+        ws=uvicorn_websocket(server, ping_interval=config.ping_interval),
         log_level=config.log_level,
         lifespan="on",
         timeout_graceful_shutdown=10,
@@ -147,6 +168,33 @@ def serve(
     ),
     max_message_size: int = typer.Option(
         Limits.max_message_size, "--max-message-size", min=1, help="Largest message, in bytes."
+    ),
+    send_queue_bytes: int = typer.Option(
+        Limits.send_queue_bytes,
+        "--send-queue-bytes",
+        min=1,
+        help="Bytes queued for one client that reads too slowly before it is closed "
+        "(4503); the first sync of a larger document is always sent whole.",
+    ),
+    unwritten_bytes: int = typer.Option(
+        Limits.unwritten_bytes,
+        "--unwritten-bytes",
+        min=1,
+        help="Bytes of one document held while storage cannot write them; past it, "
+        "writers are closed with 4507 and resend their edits when they reconnect.",
+    ),
+    fsync: bool = typer.Option(
+        True,
+        "--fsync/--no-fsync",
+        help="fsync every log append on a local folder before the edit is relayed "
+        "(an edit then survives a power cut, not only a killed process).",
+    ),
+    ping_interval: float = typer.Option(
+        3.0,
+        "--ping-interval",
+        min=0.1,
+        help="Seconds between keepalive checks: a peer that stops answering is dropped "
+        "within three, and its presence with it.",
     ),
     secret: str | None = typer.Option(
         None,
@@ -210,6 +258,10 @@ def serve(
         storage_max_delay=storage_max_delay,
         grace_period=grace_period,
         max_message_size=max_message_size,
+        send_queue_bytes=send_queue_bytes,
+        unwritten_bytes=unwritten_bytes,
+        fsync=fsync,
+        ping_interval=ping_interval,
         log_level=log_level.lower(),
         redis=redis,
     )

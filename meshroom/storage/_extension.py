@@ -175,7 +175,8 @@ class StorageExtension(Extension):
         apply_all(payload.doc, snapshot, records, f"{payload.room}/{payload.path}")
         document = self._track(payload.room, payload.path, payload.doc, loaded=True)
         live = payload.document
-        if live is not None and hasattr(live, "journal"):
+        durable = getattr(self.provider, "durable", True)  # memory://: nothing to wait for
+        if durable and live is not None and hasattr(live, "journal"):
             document.journaled = True
             live.journal = self._journal(payload.room, payload.path)
         if records:

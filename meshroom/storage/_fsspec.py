@@ -85,6 +85,9 @@ class FsspecStorage(FsspecFileArea):
         if log_mode == "auto":
             log_mode = "append" if self.protocols & _APPENDABLE else "objects"
         self.log_mode: LogMode = log_mode
+        #: Whether a write outlives this process: not in memory://, so the server need
+        #: not wait for those writes before it relays an edit (see `StorageExtension`).
+        self.durable = "memory" not in self.protocols
         #: Next segment number per document, learned from a listing on first use.
         self._next_seq: dict[tuple[str, str], int] = {}
         #: The segment this process appends to, per document (append mode only).

@@ -22,7 +22,9 @@ compact away the other's records. When rooms are spread over processes, let
 only the process that owns a room store it.
 
 A custom provider (a database table, a bucket layout of your own) is any class
-with these methods; ``examples/sqlite_storage.py`` is one.
+with these methods; ``examples/sqlite_storage.py`` is one. The server waits for
+`append_updates` before it relays an edit; a provider whose writes do not outlive
+the process (memory) sets ``durable = False`` so that it does not wait.
 """
 
 from __future__ import annotations
