@@ -31,6 +31,8 @@ from ._update_scan import (
     _typed,
     _uint,
     _uint_at,
+    check_state_vector,
+    check_update,
     decode_state,
     follows_on,
 )
@@ -220,8 +222,10 @@ class Unsettled:
         """Apply what of `update` follows on from `doc`'s state; keep the rest waiting.
 
         Raises:
-            ValueError: the bytes are not a v1 update (the doc is unchanged).
+            ValueError: the bytes are not a v1 update, or claim more than they hold (the
+                doc is unchanged: see `check_update`, read before yrs sizes memory from it).
         """
+        check_update(update)
         known = self._known
         if update[:2] == b"\x01\x01":  # a keystroke: the common case, read inline
             try:
@@ -305,8 +309,10 @@ class Unsettled:
         """`doc`'s encoded state (what the holder of `state_vector` lacks), with what waits.
 
         Raises:
-            ValueError: not a state vector.
+            ValueError: not a state vector, or one claiming more clients than it holds.
         """
+        if state_vector is not None:
+            check_state_vector(state_vector)
         update = Doc.get_update(doc, state_vector)  # not an override that calls back here
         if self.updates:
             update = merge_updates(update, *self.updates)

@@ -4,16 +4,56 @@ What the gap check (`_update_gaps`) asks of an update: where each client's run s
 and ends, which IDs its structs point to (origin, right origin, an ID parent), and
 whether a replica at a known state surely takes all of it in (`follows_on`). Each struct
 is skipped over, never decoded; the layout follows Yjs's `readClientsStructRefs`.
+
+It is also where a peer's bytes are checked before they reach yrs (`check_update`,
+`check_state_vector`). yrs sizes memory from the counts an update or a state vector claims
+before reading what they count: a 75-byte state vector claiming 2**28 clients makes it
+allocate and clear 512 MiB, and an `any` value nested 40,000 deep overflows its stack and
+kills the process. Both checks compare every count with the bytes left, so what yrs
+reserves is bounded by the size of the message.
 """
 
 from __future__ import annotations
 
-__all__ = ["NATIVE_CHECK_MIN", "decode_state", "follows_on"]
+import re
+
+__all__ = [
+    "MAX_ANY_DEPTH",
+    "NATIVE_CHECK_MIN",
+    "check_state_vector",
+    "check_update",
+    "decode_state",
+    "follows_on",
+]
 
 #: Updates at least this long (bytes) are first checked by yrs itself (a few times faster
 #: than reading them here, see `_update_gaps._gapless`); shorter ones, a keystroke's, are
 #: read at once.
 NATIVE_CHECK_MIN = 4096
+
+#: Deepest nesting of arrays and objects in an `any` value (a map entry, an array item).
+#: yrs decodes them recursively: on an 8 MiB stack it crashes between 20,000 and 40,000
+#: levels (2 bytes each), and converting them to Python objects between 10,000 and 50,000.
+#: 1000 is far above what an editor writes and well below both, even on a thread's smaller
+#: stack.
+MAX_ANY_DEPTH = 1000
+
+_VARINT = rb"[\x80-\xff]{0,9}[\x00-\x7f]"
+_ID = _VARINT * 2
+_PLACED_STRING = (
+    rb"(?:[\x84\x44]" + _ID + rb"|\xc4" + _ID * 2 + rb")(?:\x01.|\x02..|\x03...|\x04....)"
+)
+_PLACED_DELETED = rb"(?:[\x81\x41]" + _ID + rb"|\xc1" + _ID * 2 + rb")" + _VARINT
+_GC_OR_SKIP = rb"[\x00\x0a]" + _VARINT
+#: What editing writes most, matched whole in one call (a Python loop reads a struct in
+#: about 2.5 us, 15 times slower): a string of 1 to 4 bytes (one typed character) or a
+#: deleted run, placed by its origin, right origin or both; a GC or skip struct. These
+#: carry no count, so `check_update` only needs where they end; any other struct (or an
+#: overlong varint, or bytes that end early) does not match and is read by `_item_at`.
+_SIMPLE = b"|".join((_PLACED_STRING, _PLACED_DELETED, _GC_OR_SKIP))
+_SIMPLE_STRUCT = re.compile(_SIMPLE, re.DOTALL).match
+#: A whole update of one such struct and no deletions: what a keystroke sends.
+_SIMPLE_UPDATE = re.compile(rb"\x01\x01" + _ID + rb"(?:" + _SIMPLE + rb")\x00", re.DOTALL).fullmatch
 
 
 def _uint_at(data: bytes, pos: int) -> tuple[int, int]:
@@ -63,8 +103,50 @@ class _Reader:
         return start
 
     def skip_any(self) -> None:
-        """Skip one lib0 `any` value."""
-        tag = self.data[self.pos]
+        """Skip one lib0 `any` value.
+
+        Containers are followed with a stack of their own, not by recursion, so that
+        nesting is bounded by `MAX_ANY_DEPTH` and never by the interpreter's stack; and a
+        container's length is checked against the bytes left, since yrs reserves room for
+        that many entries before reading them.
+
+        Raises:
+            ValueError: an unknown tag, a length past the end, or nesting too deep.
+            IndexError: the bytes end inside the value.
+        """
+        data = self.data
+        tag = data[self.pos]
+        if tag != 117 and tag != 118:  # not a container: the common case
+            self._skip_scalar(tag)
+            return
+        left = [1]  # values still to skip in each open container, outermost first
+        keyed = [False]  # whether that container is an object (each value after a key)
+        while left:
+            if not left[-1]:
+                left.pop()
+                keyed.pop()
+                continue
+            left[-1] -= 1
+            if keyed[-1]:
+                self.skip_bytes()
+            tag = data[self.pos]
+            if tag != 117 and tag != 118:
+                self._skip_scalar(tag)
+                continue
+            self.pos += 1
+            if len(left) > MAX_ANY_DEPTH:
+                raise ValueError(f"an 'any' value nests deeper than {MAX_ANY_DEPTH} levels")
+            size = self.uint()
+            if size > len(data) - self.pos:  # every entry takes a byte at least
+                raise ValueError(
+                    f"an 'any' {'object' if tag == 118 else 'array'} claims {size} entries "
+                    f"in {len(data) - self.pos} bytes"
+                )
+            left.append(size)
+            keyed.append(tag == 118)
+
+    def _skip_scalar(self, tag: int) -> None:
+        """Skip an `any` value that is not an array or an object (its tag at `pos`)."""
         self.pos += 1
         if tag in (127, 126, 121, 120):  # undefined, null, false, true
             return
@@ -76,13 +158,6 @@ class _Reader:
             self.pos += 8
         elif tag in (119, 116):  # string, bytes
             self.skip_bytes()
-        elif tag == 118:  # object
-            for _ in range(self.uint()):
-                self.skip_bytes()
-                self.skip_any()
-        elif tag == 117:  # array
-            for _ in range(self.uint()):
-                self.skip_any()
         else:
             raise ValueError(f"unknown lib0 'any' tag {tag}")
 
@@ -102,15 +177,14 @@ def _skip_content(reader: _Reader, ref: int) -> int:
         if reader.uint() in (3, 5):  # XmlElement and XmlHook carry a name
             reader.skip_bytes()
         return 1
-    if ref == 8:  # any
+    if ref in (8, 2):  # any, JSON: a count of values (yrs reserves room for them first)
         n = reader.uint()
+        left = len(reader.data) - reader.pos
+        if n > left:
+            raise ValueError(f"a content claims {n} values in {left} bytes")
+        skip = reader.skip_any if ref == 8 else reader.skip_bytes
         for _ in range(n):
-            reader.skip_any()
-        return n
-    if ref == 2:  # JSON
-        n = reader.uint()
-        for _ in range(n):
-            reader.skip_bytes()
+            skip()
         return n
     if ref in (3, 5):  # binary, embed
         reader.skip_bytes()
@@ -187,6 +261,73 @@ def _uint(value: int, out: bytearray) -> None:
         out.append(0x80 | (value & 0x7F))
         value >>= 7
     out.append(value)
+
+
+def check_state_vector(state: bytes) -> None:
+    """Refuse a state vector that claims more clients than its bytes hold.
+
+    Each entry (client id, clock) takes 2 bytes at least. Only the count is checked: it is
+    what yrs sizes its map from; entries past the end are yrs's own error.
+
+    Raises:
+        ValueError: empty, or a count the bytes cannot hold.
+    """
+    try:
+        count, pos = _uint_at(state, 0)
+    except IndexError:
+        raise ValueError("truncated state vector") from None
+    if count * 2 > len(state) - pos:
+        raise ValueError(f"state vector claims {count} clients in {len(state)} bytes")
+
+
+def check_update(update: bytes) -> None:
+    """Refuse a v1 update whose counts or lengths claim more than its bytes hold.
+
+    Read the way yrs reads it, each count against the bytes left: clients (a group takes
+    3 bytes at least, and the delete set 1), structs (2 bytes each), the values of an
+    `any` or JSON content, the entries of an `any` array or object, delete-set clients
+    and ranges (2 bytes each); lengths never past the end; `any` values no deeper than
+    `MAX_ANY_DEPTH`. yrs can then reserve no more than a few times the update's size.
+
+    It costs a read of the update's structs: typed characters and deletions, what editing
+    writes most, are matched whole (`_SIMPLE_STRUCT`, 0.3 us each), others read by
+    `_item_at` (a few us each).
+
+    Raises:
+        ValueError: the bytes are not a v1 update, or claim more than they hold.
+    """
+    data = update
+    end = len(data)
+    if _SIMPLE_UPDATE(data) is not None:  # a keystroke: nothing in it is counted
+        return
+    try:
+        groups, pos = _uint_at(data, 0)
+        if groups * 3 + 1 > end - pos:
+            raise ValueError(f"update claims {groups} clients in {end} bytes")
+        for _ in range(groups):
+            count, pos = _uint_at(data, pos)
+            if count * 2 > end - pos:
+                raise ValueError(f"update claims {count} structs in {end - pos} bytes")
+            pos = _uint_at(data, _uint_at(data, pos)[1])[1]  # client, clock
+            for _ in range(count):
+                simple = _SIMPLE_STRUCT(data, pos)
+                if simple is not None:
+                    pos = simple.end()
+                else:
+                    pos = _item_at(data, pos + 1, data[pos], None)[1]
+        clients, pos = _uint_at(data, pos)  # the delete set
+        if clients * 2 > end - pos:
+            raise ValueError(f"delete set claims {clients} clients in {end - pos} bytes")
+        for _ in range(clients):
+            ranges, pos = _uint_at(data, _uint_at(data, pos)[1])
+            if ranges * 2 > end - pos:
+                raise ValueError(f"delete set claims {ranges} ranges in {end - pos} bytes")
+            for _ in range(ranges):
+                pos = _uint_at(data, _uint_at(data, pos)[1])[1]  # clock, length
+    except IndexError:
+        raise ValueError("truncated update") from None
+    if pos > end:
+        raise ValueError("truncated update")
 
 
 def decode_state(state: bytes) -> dict[int, int]:
