@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 from pycrdt import merge_updates
@@ -73,6 +75,15 @@ _MAX_VAR_UINT_BITS = 53
 EMPTY_UPDATE = b"\x00\x00"
 _PERMISSION_DENIED = 0
 _AUTHENTICATED = 2
+#: Deepest nesting of objects and arrays in a JSON value read from the wire (an awareness
+#: state, an identity). Python's `json` recurses once per level against the interpreter's
+#: limit (1000 frames, shared with whoever decodes and later re-encodes the value), so a
+#: state accepted near that depth could fail to encode for every later joiner. 128 is what
+#: yrs's JSON parser allows for JSON inside updates, and far more than a cursor needs.
+MAX_JSON_DEPTH = 128
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 class MessageType(enum.IntEnum):
@@ -209,6 +220,27 @@ class _Reader:
 
     def rest(self) -> bytes:
         return self.data[self.pos :]
+
+
+def _json_depth(text: str) -> int:
+    """How deep objects and arrays nest in JSON `text` (brackets inside strings ignored)."""
+    brackets = _JSON_NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0)
+
+
+def _read_json(text: str, what: str) -> Any:
+    """Parse untrusted JSON no deeper than `MAX_JSON_DEPTH`.
+
+    Raises:
+        ProtocolError: not JSON, or nested deeper (checked on the text first: counting
+            brackets is cheap, the exact depth only matters when there are many).
+    """
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _json_depth(text) > MAX_JSON_DEPTH:
+        raise ProtocolError(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise ProtocolError(f"{what} is not JSON") from None
 
 
 # -- messages -----------------------------------------------------------------------------------
@@ -357,10 +389,7 @@ def decode_authenticated(body: bytes) -> tuple[str, dict[str, Any]]:
     scope = reader.var_string()
     identity: Any = {}
     if reader.rest():
-        try:
-            identity = json.loads(reader.var_string())
-        except ValueError:
-            raise ProtocolError("the identity of an authenticated message is not JSON") from None
+        identity = _read_json(reader.var_string(), "the identity of an authenticated message")
     if not isinstance(identity, dict):
         raise ProtocolError("the identity of an authenticated message is not an object")
     return scope, identity
@@ -386,21 +415,20 @@ def decode_awareness_update(update: bytes) -> list[AwarenessEntry]:
     """Decode an awareness update (count, then client id, clock, JSON state per client).
 
     Raises:
-        ProtocolError: truncated, or a state that is neither a JSON object nor ``null``.
+        ProtocolError: truncated, a count its bytes cannot hold, or a state that is neither
+            a JSON object nor ``null`` (or nests deeper than `MAX_JSON_DEPTH`).
     """
     reader = _Reader(update)
     count = reader.var_uint()
-    if count > len(update):  # each entry takes at least 3 bytes: refuse absurd counts early
-        raise ProtocolError(f"awareness update claims {count} entries in {len(update)} bytes")
+    left = len(update) - reader.pos
+    if count * 3 > left:  # each entry takes 3 bytes at least: refuse absurd counts early
+        raise ProtocolError(f"awareness update claims {count} entries in {left} bytes")
     entries = []
     for _ in range(count):
         client_id = reader.var_uint()
         clock = reader.var_uint()
         text = reader.var_string()
-        try:
-            state = json.loads(text) if text else None
-        except ValueError:
-            raise ProtocolError(f"awareness state of client {client_id} is not JSON") from None
+        state = _read_json(text, f"awareness state of client {client_id}") if text else None
         if state is not None and not isinstance(state, dict):
             raise ProtocolError(f"awareness state of client {client_id} is not a JSON object")
         entries.append(AwarenessEntry(client_id, clock, state))
