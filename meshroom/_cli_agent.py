@@ -41,7 +41,7 @@ from typing import Any
 import anyio
 import typer
 
-from ._cli_connect import connect_deadline
+from ._cli_connect import connect_deadline, dev_token
 from ._cli_errors import CliError, error_text
 from .cli import app
 
@@ -123,6 +123,11 @@ def agent(
     ),
     name: str = typer.Option("Agent", "--name", "-n", help="Display name in the room."),
     token: str | None = typer.Option(None, "--token", help="Access token for the room."),
+    dev: bool = typer.Option(
+        False,
+        "--dev",
+        help="Get a token from the server's /dev/token (a `meshroom serve --dev` server).",
+    ),
     schema: Path | None = typer.Option(
         None, "--schema", exists=True, dir_okay=False, help="MeshSchema as JSON (to_dict form)."
     ),
@@ -159,6 +164,10 @@ def agent(
         raise typer.BadParameter(
             "which model? give --model (or --script FILE to try offline)", param_hint="--model"
         )
+    if dev and token is not None:
+        raise typer.BadParameter("give --token or --dev, not both", param_hint="--dev")
+    if dev:
+        token = dev_token(url, room, name, kind="agent")
     mesh_schema = _load_schema(schema)
     rules_text = rules.read_text() if rules is not None else ""
     errors = Console(stderr=True, highlight=False, soft_wrap=True)

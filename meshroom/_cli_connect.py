@@ -18,7 +18,7 @@ import anyio
 
 from ._cli_errors import CliError
 
-__all__ = ["connect_deadline"]
+__all__ = ["connect_deadline", "dev_token"]
 
 
 @contextmanager
@@ -46,3 +46,31 @@ def connect_deadline(url: str, seconds: float, *, exit_code: int) -> Iterator[Ca
         yield connected
     if scope.cancelled_caught:
         raise CliError(f"cannot connect to {url} within {seconds:g} s", exit_code=exit_code)
+
+
+def dev_token(url: str, room: str, name: str, *, kind: str = "person") -> str:
+    """A token from the `/dev/token` route of a `meshroom serve --dev` server at `url`.
+
+    Raises:
+        CliError: the server is unreachable or does not serve dev tokens (exit 3).
+    """
+    import httpx
+
+    http_url = "http" + url[2:] if url.startswith("ws") else url
+    try:
+        reply = httpx.get(
+            f"{http_url.rstrip('/')}/dev/token",
+            params={"room": room, "name": name, "kind": kind},
+            timeout=10,
+        )
+    except httpx.HTTPError as error:
+        raise CliError(f"cannot get a dev token from {http_url}: {error}", exit_code=3) from None
+    if reply.status_code == 404:
+        raise CliError(
+            f"{http_url} serves no dev tokens: is it `meshroom serve --dev`?", exit_code=3
+        )
+    if reply.status_code != 200:
+        raise CliError(
+            f"{http_url}/dev/token answered {reply.status_code}: {reply.text.strip()}", exit_code=3
+        )
+    return str(reply.json()["token"])
