@@ -17,6 +17,7 @@ class CloseCode(enum.IntEnum):
     NORMAL = 1000  #: the server or the client closed on purpose
     GOING_AWAY = 1001  #: the server shuts down
     MESSAGE_TOO_BIG = 1009  #: a frame exceeded `max_message_size`
+    TRY_AGAIN_LATER = 1013  #: the server holds `Limits.max_connections` connections
     BAD_ROOM_NAME = 4400  #: the room name or document path breaks the naming rules
     UNAUTHENTICATED = 4401  #: no token, or a token that is expired, malformed or badly signed
     FORBIDDEN = 4403  #: a valid token that grants no access to this room or path

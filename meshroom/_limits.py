@@ -34,6 +34,13 @@ class Limits:
     #: Default 32 MiB: two of the largest messages. Queued updates are merged before
     #: either bound counts as overflow, so a burst to a briefly busy client never does.
     send_queue_bytes: int = 32 * 1024 * 1024
+    #: Bytes queued for all connections of the server together. Default 512 MiB; past
+    #: it, the connection with the most waiting is closed (`SLOW_READER`), then the next,
+    #: so that many readers that stopped at once cannot exhaust the server's memory.
+    max_queued_bytes: int = 512 * 1024 * 1024
+    #: Open connections to the server, all addresses together. Default 10,000; past it,
+    #: a new connection is closed at once with 1013 (try again later).
+    max_connections: int = 10_000
     #: Open connections from one client address. Default 256: a browser with many tabs
     #: and documents fits; a runaway script does not. 0 disables the check.
     max_connections_per_ip: int = 256
@@ -69,6 +76,8 @@ class Limits:
             "pre_auth_bytes",
             "room_messages",
             "unwritten_bytes",
+            "max_queued_bytes",
+            "max_connections",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"Limits.{name} must be >= 1, got {getattr(self, name)}")

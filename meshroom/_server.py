@@ -32,6 +32,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
+from ._budget import SendBudget
 from ._close_codes import CloseCode
 from ._connection import Connection
 from ._exceptions import MeshroomError
@@ -83,6 +84,10 @@ class Server:
         self.store_retry = store_retry
         self._rooms: dict[str, Room] = {}
         self._connections_per_ip: dict[str, int] = {}
+        #: Open connections, all addresses together (against `Limits.max_connections`).
+        self._connections = 0
+        #: The bound on bytes queued for all connections together.
+        self.send_budget = SendBudget(self.limits.max_queued_bytes)
         self._group: TaskGroup | None = None
         self._state = ServerState.UNOPENED
         self._stopped: anyio.Event | None = None  # created in start(): needs a running loop

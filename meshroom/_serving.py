@@ -55,6 +55,14 @@ async def serve_connection(
         await close_quietly(connection, CloseCode.BAD_ROOM_NAME, str(error))
         return
     async with AsyncExitStack() as stack:
+        most = server.limits.max_connections
+        if server._connections >= most:
+            await close_quietly(
+                connection, CloseCode.TRY_AGAIN_LATER, f"the server holds {most} connections"
+            )
+            return
+        server._connections += 1
+        stack.callback(_forget_connection, server)
         host = client.rsplit(":", 1)[0] if client else None
         if host:
             most = server.limits.max_connections_per_ip
@@ -81,6 +89,10 @@ async def serve_connection(
         except Exception as error:  # an extension hook failed: this connection only
             log.exception("serving %r/%r to %s failed", room_name, doc_path, client)
             await close_quietly(connection, 1011, f"internal error: {type(error).__name__}")
+
+
+def _forget_connection(server: Server) -> None:
+    server._connections -= 1
 
 
 def _forget_address(server: Server, host: str) -> None:
@@ -165,6 +177,7 @@ async def _admit(
         server.limits,
         client=client,
         bucket=bucket,
+        budget=server.send_budget,
     )
     access = session.access
     payload = ConnectionPayload(room=room.name, path=document.path, access=access)

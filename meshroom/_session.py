@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio import CancelScope
 
+from ._budget import SendBudget
 from ._close_codes import CloseCode
 from ._connection import Connection, ConnectionClosed, PushConnection
 from ._exceptions import ProtocolError
@@ -85,6 +86,7 @@ class Session:
 
     __slots__ = (
         "_bucket",
+        "_budget",
         "_flush_scheduled",
         "_limits",
         "_on_end",
@@ -115,6 +117,7 @@ class Session:
         *,
         client: str | None = None,
         bucket: TokenBucket | None = None,
+        budget: SendBudget | None = None,
     ) -> None:
         self.connection = connection
         self.room = room
@@ -129,6 +132,8 @@ class Session:
         self._outbox_bytes = 0
         #: Bytes of queued replies (see `enqueue_reply`): not counted against the bound.
         self._reply_bytes = 0
+        #: The server-wide bound on queued bytes, told of every change of `_outbox_bytes`.
+        self._budget = budget
         #: Set by `enqueue` to wake the writer; only exists while the writer waits.
         self._wakeup: anyio.Event | None = None
         self._scope: CancelScope | None = None
@@ -167,6 +172,10 @@ class Session:
                 return
         self._outbox.append(message)
         self._outbox_bytes += len(message)
+        if self._budget is not None:
+            self._budget.set(self, self._outbox_bytes)
+            if self.close_reason is not None:
+                return
         pushed = self._pushed
         if pushed is not None:
             if not self._flush_scheduled:
@@ -201,6 +210,8 @@ class Session:
         limits = self._limits
         self._outbox[:] = coalesce_updates(self._outbox)
         self._outbox_bytes = sum(map(len, self._outbox))
+        if self._budget is not None:
+            self._budget.set(self, self._outbox_bytes)
         # Three quarters: room to grow before the next merge, so merges stay rare.
         if len(self._outbox) * 4 >= limits.send_queue_size * 3:
             self.kill(
@@ -230,6 +241,8 @@ class Session:
         """The session is over: nothing more will be written."""
         self._outbox.clear()
         self._outbox_bytes = self._reply_bytes = 0
+        if self._budget is not None:
+            self._budget.set(self, 0)
         self._wakeup = None
         self._pushed = None
 
@@ -248,11 +261,15 @@ class Session:
         outbox = self._outbox
         if len(outbox) <= _MAX_BATCH:
             self._outbox, self._outbox_bytes, self._reply_bytes = [], 0, 0
+            if self._budget is not None:
+                self._budget.set(self, 0)
             return outbox
         batch = outbox[:_MAX_BATCH]
         del outbox[:_MAX_BATCH]
         self._outbox_bytes -= sum(map(len, batch))
         self._reply_bytes = min(self._reply_bytes, self._outbox_bytes)
+        if self._budget is not None:
+            self._budget.set(self, self._outbox_bytes)
         return batch
 
     async def _writer(self) -> None:
