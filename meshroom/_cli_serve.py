@@ -60,6 +60,9 @@ class ServeConfig:
     unwritten_bytes: int = Limits.unwritten_bytes
     #: fsync log appends and snapshots on a local folder (an edit survives a power cut).
     fsync: bool = True
+    #: Local write-ahead journal for a remote store (default: one per storage URL under
+    #: the user's state folder); a local folder needs none: its log is on the disk.
+    journal: str | None = None
     #: Seconds between keepalive checks; a frozen peer is dropped within three.
     ping_interval: float = 3.0
     log_level: str = "info"
@@ -77,13 +80,34 @@ def _storage_extension(url: str, config: ServeConfig) -> Extension | None:
     except ImportError:
         log.warning("meshroom.storage is not available: documents are kept in memory only")
         return None
-    from .storage import storage_url
+    from .storage import LocalJournal, storage_url
 
+    target = storage_url(url)
+    journal = None
+    if config.journal or _is_remote(target):
+        folder = config.journal or _default_journal(target)
+        journal = LocalJournal(folder, fsync=config.fsync)
+        log.info("edits to %s are journaled in %s before they are relayed", target, folder)
     return StorageExtension(
-        FsspecStorage(storage_url(url), fsync=config.fsync),
+        FsspecStorage(target, fsync=config.fsync),
         debounce=config.storage_debounce,
         max_delay=config.storage_max_delay,
+        journal=journal,
     )
+
+
+def _is_remote(url: str) -> bool:
+    """Whether writes to `url` leave this machine (an object store, a network filesystem)."""
+    scheme = url.split("://", 1)[0] if "://" in url else "file"
+    return scheme not in ("file", "local", "memory")
+
+
+def _default_journal(url: str) -> str:
+    """The journal folder of a storage URL: the same at every start, apart per URL."""
+    import hashlib
+
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return str(state / "meshroom" / "journal" / hashlib.sha256(url.encode()).hexdigest()[:16])
 
 
 def build_server(config: ServeConfig) -> Server:
@@ -189,6 +213,15 @@ def serve(
         help="fsync every log append on a local folder before the edit is relayed "
         "(an edit then survives a power cut, not only a killed process).",
     ),
+    journal: Path | None = typer.Option(
+        None,
+        "--journal",
+        file_okay=False,
+        help="Local folder where edits to a remote --storage (s3://…) are made durable "
+        "before they are relayed, then uploaded; what a stopped server left there is "
+        "uploaded at the next start. Default for remote storage: a folder per storage "
+        "URL under ~/.local/state/meshroom/journal.",
+    ),
     ping_interval: float = typer.Option(
         3.0,
         "--ping-interval",
@@ -261,6 +294,7 @@ def serve(
         send_queue_bytes=send_queue_bytes,
         unwritten_bytes=unwritten_bytes,
         fsync=fsync,
+        journal=str(journal) if journal is not None else None,
         ping_interval=ping_interval,
         log_level=log_level.lower(),
         redis=redis,

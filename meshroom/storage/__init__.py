@@ -2,8 +2,10 @@
 
 ``FsspecStorage`` keeps snapshots and update logs on any fsspec filesystem;
 ``StorageExtension`` plugs a provider into the server so that every accepted
-update is logged within ~50 ms and folded into a snapshot when the document
-is quiet, when the room closes and when the server shuts down. ``probe_storage``
+update is in the document's log before it is relayed, and folded into a
+snapshot when the document is quiet, when the room closes and when the server
+shuts down; ``LocalJournal`` puts a local write-ahead journal in front of a
+remote store, so edits wait for the local disk only. ``probe_storage``
 checks a URL stores at all before a server trusts it with edits.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 from ._extension import StorageExtension as StorageExtension
 from ._fsspec import FsspecStorage as FsspecStorage
+from ._journal import LocalJournal as LocalJournal
 from ._log import decode_records as decode_records
 from ._log import encode_record as encode_record
 from ._names import validate_file_name as validate_file_name
@@ -26,6 +29,7 @@ __all__ = [
     "STORAGE_ORIGIN",
     "FileStore",
     "FsspecStorage",
+    "LocalJournal",
     "SnapshotSource",
     "StorageExtension",
     "StorageProvider",

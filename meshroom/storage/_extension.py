@@ -37,6 +37,7 @@ from pycrdt import merge_updates
 from .._document import unsettled_of
 from .._exceptions import StorageError
 from .._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
+from ._journal import LocalJournal
 from ._tracked import STORAGE_ORIGIN, TrackedDocument, apply_all
 
 if TYPE_CHECKING:
@@ -78,6 +79,9 @@ class StorageExtension(Extension):
         retry_max: up to this many seconds between attempts (default 5.0).
         store_attempts: attempts `on_store_document` makes before it raises
             (default 3; the server retries later and keeps the room open).
+        journal: a `LocalJournal` for a remote store: updates are made durable on the
+            local disk before they are relayed and uploaded in the background; what
+            was not uploaded when the process stopped is uploaded at the next start.
     """
 
     priority = 1000  # load documents before other extensions see them
@@ -92,6 +96,7 @@ class StorageExtension(Extension):
         retry_initial: float = 0.1,
         retry_max: float = 5.0,
         store_attempts: int = 3,
+        journal: LocalJournal | None = None,
     ) -> None:
         if not 0 <= debounce <= max_delay:
             raise ValueError(f"need 0 <= debounce <= max_delay, got {debounce} and {max_delay}")
@@ -106,6 +111,7 @@ class StorageExtension(Extension):
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.store_attempts = store_attempts
+        self.journal = journal
         self._docs: dict[tuple[str, str], TrackedDocument] = {}
         self._state = _State.UNOPENED
         self._exit_stack: contextlib.AsyncExitStack | None = None
@@ -124,6 +130,8 @@ class StorageExtension(Extension):
         """Open the task group that owns every document's writer task."""
         if self._state is not _State.UNOPENED:
             raise RuntimeError("a StorageExtension cannot be started more than once")
+        if self.journal is not None:
+            await self._upload_journal(self.journal)
         async with contextlib.AsyncExitStack() as stack:
             self._tg = await stack.enter_async_context(anyio.create_task_group())
             self._exit_stack = stack.pop_all()
@@ -144,6 +152,7 @@ class StorageExtension(Extension):
             except StorageError as error:
                 failed.append(f"{document.room}/{document.path}: {error}")
         self._state = _State.CLOSED
+        kept = sum(len(d.pending) for d in self._docs.values() if d.journaled)
         for document in self._docs.values():
             document.closed = True
             document.wake.set()
@@ -151,6 +160,17 @@ class StorageExtension(Extension):
         assert self._exit_stack is not None and self._tg is not None
         self._tg.cancel_scope.cancel()
         await self._exit_stack.aclose()
+        if self.journal is not None:
+            self.journal.close()
+            if failed:
+                logger.warning(
+                    "storage: %d updates could not be uploaded (%s); they are kept in the "
+                    "journal %s and uploaded at the next start",
+                    kept,
+                    "; ".join(failed),
+                    self.journal.folder,
+                )
+                return
         if failed:
             logger.error("storage: unwritten documents at shutdown: %s", "; ".join(failed))
             raise StorageError("could not write documents at shutdown: " + "; ".join(failed))
@@ -178,7 +198,10 @@ class StorageExtension(Extension):
         durable = getattr(self.provider, "durable", True)  # memory://: nothing to wait for
         if durable and live is not None and hasattr(live, "journal"):
             document.journaled = True
-            live.journal = self._journal(payload.room, payload.path)
+            if self.journal is not None:
+                live.journal = self._journal_locally(document, self.journal)
+            else:
+                live.journal = self._journal(payload.room, payload.path)
         if records:
             # Fold the replayed log into a snapshot at the next quiet moment.
             self._mark_changed(document)
@@ -234,6 +257,41 @@ class StorageExtension(Extension):
             await provider.append_updates(room, path, updates)
 
         return journal
+
+    def _journal_locally(
+        self, document: TrackedDocument, journal: LocalJournal
+    ) -> Callable[[list[bytes]], Awaitable[None]]:
+        """Append to the local journal, durably; the writer uploads it later."""
+
+        async def write(updates: list[bytes]) -> None:
+            async with document.journal_lock:
+                await journal.append(document.room, document.path, updates)
+                if not document.pending:
+                    document.pending_since = anyio.current_time()
+                self._mark_changed(document)
+                document.pending.extend((document.changes, update) for update in updates)
+
+        return write
+
+    async def _upload_journal(self, journal: LocalJournal) -> None:
+        """Write what a previous process left in the journal to the store, then drop it.
+
+        Raises:
+            StorageError: the store refused it; serving now could show documents
+                without those edits, so the server does not start.
+        """
+        for room, path, updates in await journal.pending():
+            before = await journal.rotate(room, path)
+            try:
+                await self.provider.append_updates(room, path, updates)
+            except Exception as error:
+                raise StorageError(
+                    f"{len(updates)} journaled updates of {room}/{path} could not be "
+                    f"written to storage (they stay in {journal.folder}): {error}",
+                    path=f"{room}/{path}",
+                ) from error
+            await journal.drop(room, path, before)
+            logger.info("storage: uploaded %d journaled updates of %s/%s", len(updates), room, path)
 
     # -- internals ---------------------------------------------------------------
 
@@ -346,11 +404,15 @@ class StorageExtension(Extension):
         return anyio.current_time() + delay
 
     async def _flush(self, document: TrackedDocument) -> None:
+        journal = self.journal if document.journaled else None
         async with document.flush_lock:
-            if not document.pending:
-                return
-            batch, since = document.pending, document.pending_since
-            document.pending, document.pending_since = [], None
+            async with document.journal_lock:
+                if not document.pending:
+                    return
+                if journal is not None:  # later appends go to segments this upload keeps
+                    kept_from = await journal.rotate(document.room, document.path)
+                batch, since = document.pending, document.pending_since
+                document.pending, document.pending_since = [], None
             try:
                 await self.provider.append_updates(
                     document.room, document.path, [update for _, update in batch]
@@ -359,6 +421,8 @@ class StorageExtension(Extension):
                 document.pending[:0] = batch
                 document.pending_since = since
                 raise
+            if journal is not None:
+                await journal.drop(document.room, document.path, kept_from)
 
     async def _compact(self, document: TrackedDocument) -> None:
         async with document.compact_lock:

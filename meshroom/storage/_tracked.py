@@ -47,6 +47,9 @@ class TrackedDocument:
     closed: bool = False
     wake: anyio.Event = field(default_factory=anyio.Event)
     flush_lock: anyio.Lock = field(default_factory=anyio.Lock)
+    #: Held while an update goes into the local journal and `pending` together, and while
+    #: an upload rotates the journal and takes `pending`: the two never disagree.
+    journal_lock: anyio.Lock = field(default_factory=anyio.Lock)
     compact_lock: anyio.Lock = field(default_factory=anyio.Lock)
 
     @property
