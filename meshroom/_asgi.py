@@ -133,7 +133,13 @@ def create_app(server: Server, *, extra_routes: Sequence[BaseRoute] = ()) -> Sta
             `/healthz` and the websocket route.
     """
 
+    # With auth on, an anonymous prober learns that the server is up and nothing more
+    # (not how many rooms it has); an open server lets anyone into every room anyway.
+    open_server = not any(extension.requires_token for extension in server.extensions)
+
     async def healthz(request: Request) -> JSONResponse:
+        if not open_server:
+            return JSONResponse({"status": "ok"})
         return JSONResponse({"status": "ok", "rooms": len(server.room_names())})
 
     async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:

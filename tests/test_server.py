@@ -9,7 +9,7 @@ import anyio
 import httpx
 import pycrdt
 import pytest
-from conftest import open_raw_peer, serve_app
+from conftest import open_raw_peer, run_server, serve_app
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
@@ -385,6 +385,18 @@ async def test_healthz(live_server):
         response = await client.get(f"{live_server.http_url}/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "rooms": 0}
+
+
+async def test_healthz_of_an_auth_server_tells_an_anonymous_caller_nothing_more():
+    async with (
+        run_server(extensions=[TokenAuth()]) as live,
+        httpx.AsyncClient() as client,
+        open_raw_peer(live.url("secret-room", "doc", token="good")) as peer,
+    ):
+        await peer.recv()
+        response = await client.get(f"{live.http_url}/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
 
 
 async def test_mounted_in_another_app():
