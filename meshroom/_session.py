@@ -477,7 +477,9 @@ class Session:
             return
         try:
             self.document.apply(update, self)
-        except ValueError as error:
+        except (ValueError, RuntimeError) as error:
+            # RuntimeError: yrs refused an update that passed the checks (a struct whose
+            # parent cannot hold it); this connection is closed as sending bad bytes.
             raise ProtocolError(f"not a Yjs update: {error}") from None
 
     def _apply_to_room_document(self, update: bytes) -> None:

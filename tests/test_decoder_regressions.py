@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pycrdt
 import pytest
-from conftest import open_raw_peer, run_server
+from conftest import eventually, open_raw_peer, run_server
 from test_decoder_bounds import (
     MEMORY_BUDGET,
     MiB,
@@ -140,3 +140,33 @@ async def test_a_room_update_too_large_to_check_is_refused_unread():
         presence = live.server.room("regression").presence
         assert presence.messages.to_py() == []
         assert rise < MEMORY_BUDGET, f"peak memory rose by {rise / MiB:.1f} MiB"
+
+
+#: An update that passes the checks but that yrs refuses while applying it (a struct
+#: whose parent cannot hold it): found by mutating honest updates.
+YRS_REFUSES = bytes.fromhex(
+    "0107a4d49dbe96f8d201000401017402686581a4d49dbe96f8d201010284a4d49dbe96f8d201030d6f2077"
+    "c3b6726c6420f09f98802801016d016b017602017875037c3f8000007c40000000760101797e0173770373"
+    "1f72080101610175037c3f800000770374776f7c406000002701016d03737562012800a4d49dbe96f8d201"
+    "0e0171017c3f80000001a4d49dbe96f8d201010202"
+)
+
+
+async def test_an_update_yrs_refuses_closes_the_sender_as_a_protocol_error():
+    from meshroom._protocol import encode_update
+
+    async with run_server() as live:
+        url = live.url("bad", "doc")
+        async with open_raw_peer(url) as honest, open_raw_peer(url) as sender:
+            await honest.recv()
+            await sender.recv()
+            await sender.send(encode_update(YRS_REFUSES))
+            code, reason = await sender.closed()
+            assert code == CloseCode.PROTOCOL_ERROR and "not a Yjs update" in reason
+            doc = pycrdt.Doc(client_id=5)
+            doc.get("t", type=pycrdt.Text).insert(0, "still served")
+            await honest.send(encode_update(doc.get_update()))
+            document = live.server.room("bad").documents["doc"]
+            await eventually(
+                lambda: "still served" in str(document.doc.get("t", type=pycrdt.Text))
+            )
