@@ -167,6 +167,4 @@ async def test_an_update_yrs_refuses_closes_the_sender_as_a_protocol_error():
             doc.get("t", type=pycrdt.Text).insert(0, "still served")
             await honest.send(encode_update(doc.get_update()))
             document = live.server.room("bad").documents["doc"]
-            await eventually(
-                lambda: "still served" in str(document.doc.get("t", type=pycrdt.Text))
-            )
+            await eventually(lambda: "still served" in str(document.doc.get("t", type=pycrdt.Text)))
