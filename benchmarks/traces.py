@@ -28,7 +28,7 @@ from typing import Any
 
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
-import meshdoc._text as text_module
+import meshdoc.text._node as text_module
 from meshdoc import MeshDocument, TextNode
 
 HERE = Path(__file__).resolve().parent

@@ -36,7 +36,7 @@ from ._awareness import AwarenessStore
 from ._protocol import encode_update
 
 if TYPE_CHECKING:
-    from meshdoc._update_gaps import Unsettled
+    from meshdoc.updates._gaps import Unsettled
 
     from ._session import Session
 
@@ -57,7 +57,7 @@ def unsettled_of(doc: Doc) -> Unsettled:
 
     Imported on use: importing meshroom does not import meshdoc.
     """
-    from meshdoc._update_gaps import unsettled_of as of_doc
+    from meshdoc.updates._gaps import unsettled_of as of_doc
 
     return of_doc(doc)
 

@@ -431,7 +431,7 @@ class Session:
             case SyncMessage(step=SyncStep.STEP1, payload=state_vector):
                 # Imported on use, like the document's `Unsettled` (a document is open, so
                 # meshdoc is loaded): importing meshroom does not import meshdoc.
-                from meshdoc._update_scan import check_state_vector
+                from meshdoc.updates._scan import check_state_vector
 
                 try:
                     check_state_vector(state_vector)  # before yrs sizes a map from its count
@@ -488,7 +488,7 @@ class Session:
         The update is checked before it reaches the room document's scratch copy: that
         copy is applied to directly, not through the document's `Unsettled`.
         """
-        from meshdoc._update_scan import check_update
+        from meshdoc.updates._scan import check_update
 
         try:
             check_update(update)

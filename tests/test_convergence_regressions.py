@@ -20,11 +20,11 @@ from pycrdt import Doc, Map, Text, XmlFragment, merge_updates
 from test_convergence import replay
 from test_interop_doc import _node
 
-import meshdoc._element
-import meshdoc._json
-import meshdoc._update_gaps
+import meshdoc.tree._element
+import meshdoc.tree._json
+import meshdoc.updates._gaps
 from meshdoc import MeshDocument
-from meshdoc._update_gaps import NATIVE_CHECK_MIN, _gapless, decode_state, integrable
+from meshdoc.updates._gaps import NATIVE_CHECK_MIN, _gapless, decode_state, integrable
 
 SCHEMA = article_schema()
 CLIENT_IDS = [(2, 3, 1), (3, 1, 2), (1001090106, 1484771969, 991564256)]
@@ -56,8 +56,8 @@ def counted_ids(monkeypatch):
     def new_id() -> str:
         return f"id{next(counter)}"
 
-    monkeypatch.setattr(meshdoc._element, "new_id", new_id)
-    monkeypatch.setattr(meshdoc._json, "new_id", new_id)
+    monkeypatch.setattr(meshdoc.tree._element, "new_id", new_id)
+    monkeypatch.setattr(meshdoc.tree._json, "new_id", new_id)
 
 
 def _rendered(doc: Doc) -> str:
@@ -229,7 +229,7 @@ def test_the_native_check_agrees_with_the_reader(monkeypatch):
     """Long updates are first checked by yrs (`_gapless`); both must tell gaps alike."""
     _, updates = _client_updates([f"wörd {i} 😀 " * 400 for i in range(8)])
     assert all(len(u) >= NATIVE_CHECK_MIN for u in updates)
-    monkeypatch.setattr(meshdoc._update_gaps, "NATIVE_CHECK_MIN", 1 << 62)  # always read
+    monkeypatch.setattr(meshdoc.updates._gaps, "NATIVE_CHECK_MIN", 1 << 62)  # always read
     first = Doc()
     first.apply_update(updates[0])
     states = [{}, decode_state(first.get_state()), {7: 10**6, 3: 4}]

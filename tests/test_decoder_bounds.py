@@ -5,7 +5,7 @@ sync step 1 whose state vector claimed 2**28 clients raised `meshroom serve`'s p
 by 512 MiB and stalled its loop for 0.2 s; an update claiming as many clients, an `any`
 object claiming 2**26 entries, or a room-document update did the same, and an `any` value
 nested 50,000 deep crashed the process. Now every count is checked against the bytes left
-before yrs sees them (`meshdoc._update_scan.check_update`, `check_state_vector`; the
+before yrs sees them (`meshdoc.updates._scan.check_update`, `check_state_vector`; the
 awareness decoder), and the offending connection alone is closed with 4422.
 
 Three layers, all real: `meshroom serve` subprocesses (their peak memory read from /proc,
@@ -36,7 +36,7 @@ from websockets.asyncio.client import connect as async_connect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from meshdoc._update_scan import (
+from meshdoc.updates._scan import (
     _SIMPLE_STRUCT,
     MAX_ANY_DEPTH,
     _item_at,

@@ -15,7 +15,7 @@ from meshdoc import (
     SchemaError,
     StructureError,
 )
-from meshdoc._text import TextNode
+from meshdoc.text._node import TextNode
 
 
 def _tags(element: Element) -> list[str]:

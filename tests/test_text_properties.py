@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycrdt import Assoc, Doc, UndoManager, XmlElement, XmlFragment, XmlText
 
-import meshdoc._text as text_module
+import meshdoc.text._node as text_module
 from meshdoc import StickyPosition, TextNode
-from meshdoc._text_sticky import create_position, resolve_position
+from meshdoc.text._sticky import create_position, resolve_position
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 ALPHABET = ["a", "b", "é", "漢", "😀", "\n"]
@@ -325,7 +325,7 @@ typing = st.tuples(
 @given(steps=st.lists(typing, min_size=1, max_size=80))
 def test_typing_and_backspacing_at_a_cursor_keep_the_index_true(steps, block, monkeypatch):
     """Keystrokes at a moving cursor (the fast path's remembered position) with remote edits."""
-    import meshdoc._text_index as index_module
+    import meshdoc.text._index as index_module
 
     monkeypatch.setattr(index_module, "_MAX_BLOCK", block)  # small blocks: many splits
     local, remote = make_peers(1)

@@ -13,7 +13,7 @@ import pytest
 from pycrdt import Doc, Map, Text, merge_updates
 
 from meshdoc import MeshDocument
-from meshdoc._update_gaps import decode_state, follows_on, unsettled_of
+from meshdoc.updates._gaps import decode_state, follows_on, unsettled_of
 
 
 def _edits(seed: int, count: int = 60) -> list[bytes]:

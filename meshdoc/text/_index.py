@@ -14,7 +14,7 @@ from itertools import accumulate, islice
 from operator import attrgetter, sub
 from typing import Any
 
-from ._text_run import Run, Unsupported
+from ._run import Run, Unsupported
 
 __all__ = ["Block", "Run", "RunIndex", "Unsupported"]
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pycrdt import Doc, XmlText
 
 if TYPE_CHECKING:
-    from ._text_fast import FastText
+    from ._fast import FastText
 
 __all__ = [
     "_BareDocument",

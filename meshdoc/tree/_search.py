@@ -12,7 +12,7 @@ from typing import Any
 
 from pycrdt import XmlElement, XmlFragment, XmlText
 
-from ._tree import ID, children, iter_elements, raw_attributes
+from .._yxml import ID, children, iter_elements, raw_attributes
 
 __all__ = ["find_nodes", "grep_nodes", "node_by_id", "plain_text"]
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ._exceptions import SchemaError
+from .._exceptions import SchemaError
 from ._schema import value_matches
 
 if TYPE_CHECKING:

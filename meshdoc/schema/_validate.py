@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pycrdt import XmlElement, XmlFragment, XmlText
 
+from .._yxml import ID, children, raw_attributes
 from ._checks import (
     Problem,
     attribute_problems,
@@ -22,10 +23,9 @@ from ._checks import (
     order_problems,
     text_problems,
 )
-from ._tree import ID, children, raw_attributes
 
 if TYPE_CHECKING:
-    from ._document import MeshDocument
+    from ..tree._document import MeshDocument
     from ._schema import ElementType, MeshSchema
 
 __all__ = ["Violation", "validate_document"]

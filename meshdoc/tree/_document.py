@@ -29,21 +29,21 @@ from typing import TYPE_CHECKING, Any
 
 from pycrdt import Doc, Map, Transaction, XmlElement, XmlFragment, XmlText
 
-from ._checks import mark_problems, raise_first
+from .._exceptions import TransactionError, UpdateError
+from .._yxml import ID, iter_elements, node_path, normalize
+from ..schema._checks import mark_problems, raise_first
+from ..updates._gaps import MAX_UNSETTLED, unsettled_of
 from ._element import Element
 from ._events import DocumentEvent, Subscription
-from ._exceptions import TransactionError, UpdateError
 from ._json import plan_root, write_plan
-from ._tree import ID, iter_elements, node_path, normalize
 from ._undo import UndoManager
-from ._update_gaps import MAX_UNSETTLED, unsettled_of
 
 if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport there
     from exceptiongroup import ExceptionGroup
 
 if TYPE_CHECKING:
-    from ._schema import MeshSchema
-    from ._validate import Violation
+    from ..schema._schema import MeshSchema
+    from ..schema._validate import Violation
 
 __all__ = ["DEFAULT_FRAGMENT", "DEFAULT_ORIGIN", "MAX_UNSETTLED", "MeshDocument"]
 
@@ -302,7 +302,7 @@ class MeshDocument:
 
     def assign_missing_ids(self) -> int:
         """Give a `$id` to elements created without one (e.g. by an editor); returns how many."""
-        from ._tree import new_id
+        from .._yxml import new_id
 
         missing = [e for e in iter_elements(self.fragment) if e.attributes.get(ID) is None]
         if missing:

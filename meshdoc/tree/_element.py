@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from pycrdt import XmlElement, XmlFragment, XmlText
 
-from ._checks import (
+from .._exceptions import NodeNotFoundError, SchemaError, StructureError
+from .._yxml import ID, child_index, children, new_id, node_path, raw_attributes
+from ..schema._checks import (
     attribute_problems,
     child_problems,
     drop_absent,
@@ -29,17 +31,15 @@ from ._checks import (
     raise_first,
     text_problems,
 )
-from ._exceptions import NodeNotFoundError, SchemaError, StructureError
 from ._json import ElementPlan, ids_below, node_to_json, plan_json, write_plan
 from ._move import move_element
 from ._search import find_nodes, grep_nodes, node_by_id
-from ._tree import ID, child_index, children, new_id, node_path, raw_attributes
 from ._xml_string import node_to_xml
 
 if TYPE_CHECKING:
+    from ..schema._schema import ElementType
+    from ..text._node import TextNode
     from ._document import MeshDocument
-    from ._schema import ElementType
-    from ._text import TextNode
 
 __all__ = ["Element"]
 
@@ -211,7 +211,7 @@ class Element:
 
     def _wrap(self, node: XmlElement | XmlText | XmlFragment) -> Element | TextNode:
         if isinstance(node, XmlText):
-            from ._text import TextNode
+            from ..text._node import TextNode
 
             return TextNode(self._document, node)
         return Element(self._document, node)
@@ -321,7 +321,7 @@ class Element:
         """
         for child in children(self._node):
             if isinstance(child, XmlText):
-                from ._text import TextNode
+                from ..text._node import TextNode
 
                 return TextNode(self._document, child)
         return self.append_text()
@@ -335,7 +335,7 @@ class Element:
                 raise self._unknown_tag()
             raise_first(text_problems(element), self._where)
             self._check_order(element, len(self._node.children), "$text")
-        from ._text import TextNode
+        from ..text._node import TextNode
 
         if attributes and self._document.schema is not None:
             raise_first(mark_problems(self._document.schema, dict(attributes)), self._where)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._text_index import Block
+    from ._index import Block
 
 __all__ = ["Run", "Unsupported"]
 

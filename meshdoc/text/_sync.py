@@ -17,10 +17,10 @@ from typing import Any
 
 from pycrdt import Doc, XmlText
 
-from ._text_codec import Item, decode_delete_set, split_update, utf16_length
-from ._text_index import Run, RunIndex, Unsupported
-from ._text_wire import client_bytes as _client
-from ._text_wire import varint as _varint
+from ._codec import Item, decode_delete_set, split_update, utf16_length
+from ._index import Run, RunIndex, Unsupported
+from ._wire import client_bytes as _client
+from ._wire import varint as _varint
 
 __all__ = ["IndexSync"]
 

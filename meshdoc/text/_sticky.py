@@ -21,8 +21,8 @@ from typing import Any
 
 from pycrdt import Assoc, Doc, XmlElement, XmlFragment, XmlText
 
-from ._exceptions import UpdateError
-from ._text_codec import Item, decode_items, decode_update, encode_item
+from .._exceptions import UpdateError
+from ._codec import Item, decode_items, decode_update, encode_item
 
 __all__ = ["StickyPosition", "create_position", "plain_text", "resolve_position"]
 

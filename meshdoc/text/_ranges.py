@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from pycrdt import Assoc
 
-from ._exceptions import TextRangeError, UpdateError
-from ._text_sticky import StickyPosition
+from .._exceptions import TextRangeError, UpdateError
+from ._sticky import StickyPosition
 
 if TYPE_CHECKING:
-    from ._text import TextNode
+    from ._node import TextNode
 
 __all__ = ["StickyRange", "decode_sticky_position", "encode_sticky_position"]
 

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from ._markdown_inline import serialize_inline
+from ._inline import serialize_inline
 
 __all__ = ["serialize_markdown"]
 

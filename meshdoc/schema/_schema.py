@@ -23,10 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._exceptions import SchemaDefinitionError
+from .._exceptions import SchemaDefinitionError
 
 if TYPE_CHECKING:
-    from ._document import MeshDocument
+    from ..tree._document import MeshDocument
     from ._validate import Violation
 
 __all__ = [

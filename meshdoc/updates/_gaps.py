@@ -24,7 +24,7 @@ from weakref import WeakKeyDictionary
 
 from pycrdt import Doc, get_state, get_update, merge_updates
 
-from ._update_scan import (
+from ._scan import (
     NATIVE_CHECK_MIN,
     _item_at,
     _Reader,

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 from pycrdt import XmlElement, XmlFragment
 
-from ._checks import child_problems, raise_first
-from ._exceptions import StructureError
+from .._exceptions import StructureError
+from .._yxml import child_index, children, iter_elements
+from ..schema._checks import child_problems, raise_first
 from ._json import snapshot, write_plan
-from ._tree import child_index, children, iter_elements
 
 if TYPE_CHECKING:
     from ._element import Element

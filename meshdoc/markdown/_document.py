@@ -16,14 +16,14 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ._checks import order_problems, raise_first
-from ._json import TEXT_KEY, ElementPlan, TextPlan, ids_below, plan_json, write_plan
-from ._markdown_parse import MARK_ORDER, normalize_inline
-from ._text import TextNode
+from ..schema._checks import order_problems, raise_first
+from ..text._node import TextNode
+from ..tree._json import TEXT_KEY, ElementPlan, TextPlan, ids_below, plan_json, write_plan
+from ._parse import MARK_ORDER, normalize_inline
 
 if TYPE_CHECKING:
-    from ._element import Element
-    from ._schema import MeshSchema
+    from ..schema._schema import MeshSchema
+    from ..tree._element import Element
 
 __all__ = ["blocks_to_json", "element_to_prosemirror", "insert_blocks"]
 

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ._exceptions import TextRangeError
+from .._exceptions import TextRangeError
 
 __all__ = ["check_attributes", "check_int", "check_range", "check_text"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from typing import Any, NamedTuple
 
-from ._update_scan import _uint_at
+from ..updates._scan import _uint_at
 
 __all__ = [
     "Item",

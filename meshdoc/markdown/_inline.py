@@ -29,7 +29,7 @@ from typing import Any
 
 from markdown_it.common.utils import isMdAsciiPunct, isPunctChar, isWhiteSpace
 
-from ._markdown_parse import parse_markdown
+from ._parse import parse_markdown
 
 __all__ = ["serialize_inline"]
 

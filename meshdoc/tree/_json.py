@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from pycrdt import XmlElement, XmlFragment, XmlText
 
-from ._checks import (
+from .._exceptions import SchemaError
+from .._yxml import ID, children, iter_elements, new_id, normalize, raw_attributes
+from ..schema._checks import (
     attribute_problems,
     child_problems,
     drop_absent,
@@ -34,11 +36,9 @@ from ._checks import (
     raise_first,
     text_problems,
 )
-from ._exceptions import SchemaError
-from ._tree import ID, children, iter_elements, new_id, normalize, raw_attributes
 
 if TYPE_CHECKING:
-    from ._schema import ElementType, MeshSchema
+    from ..schema._schema import ElementType, MeshSchema
 
 __all__ = ["ElementPlan", "TextPlan", "node_to_json", "plan_json", "text_to_json", "write_plan"]
 

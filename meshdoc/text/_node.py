@@ -19,11 +19,11 @@ from typing import Any
 
 from pycrdt import Assoc, Doc, XmlText
 
-from ._exceptions import TextRangeError, UpdateError
-from ._text_checks import check_attributes, check_int, check_range, check_text
-from ._text_fast import FastText, Unsupported
-from ._text_state import _BareDocument, _DocumentLike, _state_for, byte_offsets, merged_delta
-from ._text_sticky import StickyPosition, _scratch, _text_id, create_position, resolve_position
+from .._exceptions import TextRangeError, UpdateError
+from ._checks import check_attributes, check_int, check_range, check_text
+from ._fast import FastText, Unsupported
+from ._state import _BareDocument, _DocumentLike, _state_for, byte_offsets, merged_delta
+from ._sticky import StickyPosition, _scratch, _text_id, create_position, resolve_position
 
 __all__ = ["EMBED_CHARACTER", "StickyPosition", "TextNode"]
 

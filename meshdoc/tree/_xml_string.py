@@ -13,7 +13,7 @@ from typing import Any
 
 from pycrdt import XmlElement, XmlFragment, XmlText
 
-from ._tree import children, raw_attributes
+from .._yxml import children, raw_attributes
 
 __all__ = ["js_string", "node_to_xml"]
 

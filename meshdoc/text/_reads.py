@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._text_sync import IndexSync
+from ._sync import IndexSync
 
 __all__ = ["IndexReads"]
 

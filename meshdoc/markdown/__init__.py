@@ -35,13 +35,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._document import DEFAULT_FRAGMENT, MeshDocument
-from ._element import Element
-from ._markdown_document import blocks_to_json, element_to_prosemirror, insert_blocks
-from ._markdown_parse import parse_markdown
-from ._markdown_serialize import serialize_markdown
-from ._richtext_schema import RICH_TEXT_SCHEMA
-from ._schema import MeshSchema
+from ..schema._richtext import RICH_TEXT_SCHEMA
+from ..schema._schema import MeshSchema
+from ..tree._document import DEFAULT_FRAGMENT, MeshDocument
+from ..tree._element import Element
+from ._document import blocks_to_json, element_to_prosemirror, insert_blocks
+from ._parse import parse_markdown
+from ._serialize import serialize_markdown
 
 __all__ = [
     "RICH_TEXT_SCHEMA",
@@ -136,7 +136,7 @@ def insert_markdown(
     if index is None:
         index = size
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= size:
-        from ._exceptions import StructureError
+        from .._exceptions import StructureError
 
         raise StructureError(f"child index {index!r} is outside 0..{size} of <{parent.tag_name}>")
     return insert_blocks(parent, index, blocks, origin=origin)

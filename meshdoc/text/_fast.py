@@ -17,13 +17,13 @@ from typing import Any
 
 from pycrdt import Doc
 
-from ._text_codec import utf16_length
-from ._text_index import Run, Unsupported
-from ._text_reads import IndexReads
-from ._text_wire import SMALL as _SMALL
-from ._text_wire import client_bytes as _client
-from ._text_wire import encode_deletes as _encode_deletes
-from ._text_wire import varint as _varint
+from ._codec import utf16_length
+from ._index import Run, Unsupported
+from ._reads import IndexReads
+from ._wire import SMALL as _SMALL
+from ._wire import client_bytes as _client
+from ._wire import encode_deletes as _encode_deletes
+from ._wire import varint as _varint
 
 __all__ = ["FastText", "Unsupported"]
 
