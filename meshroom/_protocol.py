@@ -35,6 +35,8 @@ from typing import Any
 
 from pycrdt import merge_updates
 
+from meshdoc.updates import VarIntTooLong, read_var_uint, write_var_uint
+
 from ._exceptions import ProtocolError
 
 __all__ = [
@@ -70,7 +72,6 @@ __all__ = [
 ]
 
 #: JavaScript numbers are exact up to 2**53; lib0 var-uints never exceed that.
-_MAX_VAR_UINT_BITS = 53
 #: The empty Yjs update (no structs, empty delete set): what an idle peer sends.
 EMPTY_UPDATE = b"\x00\x00"
 _PERMISSION_DENIED = 0
@@ -153,18 +154,6 @@ class AwarenessEntry:
 # -- primitives ---------------------------------------------------------------------------------
 
 
-def write_var_uint(number: int) -> bytes:
-    """lib0 var-uint: 7 bits per byte, little end first, high bit = more bytes follow."""
-    if number < 0:
-        raise ValueError(f"var-uint must be >= 0, got {number}")
-    out = bytearray()
-    while number > 0x7F:
-        out.append(0x80 | (number & 0x7F))
-        number >>= 7
-    out.append(number)
-    return bytes(out)
-
-
 def write_var_bytes(data: bytes) -> bytes:
     """lib0 var-uint8array: length then bytes."""
     return write_var_uint(len(data)) + data
@@ -185,20 +174,13 @@ class _Reader:
         self.pos = 0
 
     def var_uint(self) -> int:
-        number = 0
-        shift = 0
-        data = self.data
-        while True:
-            if self.pos >= len(data):
-                raise ProtocolError("truncated var-uint")
-            byte = data[self.pos]
-            self.pos += 1
-            number |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return number
-            if shift >= _MAX_VAR_UINT_BITS:
-                raise ProtocolError("var-uint longer than 53 bits")
+        try:
+            number, self.pos = read_var_uint(self.data, self.pos)
+        except VarIntTooLong as error:
+            raise ProtocolError(str(error)) from None
+        except IndexError:
+            raise ProtocolError("truncated var-uint") from None
+        return number
 
     def var_bytes(self) -> bytes:
         length = self.var_uint()

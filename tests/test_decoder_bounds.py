@@ -36,11 +36,11 @@ from websockets.asyncio.client import connect as async_connect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from meshdoc.updates import read_var_uint
 from meshdoc.updates._scan import (
     _SIMPLE_STRUCT,
     MAX_ANY_DEPTH,
     _item_at,
-    _uint_at,
     check_state_vector,
     check_update,
 )
@@ -585,10 +585,10 @@ def test_random_frames_leave_the_server_serving(threaded_server, frames, path):
 
 def _struct_ends(update: bytes) -> Iterator[tuple[int, int | None]]:
     """Where each struct of `update` ends, read by `_item_at` and by `_SIMPLE_STRUCT`."""
-    groups, pos = _uint_at(update, 0)
+    groups, pos = read_var_uint(update, 0)
     for _ in range(groups):
-        count, pos = _uint_at(update, pos)
-        pos = _uint_at(update, _uint_at(update, pos)[1])[1]
+        count, pos = read_var_uint(update, pos)
+        pos = read_var_uint(update, read_var_uint(update, pos)[1])[1]
         for _ in range(count):
             end = _item_at(update, pos + 1, update[pos], None)[1]
             simple = _SIMPLE_STRUCT(update, pos)

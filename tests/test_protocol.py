@@ -106,7 +106,7 @@ def test_unknown_message_types_are_returned_not_raised():
         (b"\x00\x05\x00", "unknown sync step 5"),
         (b"\x00\x02\x05ab", "runs past the end"),
         (b"\x01\x10\x00", "runs past the end"),
-        (b"\xff" * 9 + b"\x01", "longer than 53 bits"),
+        (b"\xff" * 9 + b"\x01", "var-uint longer than 8 bytes"),
     ],
 )
 def test_malformed_messages_raise_protocol_error(data, match):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from typing import Any, NamedTuple
 
-from ..updates._scan import _uint_at
+from ..updates._lib0 import append_var_uint, read_var_int, read_var_uint, read_var_uints
 
 __all__ = [
     "Item",
@@ -64,19 +64,12 @@ class _Reader:
         return value
 
     def uint(self) -> int:
-        value, self.pos = _uint_at(self.data, self.pos)
+        value, self.pos = read_var_uint(self.data, self.pos)
         return value
 
     def int(self) -> int:
-        b = self.byte()
-        result = b & 0x3F
-        negative = bool(b & 0x40)
-        shift = 6
-        while b & 0x80:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            shift += 7
-        return -result if negative else result
+        value, self.pos = read_var_int(self.data, self.pos)
+        return value
 
     def bytes(self) -> bytes:
         n = self.uint()
@@ -171,27 +164,27 @@ def _read_structs(reader: _Reader) -> list[Item]:
     pos = reader.pos
     items: list[Item] = []
     append = items.append
-    n_clients, pos = _uint_at(data, pos)
+    n_clients, pos = read_var_uint(data, pos)
     for _ in range(n_clients):
-        count, pos = _uint_at(data, pos)
-        client, pos = _uint_at(data, pos)
-        clock, pos = _uint_at(data, pos)
+        count, pos = read_var_uint(data, pos)
+        client, pos = read_var_uint(data, pos)
+        clock, pos = read_var_uint(data, pos)
         for _ in range(count):
             info = data[pos]
             pos += 1
             ref = info & 0x1F
             if ref == 0 or ref == 10:  # GC, skip
-                n, pos = _uint_at(data, pos)
+                n, pos = read_var_uint(data, pos)
                 clock += n
                 continue
             origin = right_origin = parent = None
             if info & 0x80:
-                a, pos = _uint_at(data, pos)
-                b, pos = _uint_at(data, pos)
+                a, pos = read_var_uint(data, pos)
+                b, pos = read_var_uint(data, pos)
                 origin = (a, b)
             if info & 0x40:
-                a, pos = _uint_at(data, pos)
-                b, pos = _uint_at(data, pos)
+                a, pos = read_var_uint(data, pos)
+                b, pos = read_var_uint(data, pos)
                 right_origin = (a, b)
             if origin is None and right_origin is None:
                 reader.pos = pos
@@ -206,12 +199,12 @@ def _read_structs(reader: _Reader) -> list[Item]:
                 if n < 0x80:
                     pos += 1
                 else:
-                    n, pos = _uint_at(data, pos)
+                    n, pos = read_var_uint(data, pos)
                 text = data[pos : pos + n].decode("utf-8", errors="surrogatepass")
                 pos += n
                 length = len(text) if n == len(text) else utf16_length(text)
             elif ref == 1:  # deleted
-                length, pos = _uint_at(data, pos)
+                length, pos = read_var_uint(data, pos)
             else:
                 reader.pos = pos
                 content = _content_length(reader, ref)
@@ -241,16 +234,7 @@ def split_update(update: bytes) -> tuple[list[Item], bytes]:
 
 def decode_delete_set(data: bytes) -> dict[int, list[tuple[int, int]]]:
     """`client -> [(clock, length), ...]` from an encoded delete set."""
-    values: list[int] = []
-    append = values.append
-    result = shift = 0
-    for b in data:  # every varint, in order
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            append(result)
-            result = shift = 0
-        else:
-            shift += 7
+    values = read_var_uints(data)
     deletes: dict[int, list[tuple[int, int]]] = {}
     pos = 1
     for _ in range(values[0] if values else 0):
@@ -260,13 +244,6 @@ def decode_delete_set(data: bytes) -> dict[int, list[tuple[int, int]]]:
         deletes[client] = list(zip(span[::2], span[1::2], strict=True))
         pos += 2 * n
     return deletes
-
-
-def _uint(value: int, out: bytearray) -> None:
-    while value > 0x7F:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    out.append(value)
 
 
 def encode_item(
@@ -280,29 +257,29 @@ def encode_item(
     if origin is None and right_origin is None:
         raise ValueError("an item written here needs an origin to find its parent")
     out = bytearray()
-    _uint(1, out)
-    _uint(1, out)
-    _uint(client, out)
-    _uint(clock, out)
+    append_var_uint(1, out)
+    append_var_uint(1, out)
+    append_var_uint(client, out)
+    append_var_uint(clock, out)
     out.append(4 | (0x80 if origin else 0) | (0x40 if right_origin else 0))
     for ident in (origin, right_origin):
         if ident is not None:
-            _uint(ident[0], out)
-            _uint(ident[1], out)
+            append_var_uint(ident[0], out)
+            append_var_uint(ident[1], out)
     data = text.encode("utf-8")
-    _uint(len(data), out)
+    append_var_uint(len(data), out)
     out += data
-    _uint(0, out)  # empty delete set
+    append_var_uint(0, out)  # empty delete set
     return bytes(out)
 
 
 def encode_delete(client: int, clock: int, length: int) -> bytes:
     """A v1 update that only deletes `length` clock units from `(client, clock)`."""
     out = bytearray()
-    _uint(0, out)
-    _uint(1, out)
-    _uint(client, out)
-    _uint(1, out)
-    _uint(clock, out)
-    _uint(length, out)
+    append_var_uint(0, out)
+    append_var_uint(1, out)
+    append_var_uint(client, out)
+    append_var_uint(1, out)
+    append_var_uint(clock, out)
+    append_var_uint(length, out)
     return bytes(out)

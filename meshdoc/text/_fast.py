@@ -17,13 +17,12 @@ from typing import Any
 
 from pycrdt import Doc
 
+from ..updates._lib0 import write_var_uint as _varint
 from ._codec import utf16_length
 from ._index import Run, Unsupported
 from ._reads import IndexReads
-from ._wire import SMALL as _SMALL
 from ._wire import client_bytes as _client
 from ._wire import encode_deletes as _encode_deletes
-from ._wire import varint as _varint
 
 __all__ = ["FastText", "Unsupported"]
 
@@ -101,7 +100,7 @@ class FastText(IndexReads):
         head = self.head
         if head is None:
             head = self.head = b"\x01\x01" + _client(client)
-        size = _SMALL[n] if n < 0x80 else _varint(n)
+        size = _varint(n)
         if left is not None:
             origin_clock = left.clock + left.length - 1
             if right is not None:
@@ -204,19 +203,12 @@ class FastText(IndexReads):
                     _client(right.client) + _varint(right.clock),
                 )
             self.cur_template = template
-        if clock < 0x4000:
-            clock_bytes = (
-                _SMALL[clock] if clock < 0x80 else bytes((0x80 | (clock & 0x7F), clock >> 7))
-            )
-        elif clock < 0x200000:
-            clock_bytes = bytes((0x80 | (clock & 0x7F), 0x80 | ((clock >> 7) & 0x7F), clock >> 14))
-        else:
-            clock_bytes = _varint(clock)
+        clock_bytes = _varint(clock)
         origin_bytes = self.last_bytes if self.last_clock == clock - 1 else _varint(clock - 1)
         data = text.encode()
         n = len(data)
         mid, tail = template
-        size = _SMALL[n] if n < 0x80 else _varint(n)
+        size = _varint(n)
         ydoc.apply_update(
             raw_txn,
             b"".join((self.head, clock_bytes, mid, origin_bytes, tail, size, data, b"\x00")),

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pycrdt import Assoc
 
 from .._exceptions import TextRangeError, UpdateError
+from ..updates._lib0 import append_var_int, append_var_uint, read_var_int, read_var_uint
 from ._sticky import StickyPosition
 
 if TYPE_CHECKING:
@@ -32,53 +33,24 @@ if TYPE_CHECKING:
 __all__ = ["StickyRange", "decode_sticky_position", "encode_sticky_position"]
 
 
-def _write_uint(value: int, out: bytearray) -> None:
-    while value > 0x7F:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    out.append(value)
-
-
-def _write_int(value: int, out: bytearray) -> None:
-    """lib0 ``writeVarInt``: sign in bit 6 of the first byte, 6 then 7 bits per byte."""
-    negative = value < 0
-    value = -value if negative else value
-    out.append((0x80 if value > 0x3F else 0) | (0x40 if negative else 0) | (value & 0x3F))
-    value >>= 6
-    while value > 0:
-        out.append((0x80 if value > 0x7F else 0) | (value & 0x7F))
-        value >>= 7
-
-
 class _Reader:
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.pos = 0
 
-    def byte(self) -> int:
-        if self.pos >= len(self.data):
-            raise UpdateError("sticky position bytes end too early")
-        value = self.data[self.pos]
-        self.pos += 1
+    def uint(self) -> int:
+        try:
+            value, self.pos = read_var_uint(self.data, self.pos)
+        except IndexError:
+            raise UpdateError("sticky position bytes end too early") from None
         return value
 
-    def uint(self) -> int:
-        value, shift = 0, 0
-        while True:
-            byte = self.byte()
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return value
-
     def int(self) -> int:
-        byte = self.byte()
-        value, negative, shift = byte & 0x3F, bool(byte & 0x40), 6
-        while byte & 0x80:
-            byte = self.byte()
-            value |= (byte & 0x7F) << shift
-            shift += 7
-        return -value if negative else value
+        try:
+            value, self.pos = read_var_int(self.data, self.pos)
+        except IndexError:
+            raise UpdateError("sticky position bytes end too early") from None
+        return value
 
     def string(self) -> str:
         length = self.uint()
@@ -97,20 +69,20 @@ def encode_sticky_position(position: StickyPosition) -> bytes:
     out = bytearray()
     if position.item is not None:
         out.append(0)
-        _write_uint(position.item[0], out)
-        _write_uint(position.item[1], out)
+        append_var_uint(position.item[0], out)
+        append_var_uint(position.item[1], out)
     elif position.tname is not None:
         out.append(1)
         raw = position.tname.encode("utf-8")
-        _write_uint(len(raw), out)
+        append_var_uint(len(raw), out)
         out.extend(raw)
     elif position.type_id is not None:
         out.append(2)
-        _write_uint(position.type_id[0], out)
-        _write_uint(position.type_id[1], out)
+        append_var_uint(position.type_id[0], out)
+        append_var_uint(position.type_id[1], out)
     else:
         raise UpdateError("an empty sticky position cannot be encoded")
-    _write_int(int(position.assoc), out)
+    append_var_int(int(position.assoc), out)
     return bytes(out)
 
 
@@ -203,7 +175,7 @@ class StickyRange:
         out = bytearray()
         for position in (self.start, self.end):
             raw = encode_sticky_position(position)
-            _write_uint(len(raw), out)
+            append_var_uint(len(raw), out)
             out.extend(raw)
         return bytes(out)
 

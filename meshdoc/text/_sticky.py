@@ -22,6 +22,7 @@ from typing import Any
 from pycrdt import Assoc, Doc, XmlElement, XmlFragment, XmlText
 
 from .._exceptions import UpdateError
+from ..updates._lib0 import read_var_uints
 from ._codec import Item, decode_items, decode_update, encode_item
 
 __all__ = ["StickyPosition", "create_position", "plain_text", "resolve_position"]
@@ -165,22 +166,9 @@ def create_position(doc: Doc, ytext: XmlText, offset: int, assoc: Assoc) -> Stic
 
 
 def _next_clock(copy: Doc, client: int) -> int:
-    data = copy.get_state()
-    pos = 0
-
-    def uint() -> int:
-        nonlocal pos
-        result = shift = 0
-        while True:
-            b = data[pos]
-            pos += 1
-            result |= (b & 0x7F) << shift
-            if b < 0x80:
-                return result
-            shift += 7
-
-    for _ in range(uint()):
-        c, clock = uint(), uint()
+    values = read_var_uints(copy.get_state())
+    for i in range(values[0]):
+        c, clock = values[1 + 2 * i], values[2 + 2 * i]
         if c == client:
             return clock
     return 0

@@ -17,10 +17,11 @@ from typing import Any
 
 from pycrdt import Doc, XmlText
 
+from ..updates._lib0 import read_var_uints
+from ..updates._lib0 import write_var_uint as _varint
 from ._codec import Item, decode_delete_set, split_update, utf16_length
 from ._index import Run, RunIndex, Unsupported
 from ._wire import client_bytes as _client
-from ._wire import varint as _varint
 
 __all__ = ["IndexSync"]
 
@@ -29,18 +30,7 @@ _STRING, _DELETED, _FORMAT = 4, 1, 6
 
 def _decode_state(data: bytes) -> dict[int, int]:
     state: dict[int, int] = {}
-    pos = 0
-    values: list[int] = []
-    while pos < len(data):
-        result = shift = 0
-        while True:
-            b = data[pos]
-            pos += 1
-            result |= (b & 0x7F) << shift
-            if b < 0x80:
-                break
-            shift += 7
-        values.append(result)
+    values = read_var_uints(data)
     for i in range(values[0] if values else 0):
         state[values[1 + 2 * i]] = values[2 + 2 * i]
     return state

@@ -6,25 +6,11 @@ encoded once.
 
 from __future__ import annotations
 
-__all__ = ["SMALL", "client_bytes", "encode_deletes", "varint"]
+from ..updates._lib0 import write_var_uint
 
-SMALL = [bytes((v,)) for v in range(256)]
+__all__ = ["client_bytes", "encode_deletes"]
+
 _CLIENTS: dict[int, bytes] = {}
-
-
-def varint(value: int) -> bytes:
-    if value < 0x80:
-        return SMALL[value]
-    if value < 0x4000:
-        return bytes((0x80 | (value & 0x7F), value >> 7))
-    if value < 0x200000:
-        return bytes((0x80 | (value & 0x7F), 0x80 | ((value >> 7) & 0x7F), value >> 14))
-    out = bytearray()
-    while value > 0x7F:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def client_bytes(value: int) -> bytes:
@@ -33,7 +19,7 @@ def client_bytes(value: int) -> bytes:
     if encoded is None:
         if len(_CLIENTS) >= 4096:  # a long-lived process meets many peers: stay bounded
             _CLIENTS.clear()
-        encoded = _CLIENTS[value] = varint(value)
+        encoded = _CLIENTS[value] = write_var_uint(value)
     return encoded
 
 
@@ -46,9 +32,9 @@ def encode_deletes(ranges: list[tuple[int, int, int]]) -> bytes:
             spans[-1] = (spans[-1][0], spans[-1][1] + length)
         else:
             spans.append((clock, length))
-    parts = [b"\x00", varint(len(by_client))]
+    parts = [b"\x00", write_var_uint(len(by_client))]
     for client, spans in by_client.items():
-        parts += (client_bytes(client), varint(len(spans)))
+        parts += (client_bytes(client), write_var_uint(len(spans)))
         for clock, length in spans:
-            parts += (varint(clock), varint(length))
+            parts += (write_var_uint(clock), write_var_uint(length))
     return b"".join(parts)

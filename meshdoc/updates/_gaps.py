@@ -24,13 +24,12 @@ from weakref import WeakKeyDictionary
 
 from pycrdt import Doc, get_state, get_update, merge_updates
 
+from ._lib0 import append_var_uint, read_var_uint
 from ._scan import (
     NATIVE_CHECK_MIN,
     _item_at,
     _Reader,
     _typed,
-    _uint,
-    _uint_at,
     check_state_vector,
     check_update,
     decode_state,
@@ -63,12 +62,12 @@ def _gapless(update: bytes, state: dict[int, int]) -> bool:
     merged = update
     if state:
         out = bytearray()
-        _uint(len(state), out)
+        append_var_uint(len(state), out)
         for client, clock in state.items():
-            _uint(1, out)
-            _uint(client, out)
+            append_var_uint(1, out)
+            append_var_uint(client, out)
             out += b"\x00\x00"  # clock 0, a GC struct
-            _uint(clock, out)
+            append_var_uint(clock, out)
         out.append(0)  # no deletions
         merged = merge_updates(bytes(out), update)
     return get_update(merged, get_state(merged))[:1] == b"\x00"
@@ -133,11 +132,11 @@ def integrable(update: bytes, state: dict[int, int]) -> tuple[bytes, bool]:
         if not held:
             return update, False
         out = bytearray()
-        _uint(len(groups), out)
+        append_var_uint(len(groups), out)
         for kept, client, first, start, stop in groups:
-            _uint(kept, out)
-            _uint(client, out)
-            _uint(first, out)
+            append_var_uint(kept, out)
+            append_var_uint(client, out)
+            append_var_uint(first, out)
             out += update[start:stop]
         out += update[reader.pos :]  # the delete set
         return bytes(out), True
@@ -163,11 +162,11 @@ def _needs(update: bytes, state: dict[int, int]) -> dict[int, int]:
         if clock < needs.get(client, _NEVER):
             needs[client] = clock
 
-    groups, pos = _uint_at(update, 0)
+    groups, pos = read_var_uint(update, 0)
     for _ in range(groups):
-        count, pos = _uint_at(update, pos)
-        client, pos = _uint_at(update, pos)
-        clock, pos = _uint_at(update, pos)
+        count, pos = read_var_uint(update, pos)
+        client, pos = read_var_uint(update, pos)
+        clock, pos = read_var_uint(update, pos)
         named[client] = state.get(client, 0) + 1
         for _ in range(count):
             length, pos = _item_at(update, pos + 1, update[pos], deps)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+from ._lib0 import read_var_uint
+
 __all__ = [
     "MAX_ANY_DEPTH",
     "NATIVE_CHECK_MIN",
@@ -56,23 +58,6 @@ _SIMPLE_STRUCT = re.compile(_SIMPLE, re.DOTALL).match
 _SIMPLE_UPDATE = re.compile(rb"\x01\x01" + _ID + rb"(?:" + _SIMPLE + rb")\x00", re.DOTALL).fullmatch
 
 
-def _uint_at(data: bytes, pos: int) -> tuple[int, int]:
-    """The lib0 varint at `pos`, and where it ends: the one varint reader of update parsing."""
-    b = data[pos]
-    if b < 0x80:
-        return b, pos + 1
-    result = b & 0x7F
-    shift = 7
-    pos += 1
-    while True:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-
-
 class _Reader:
     """Reads lib0 varints and skips values in a bytes object."""
 
@@ -83,7 +68,7 @@ class _Reader:
         self.pos = 0
 
     def uint(self) -> int:
-        value, self.pos = _uint_at(self.data, self.pos)
+        value, self.pos = read_var_uint(self.data, self.pos)
         return value
 
     def skip_varint(self) -> None:
@@ -214,53 +199,46 @@ def _item_at(data: bytes, pos: int, info: int, deps: list[int] | None) -> tuple[
     """
     ref = info & 0x1F
     if ref in (0, 10):  # GC, skip
-        return _uint_at(data, pos)
+        return read_var_uint(data, pos)
     if info & 0x80:  # origin
-        client, pos = _uint_at(data, pos)
-        clock, pos = _uint_at(data, pos)
+        client, pos = read_var_uint(data, pos)
+        clock, pos = read_var_uint(data, pos)
         if deps is not None:
             deps += (client, clock)
     if info & 0x40:  # right origin
-        client, pos = _uint_at(data, pos)
-        clock, pos = _uint_at(data, pos)
+        client, pos = read_var_uint(data, pos)
+        clock, pos = read_var_uint(data, pos)
         if deps is not None:
             deps += (client, clock)
     if not info & 0xC0:  # parent: a root name or an ID, then a map key
-        named, pos = _uint_at(data, pos)
+        named, pos = read_var_uint(data, pos)
         if named == 1:
-            size, pos = _uint_at(data, pos)
+            size, pos = read_var_uint(data, pos)
             pos += size
         else:
-            client, pos = _uint_at(data, pos)
-            clock, pos = _uint_at(data, pos)
+            client, pos = read_var_uint(data, pos)
+            clock, pos = read_var_uint(data, pos)
             if deps is not None:
                 deps += (client, clock)
         if info & 0x20:
-            size, pos = _uint_at(data, pos)
+            size, pos = read_var_uint(data, pos)
             pos += size
     if ref == 4:  # string
-        size, pos = _uint_at(data, pos)
+        size, pos = read_var_uint(data, pos)
         end = pos + size
         if end > len(data):
             raise ValueError("truncated update")
         return _utf16_length(data[pos:end]), end
     if ref == 6:  # format: key, JSON value
-        size, pos = _uint_at(data, pos)
-        size, pos = _uint_at(data, pos + size)
+        size, pos = read_var_uint(data, pos)
+        size, pos = read_var_uint(data, pos + size)
         return 1, pos + size
     if ref == 1:  # deleted
-        return _uint_at(data, pos)
+        return read_var_uint(data, pos)
     reader = _Reader(data)
     reader.pos = pos
     length = _skip_content(reader, ref)
     return length, reader.pos
-
-
-def _uint(value: int, out: bytearray) -> None:
-    while value > 0x7F:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    out.append(value)
 
 
 def check_state_vector(state: bytes) -> None:
@@ -273,7 +251,7 @@ def check_state_vector(state: bytes) -> None:
         ValueError: empty, or a count the bytes cannot hold.
     """
     try:
-        count, pos = _uint_at(state, 0)
+        count, pos = read_var_uint(state, 0)
     except IndexError:
         raise ValueError("truncated state vector") from None
     if count * 2 > len(state) - pos:
@@ -301,29 +279,29 @@ def check_update(update: bytes) -> None:
     if _SIMPLE_UPDATE(data) is not None:  # a keystroke: nothing in it is counted
         return
     try:
-        groups, pos = _uint_at(data, 0)
+        groups, pos = read_var_uint(data, 0)
         if groups * 3 + 1 > end - pos:
             raise ValueError(f"update claims {groups} clients in {end} bytes")
         for _ in range(groups):
-            count, pos = _uint_at(data, pos)
+            count, pos = read_var_uint(data, pos)
             if count * 2 > end - pos:
                 raise ValueError(f"update claims {count} structs in {end - pos} bytes")
-            pos = _uint_at(data, _uint_at(data, pos)[1])[1]  # client, clock
+            pos = read_var_uint(data, read_var_uint(data, pos)[1])[1]  # client, clock
             for _ in range(count):
                 simple = _SIMPLE_STRUCT(data, pos)
                 if simple is not None:
                     pos = simple.end()
                 else:
                     pos = _item_at(data, pos + 1, data[pos], None)[1]
-        clients, pos = _uint_at(data, pos)  # the delete set
+        clients, pos = read_var_uint(data, pos)  # the delete set
         if clients * 2 > end - pos:
             raise ValueError(f"delete set claims {clients} clients in {end - pos} bytes")
         for _ in range(clients):
-            ranges, pos = _uint_at(data, _uint_at(data, pos)[1])
+            ranges, pos = read_var_uint(data, read_var_uint(data, pos)[1])
             if ranges * 2 > end - pos:
                 raise ValueError(f"delete set claims {ranges} ranges in {end - pos} bytes")
             for _ in range(ranges):
-                pos = _uint_at(data, _uint_at(data, pos)[1])[1]  # clock, length
+                pos = read_var_uint(data, read_var_uint(data, pos)[1])[1]  # clock, length
     except IndexError:
         raise ValueError("truncated update") from None
     if pos > end:
@@ -364,11 +342,11 @@ def follows_on(update: bytes, known: dict[int, int]) -> tuple[list[int] | None, 
         waiting: list[tuple[int, list[int]]] = []  # a group's client, its IDs in other runs
         deps: list[int] = []
         sure = True
-        groups, pos = _uint_at(data, 0)
+        groups, pos = read_var_uint(data, 0)
         for _ in range(groups):
-            count, pos = _uint_at(data, pos)
-            client, pos = _uint_at(data, pos)
-            clock, pos = _uint_at(data, pos)
+            count, pos = read_var_uint(data, pos)
+            client, pos = read_var_uint(data, pos)
+            clock, pos = read_var_uint(data, pos)
             have = known.get(client, 0)
             sure = sure and clock <= have
             others: list[int] = []
@@ -405,8 +383,8 @@ def _typed(data: bytes, known: dict[int, int]) -> tuple[int, int, bool] | None:
     Raises:
         ValueError, IndexError: the bytes are not a v1 update.
     """
-    client, pos = _uint_at(data, 2)
-    clock, pos = _uint_at(data, pos)
+    client, pos = read_var_uint(data, 2)
+    clock, pos = read_var_uint(data, pos)
     info = data[pos]
     if info & 0x1F != 4 or not info & 0xC0:
         return None
@@ -414,14 +392,14 @@ def _typed(data: bytes, known: dict[int, int]) -> tuple[int, int, bool] | None:
     have = known.get(client, 0)
     sure = clock <= have
     if info & 0x80:  # origin
-        owner, pos = _uint_at(data, pos)
-        at, pos = _uint_at(data, pos)
+        owner, pos = read_var_uint(data, pos)
+        at, pos = read_var_uint(data, pos)
         sure = sure and at < (have if owner == client else known.get(owner, 0))
     if info & 0x40:  # right origin
-        owner, pos = _uint_at(data, pos)
-        at, pos = _uint_at(data, pos)
+        owner, pos = read_var_uint(data, pos)
+        at, pos = read_var_uint(data, pos)
         sure = sure and at < (have if owner == client else known.get(owner, 0))
-    size, pos = _uint_at(data, pos)
+    size, pos = read_var_uint(data, pos)
     if pos + size > len(data):
         raise ValueError("truncated update")
     return client, clock + _utf16_length(data[pos : pos + size]), sure
