@@ -1,34 +1,41 @@
-"""meshdoc: Yjs-compatible documents as schema-typed element trees with rich text."""
+"""meshdoc: Yjs-compatible documents as schema-typed element trees with rich text.
+
+Its parts, each a subpackage that imports only those below it: `updates` (Yjs update bytes),
+`schema` (element types, checks, JSON Schema), `text` (rich text), `tree` (`MeshDocument`
+and its elements), `markdown` (Markdown in and out).
+"""
 
 from __future__ import annotations
 
-from ._exceptions import MeshdocError as MeshdocError
-from ._exceptions import NodeNotFoundError as NodeNotFoundError
-from ._exceptions import SchemaDefinitionError as SchemaDefinitionError
-from ._exceptions import SchemaError as SchemaError
-from ._exceptions import StructureError as StructureError
-from ._exceptions import TextRangeError as TextRangeError
-from ._exceptions import TransactionError as TransactionError
-from ._exceptions import UpdateError as UpdateError
-from .schema._richtext import RICH_TEXT_SCHEMA as RICH_TEXT_SCHEMA
-from .schema._schema import DEFAULT_MARKS as DEFAULT_MARKS
-from .schema._schema import ChildProperty as ChildProperty
-from .schema._schema import ElementType as ElementType
-from .schema._schema import MarkType as MarkType
-from .schema._schema import MeshSchema as MeshSchema
-from .schema._schema import ValueProperty as ValueProperty
-from .schema._validate import Violation as Violation
-from .text._node import EMBED_CHARACTER as EMBED_CHARACTER
-from .text._node import TextNode as TextNode
-from .text._ranges import StickyRange as StickyRange
-from .text._ranges import decode_sticky_position as decode_sticky_position
-from .text._ranges import encode_sticky_position as encode_sticky_position
-from .text._sticky import StickyPosition as StickyPosition
-from .tree._document import MeshDocument as MeshDocument
-from .tree._element import Element as Element
-from .tree._events import DocumentEvent as DocumentEvent
-from .tree._events import Subscription as Subscription
-from .tree._undo import UndoManager as UndoManager
+from ._exceptions import (
+    MeshdocError,
+    NodeNotFoundError,
+    SchemaDefinitionError,
+    SchemaError,
+    StructureError,
+    TextRangeError,
+    TransactionError,
+    UpdateError,
+)
+from .schema import (
+    DEFAULT_MARKS,
+    RICH_TEXT_SCHEMA,
+    ChildProperty,
+    ElementType,
+    MarkType,
+    MeshSchema,
+    ValueProperty,
+    Violation,
+)
+from .text import (
+    EMBED_CHARACTER,
+    StickyPosition,
+    StickyRange,
+    TextNode,
+    decode_sticky_position,
+    encode_sticky_position,
+)
+from .tree import DocumentEvent, Element, MeshDocument, Subscription, UndoManager
 
 __all__ = [
     "DEFAULT_MARKS",

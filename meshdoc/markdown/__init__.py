@@ -35,8 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..schema._richtext import RICH_TEXT_SCHEMA
-from ..schema._schema import MeshSchema
+from ..schema import RICH_TEXT_SCHEMA, MeshSchema
 from ..tree._document import DEFAULT_FRAGMENT, MeshDocument
 from ..tree._element import Element
 from ._document import blocks_to_json, element_to_prosemirror, insert_blocks

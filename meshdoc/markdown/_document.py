@@ -22,7 +22,7 @@ from ..tree._json import TEXT_KEY, ElementPlan, TextPlan, ids_below, plan_json, 
 from ._parse import MARK_ORDER, normalize_inline
 
 if TYPE_CHECKING:
-    from ..schema._schema import MeshSchema
+    from ..schema import MeshSchema
     from ..tree._element import Element
 
 __all__ = ["blocks_to_json", "element_to_prosemirror", "insert_blocks"]

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._exceptions import SchemaError
-from ._schema import value_matches
-
-if TYPE_CHECKING:
-    from ._schema import ElementType, MeshSchema
+from ._types import ElementType, SchemaView, value_matches
 
 __all__ = [
     "Problem",
@@ -94,7 +91,7 @@ def drop_absent(element: ElementType, attributes: dict[str, Any]) -> dict[str, A
     }
 
 
-def child_problems(schema: MeshSchema, parent: ElementType, child_tag: str) -> Iterator[Problem]:
+def child_problems(schema: SchemaView, parent: ElementType, child_tag: str) -> Iterator[Problem]:
     """Problems of putting an element `child_tag` under an element of type `parent`."""
     if schema.element(child_tag) is None:
         yield ("unknown-tag", f"tag <{child_tag}> is not declared in the schema", child_tag, None)
@@ -143,7 +140,7 @@ def order_problems(parent: ElementType, child_tags: list[str]) -> Iterator[Probl
         last = r
 
 
-def mark_problems(schema: MeshSchema, marks: dict[str, Any]) -> Iterator[Problem]:
+def mark_problems(schema: SchemaView, marks: dict[str, Any]) -> Iterator[Problem]:
     """Problems of the text attributes (marks) `marks`, ``None`` values meaning "remove"."""
     for name, value in marks.items():
         mark = schema.mark(_HASHED_MARK.sub("", name))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._schema import ElementType, MarkType, MeshSchema, ValueProperty
+    from ._types import ElementType, MarkType, SchemaView, ValueProperty
 
 __all__ = ["schema_to_json_schema"]
 
@@ -52,7 +52,7 @@ def _mark_schema(mark: MarkType) -> dict[str, Any]:
     return _strict_object({mark.name: attrs}, mark.description)
 
 
-def _body(schema: MeshSchema, element: ElementType, *, with_id: bool) -> dict[str, Any]:
+def _body(schema: SchemaView, element: ElementType, *, with_id: bool) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     if with_id:
         properties["$id"] = {
@@ -78,7 +78,7 @@ def _body(schema: MeshSchema, element: ElementType, *, with_id: bool) -> dict[st
     return _strict_object(properties, element.description)
 
 
-def schema_to_json_schema(schema: MeshSchema) -> dict[str, Any]:
+def schema_to_json_schema(schema: SchemaView) -> dict[str, Any]:
     """Build the strict JSON Schema of `schema`'s document JSON (see module docstring)."""
     defs: dict[str, Any] = {}
     for element in schema.elements:

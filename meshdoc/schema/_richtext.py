@@ -16,7 +16,8 @@ though Markdown has no spelling for it.
 
 from __future__ import annotations
 
-from ._schema import ChildProperty, ElementType, MarkType, MeshSchema, ValueProperty
+from ._schema import MeshSchema
+from ._types import ChildProperty, ElementType, MarkType, ValueProperty
 
 __all__ = ["BLOCK_TAGS", "RICH_TEXT_SCHEMA"]
 

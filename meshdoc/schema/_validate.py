@@ -10,7 +10,7 @@ deletes anyone's data.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from pycrdt import XmlElement, XmlFragment, XmlText
 
@@ -23,12 +23,18 @@ from ._checks import (
     order_problems,
     text_problems,
 )
+from ._types import ElementType, SchemaView
 
-if TYPE_CHECKING:
-    from ..tree._document import MeshDocument
-    from ._schema import ElementType, MeshSchema
+__all__ = ["Validatable", "Violation", "validate_document"]
 
-__all__ = ["Violation", "validate_document"]
+
+class Validatable(Protocol):
+    """What validation reads of a document (a `MeshDocument`): its root attributes and tree."""
+
+    @property
+    def fragment(self) -> XmlFragment: ...
+
+    def _root_attributes(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,7 @@ class Violation:
 
 
 class _Walker:
-    def __init__(self, schema: MeshSchema) -> None:
+    def __init__(self, schema: SchemaView) -> None:
         self.schema = schema
         self.violations: list[Violation] = []
         self.seen_ids: set[str] = set()
@@ -105,7 +111,7 @@ class _Walker:
             self.add(list(order_problems(element, tags)), path, element_id)
 
 
-def validate_document(schema: MeshSchema, document: MeshDocument) -> list[Violation]:
+def validate_document(schema: SchemaView, document: Validatable) -> list[Violation]:
     """Every violation of `schema` in `document`, in document order."""
     walker = _Walker(schema)
     root = schema.root

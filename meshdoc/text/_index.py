@@ -14,7 +14,7 @@ from itertools import accumulate, islice
 from operator import attrgetter, sub
 from typing import Any
 
-from ._run import Run, Unsupported
+from ._run import Block, Run, Unsupported
 
 __all__ = ["Block", "Run", "RunIndex", "Unsupported"]
 
@@ -25,18 +25,6 @@ _clock = attrgetter("clock")  # (a bisect key: C speed)
 _vis = attrgetter("vis")
 #: `i & (i - 1)` for the Fenwick node `i` (1-based) at list index i - 1, grown as needed
 _PARENTS: list[int] = []
-
-
-class Block:
-    __slots__ = ("pos", "runs", "vis")
-
-    def __init__(self, runs: list[Run]) -> None:
-        self.runs = runs
-        self.pos = 0  # index in `RunIndex.blocks`, renumbered when a block splits
-        self.vis = 0
-        for run in runs:
-            run.block = self
-            self.vis += run.chars
 
 
 class RunIndex:

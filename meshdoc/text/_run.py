@@ -1,18 +1,15 @@
 """One run of the text index: a slice of one Yjs item, as the fast text path models it.
 
 A run holds consecutive clocks of one client that are all visible (with their text) or all
-deleted; `RunIndex` (`_text_index`) keeps runs in document order, and cuts and joins them as
+deleted; `RunIndex` (`_index`) keeps runs in document order, and cuts and joins them as
 edits land.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from ._index import Block
-
-__all__ = ["Run", "Unsupported"]
+__all__ = ["Block", "Run", "Unsupported"]
 
 
 class Unsupported(Exception):
@@ -82,3 +79,17 @@ class Run:
         text = self.text
         assert text is not None
         return chars if self.chars == self.length else _units(text[:chars])
+
+
+class Block:
+    """Consecutive runs of the index, with their visible length (a leaf of the Fenwick tree)."""
+
+    __slots__ = ("pos", "runs", "vis")
+
+    def __init__(self, runs: list[Run]) -> None:
+        self.runs = runs
+        self.pos = 0  # index in `RunIndex.blocks`, renumbered when a block splits
+        self.vis = 0
+        for run in runs:
+            run.block = self
+            self.vis += run.chars

@@ -42,8 +42,7 @@ if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport t
     from exceptiongroup import ExceptionGroup
 
 if TYPE_CHECKING:
-    from ..schema._schema import MeshSchema
-    from ..schema._validate import Violation
+    from ..schema import MeshSchema, Violation
 
 __all__ = ["DEFAULT_FRAGMENT", "DEFAULT_ORIGIN", "MAX_UNSETTLED", "MeshDocument"]
 

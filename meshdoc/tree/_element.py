@@ -37,9 +37,9 @@ from ._search import find_nodes, grep_nodes, node_by_id
 from ._xml_string import node_to_xml
 
 if TYPE_CHECKING:
-    from ..schema._schema import ElementType
+    from ..schema import ElementType
     from ..text._node import TextNode
-    from ._document import MeshDocument
+    from ._views import DocumentView
 
 __all__ = ["Element"]
 
@@ -51,14 +51,14 @@ class Element:
 
     __slots__ = ("_document", "_node")
 
-    def __init__(self, document: MeshDocument, node: XmlElement | XmlFragment) -> None:
+    def __init__(self, document: DocumentView, node: XmlElement | XmlFragment) -> None:
         self._document = document
         self._node = node
 
     # ------------------------------------------------------------ identity
 
     @property
-    def document(self) -> MeshDocument:
+    def document(self) -> DocumentView:
         return self._document
 
     @property

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pycrdt import XmlElement, XmlText
 
 if TYPE_CHECKING:
-    from ._document import MeshDocument
+    from ._views import DocumentView
 
 __all__ = ["DocumentEvent", "Subscription"]
 
@@ -43,7 +43,7 @@ class DocumentEvent:
 class Subscription:
     """A registered callback; pass it to `MeshDocument.unobserve` (or call `close`)."""
 
-    def __init__(self, document: MeshDocument, callback: Callable[[DocumentEvent], None]) -> None:
+    def __init__(self, document: DocumentView, callback: Callable[[DocumentEvent], None]) -> None:
         self._document = document
         self._callback = callback
         self._pending: dict[str, Any] | None = None

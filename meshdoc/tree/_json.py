@@ -38,7 +38,7 @@ from ..schema._checks import (
 )
 
 if TYPE_CHECKING:
-    from ..schema._schema import ElementType, MeshSchema
+    from ..schema import ElementType, MeshSchema
 
 __all__ = ["ElementPlan", "TextPlan", "node_to_json", "plan_json", "text_to_json", "write_plan"]
 

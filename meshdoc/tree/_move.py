@@ -19,12 +19,12 @@ from ..schema._checks import child_problems, raise_first
 from ._json import snapshot, write_plan
 
 if TYPE_CHECKING:
-    from ._element import Element
+    from ._views import ElementView
 
 __all__ = ["move_element"]
 
 
-def move_element(element: Element, parent: Element, index: int | None) -> XmlElement:
+def move_element(element: ElementView, parent: ElementView, index: int | None) -> XmlElement:
     """Move `element` under `parent` at `index` (last if None); returns the new node.
 
     Raises:

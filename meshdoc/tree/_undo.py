@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pycrdt import UndoManager as _UndoManager
 
 if TYPE_CHECKING:
-    from ._document import MeshDocument
+    from ._views import DocumentView
 
 __all__ = ["UndoManager"]
 
@@ -41,7 +41,7 @@ class UndoManager:
 
     def __init__(
         self,
-        document: MeshDocument,
+        document: DocumentView,
         origins: Iterable[Any],
         *,
         capture_timeout_millis: int = 500,
