@@ -350,12 +350,12 @@ class RawPeer:
         await self.websocket.send(data)
 
     async def recv(self, timeout: float = 10) -> Any:
-        """The next message, decoded (`meshroom._protocol` types).
+        """The next message, decoded (`meshroom.protocol._messages` types).
 
         The server's authenticated message (who this connection is) is kept in
         `authenticated` rather than returned, so tests read the protocol that follows.
         """
-        from meshroom._protocol import AuthMessage, decode_authenticated, decode_message
+        from meshroom.protocol._messages import AuthMessage, decode_authenticated, decode_message
 
         with anyio.fail_after(timeout):
             while True:

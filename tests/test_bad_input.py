@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from meshroom import CloseCode, Limits, Server
-from meshroom._protocol import (
+from meshroom.protocol._messages import (
     AwarenessEntry,
     SyncMessage,
     SyncStep,

@@ -18,7 +18,7 @@ import pycrdt
 import pytest
 from conftest import LiveServer, open_raw_peer, run_server
 
-from meshroom._protocol import SyncMessage, SyncStep, encode_sync_step1, encode_update
+from meshroom.protocol._messages import SyncMessage, SyncStep, encode_sync_step1, encode_update
 
 pytestmark = pytest.mark.anyio
 

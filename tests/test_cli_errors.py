@@ -12,7 +12,7 @@ import sys
 import typer
 from typer.testing import CliRunner
 
-from meshroom._cli_errors import CliError, OneLineGroup, error_text
+from meshroom.cli._errors import CliError, OneLineGroup, error_text
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup

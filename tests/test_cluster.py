@@ -138,7 +138,7 @@ async def test_awareness_of_a_stopped_process_leaves_at_once(redis_url):
 
 
 async def test_awareness_of_a_vanished_process_expires(redis_url, prefix):
-    from meshroom._protocol import AwarenessEntry, encode_awareness_update
+    from meshroom.protocol._messages import AwarenessEntry, encode_awareness_update
 
     async with (
         cluster_server(redis_url, prefix, awareness_timeout=1.0) as b,

@@ -46,7 +46,8 @@ from meshdoc.updates._scan import (
 )
 from meshroom import CloseCode, Server
 from meshroom._exceptions import ProtocolError
-from meshroom._protocol import (
+from meshroom.auth import Grant, mint_token
+from meshroom.protocol._messages import (
     MAX_JSON_DEPTH,
     SyncMessage,
     SyncStep,
@@ -59,7 +60,6 @@ from meshroom._protocol import (
     write_var_string,
     write_var_uint,
 )
-from meshroom.auth import Grant, mint_token
 
 MiB = 1024 * 1024
 #: The issue's goal: no frame raises peak memory by more than this.

@@ -25,8 +25,7 @@ from test_decoder_bounds import (
 )
 
 from meshroom import CloseCode
-from meshroom._presence import MAX_ROOM_UPDATE
-from meshroom._protocol import (
+from meshroom.protocol._messages import (
     AwarenessEntry,
     AwarenessMessage,
     SyncMessage,
@@ -37,6 +36,7 @@ from meshroom._protocol import (
     encode_sync_step1,
     encode_update,
 )
+from meshroom.server._presence import MAX_ROOM_UPDATE
 
 pytestmark = pytest.mark.anyio
 
@@ -153,7 +153,7 @@ YRS_REFUSES = bytes.fromhex(
 
 
 async def test_an_update_yrs_refuses_closes_the_sender_as_a_protocol_error():
-    from meshroom._protocol import encode_update
+    from meshroom.protocol._messages import encode_update
 
     async with run_server() as live:
         url = live.url("bad", "doc")

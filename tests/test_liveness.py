@@ -17,7 +17,7 @@ import pytest
 from conftest import LiveServer, open_node_peer, serve_app
 
 from meshroom import RoomClient, Server, uvicorn_websocket
-from meshroom._uvicorn import PING_INTERVAL
+from meshroom.transport._uvicorn import PING_INTERVAL
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from meshroom import RoomNameError
-from meshroom._names import (
+from meshroom.protocol._names import (
     MAX_PATH_LENGTH,
     MAX_SEGMENT_LENGTH,
     parse_target,

@@ -9,7 +9,7 @@ import pytest
 from conftest import eventually, open_node_peer, open_raw_peer
 
 from meshroom import Access, Limits
-from meshroom._presence import Presence, check_message
+from meshroom.server._presence import Presence, check_message
 
 pytestmark = pytest.mark.anyio
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pycrdt
 import pytest
 
-from meshroom._hooks import Access
-from meshroom._presence import Presence
+from meshroom.server._hooks import Access
+from meshroom.server._presence import Presence
 
 
 def _client_edit(doc: pycrdt.Doc, edit) -> bytes:  # type: ignore[no-untyped-def]

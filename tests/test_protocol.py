@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from meshroom import ProtocolError
-from meshroom._protocol import (
+from meshroom.protocol._messages import (
     AuthMessage,
     AwarenessEntry,
     AwarenessMessage,

@@ -11,7 +11,7 @@ import pytest
 from conftest import free_port, open_node_peer, open_raw_peer, run_server
 
 from meshroom import Extension
-from meshroom._protocol import SyncMessage, SyncStep, encode_sync_step1, encode_update
+from meshroom.protocol._messages import SyncMessage, SyncStep, encode_sync_step1, encode_update
 
 pytestmark = pytest.mark.anyio
 

@@ -30,9 +30,9 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from meshdoc import MeshDocument
 from meshroom import RoomClient
-from meshroom._client_backoff import Backoff
-from meshroom._client_link import DocumentLink
-from meshroom._protocol import (
+from meshroom.client._backoff import Backoff
+from meshroom.client._link import DocumentLink
+from meshroom.protocol._messages import (
     SyncMessage,
     SyncStep,
     decode_message,

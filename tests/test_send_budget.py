@@ -18,7 +18,7 @@ from conftest import eventually, open_raw_peer, run_server
 from test_uvicorn_transport import _stalled_reader
 
 from meshroom import CloseCode, Limits
-from meshroom._protocol import SyncMessage, SyncStep, encode_update
+from meshroom.protocol._messages import SyncMessage, SyncStep, encode_update
 
 pytestmark = pytest.mark.anyio
 

@@ -22,7 +22,7 @@ from meshroom import (
     Server,
     connection_pair,
 )
-from meshroom._protocol import (
+from meshroom.protocol._messages import (
     AuthMessage,
     AwarenessEntry,
     AwarenessMessage,
@@ -441,7 +441,7 @@ async def test_in_memory_connections_and_both_apis(api):
 
 
 def test_queued_updates_are_coalesced_in_order():
-    from meshroom._session import coalesce_updates
+    from meshroom.server._session import coalesce_updates
 
     source = pycrdt.Doc(client_id=8)
     text = source.get("t", type=pycrdt.Text)

@@ -26,7 +26,7 @@ from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
 
 from meshroom import Access, CloseCode, Limits, Server, uvicorn_websocket
-from meshroom._protocol import (
+from meshroom.protocol._messages import (
     AwarenessEntry,
     SyncMessage,
     SyncStep,
@@ -36,7 +36,7 @@ from meshroom._protocol import (
     encode_sync_step1,
     encode_update,
 )
-from meshroom._session import Session
+from meshroom.server._session import Session
 
 pytestmark = pytest.mark.anyio
 

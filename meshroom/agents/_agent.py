@@ -147,7 +147,7 @@ class Agent:
         Raises:
             ClientError: the server cannot be reached or refused the agent.
         """
-        from .._client import RoomClient
+        from ..client._client import RoomClient
 
         options: dict[str, Any] = {"name": self.name, "kind": "agent", "token": token}
         if self._participant_id is not None:

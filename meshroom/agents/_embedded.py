@@ -19,15 +19,15 @@ from uuid import uuid4
 
 from pycrdt import Doc
 
-from .._hooks import Access
-from .._names import validate_path, validate_room
-from .._protocol import AwarenessEntry, encode_awareness, encode_awareness_update
+from ..protocol._messages import AwarenessEntry, encode_awareness, encode_awareness_update
+from ..protocol._names import validate_path, validate_room
+from ..server._hooks import Access
 
 if TYPE_CHECKING:
     from meshdoc import MeshDocument, MeshSchema
 
-    from .._room import Room
-    from .._server import Server
+    from ..server._room import Room
+    from ..server._server import Server
 
 __all__ = ["EmbeddedPeer"]
 

@@ -22,9 +22,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from .._close_codes import CloseCode
 from .._exceptions import AuthenticationError
-from .._hooks import Access, AuthenticatePayload, Extension
+from ..protocol._close_codes import CloseCode
+from ..server._hooks import Access, AuthenticatePayload, Extension
 from ._redact import install_redaction
 from ._tokens import DEFAULT_LEEWAY, TokenClaims, TokenVerifier
 

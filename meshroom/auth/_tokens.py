@@ -22,9 +22,9 @@ from typing import Any
 
 import jwt
 
-from .._close_codes import CloseCode
 from .._exceptions import AuthenticationError
-from .._hooks import Access, ParticipantKind
+from ..protocol._close_codes import CloseCode
+from ..server._hooks import Access, ParticipantKind
 from ._grants import Grant, parse_grants, resolve_mode
 from ._keys import KeySet, check_secret, family_of
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from .._protocol import (
+from ..protocol._messages import (
     AwarenessMessage,
     decode_awareness_update,
     decode_message,
@@ -27,7 +27,7 @@ from .._protocol import (
 )
 
 if TYPE_CHECKING:
-    from .._document import LiveDocument
+    from ..server._document import LiveDocument
 
 __all__ = ["AwarenessRelay"]
 

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._document import unsettled_of
-from .._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
+from ..server._document import unsettled_of
+from ..server._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
 from ._awareness import AwarenessRelay
 from ._lease import keep_lease, release_lease, take_lease
 from ._publisher import UpdatePublisher

@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING
 import anyio
 from pycrdt import merge_updates
 
-from .._document import unsettled_of
 from .._exceptions import StorageError
-from .._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
+from ..server._document import unsettled_of
+from ..server._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
 from ._journal import LocalJournal
 from ._tracked import STORAGE_ORIGIN, TrackedDocument, apply_all
 

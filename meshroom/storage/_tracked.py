@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import anyio
 from pycrdt import Doc
 
-from .._document import unsettled_of
 from .._exceptions import StorageError
+from ..server._document import unsettled_of
 
 __all__ = ["STORAGE_ORIGIN", "TrackedDocument", "apply_all"]
 

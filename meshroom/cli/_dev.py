@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ._exceptions import RoomNameError
-from ._names import validate_room
+from .._exceptions import RoomNameError
+from ..protocol._names import validate_room
 
 __all__ = ["dev_token_route"]
 
@@ -28,7 +28,7 @@ def dev_token_route(secret: str) -> Route:
     `id` names the participant (the token's ``sub``); without it the token gets a new
     UUID, which the client learns when it joins (`RoomClient.participant_id`).
     """
-    from .auth import Grant, mint_token
+    from ..auth import Grant, mint_token
 
     async def dev_token(request: Request) -> Any:
         room = request.query_params.get("room", "demo")

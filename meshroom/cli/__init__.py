@@ -1,9 +1,9 @@
 """The `meshroom` command line: one Typer app, one module per sub-command.
 
-Each sub-command lives in its own module (`_cli_serve.py`, `_cli_token.py`,
-`_cli_agent.py`, `_cli_doc.py`) and registers itself on `app`; this module only
+Each sub-command lives in its own module (`_serve.py`, `_token.py`,
+`_agent.py`, `_doc.py`) and registers itself on `app`; this module only
 imports them. Every failure is one line on stderr and a non-zero exit status
-(see `_cli_errors`; ``MESHROOM_TRACEBACK=1`` adds the traceback of an
+(see `_errors`; ``MESHROOM_TRACEBACK=1`` adds the traceback of an
 unexpected error). Help is plain text: a switch shows no value placeholder,
 and the output reads the same in a terminal, a pipe or a log.
 """
@@ -15,7 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
-from ._cli_errors import OneLineGroup
+from ._errors import OneLineGroup
 
 app = typer.Typer(
     name="meshroom",
@@ -27,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_COMMAND_MODULES = ("_cli_serve", "_cli_token", "_cli_agent", "_cli_doc")
+_COMMAND_MODULES = ("_serve", "_token", "_agent", "_doc")
 #: The distribution that installs both packages, `meshdoc` and `meshroom`.
 DISTRIBUTION = "meshdoc"
 
@@ -64,9 +64,9 @@ def _root(
 def _register_commands() -> None:
     for name in _COMMAND_MODULES:
         try:
-            importlib.import_module(f"meshroom.{name}")
+            importlib.import_module(f"meshroom.cli.{name}")
         except ModuleNotFoundError as error:
-            if error.name != f"meshroom.{name}":
+            if error.name != f"meshroom.cli.{name}":
                 raise
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from .cli import app
+from . import app
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -77,7 +77,7 @@ def token(
     ),
 ) -> None:
     """Mint a token granting rooms and document paths, read-write or read-only."""
-    from .auth import Grant, mint_token
+    from ..auth import Grant, mint_token
 
     if kind not in ("person", "agent"):
         raise typer.BadParameter(f"{kind!r} is not person or agent", param_hint="--kind")

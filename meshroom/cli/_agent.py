@@ -41,9 +41,9 @@ from typing import Any
 import anyio
 import typer
 
-from ._cli_connect import connect_deadline, dev_token
-from ._cli_errors import CliError, error_text
-from .cli import app
+from . import app
+from ._connect import connect_deadline, dev_token
+from ._errors import CliError, error_text
 
 _EXIT_LIMIT = 1
 _EXIT_USAGE = 2
@@ -74,7 +74,7 @@ def load_script(path: Path) -> list[Any]:
     Raises:
         typer.BadParameter: the file cannot be read, is not JSON, or a step is malformed.
     """
-    from .agents._scripted import Reply, steps_from_json
+    from ..agents._scripted import Reply, steps_from_json
 
     try:
         steps = steps_from_json(json.loads(path.read_text()))
@@ -146,10 +146,10 @@ def agent(
     from rich.console import Console
     from rich.markup import escape
 
-    from .agents import Agent, AgentEvent, AgentResult, LLMError, OpenAILLM
-    from .agents._llm import describe_error
-    from .agents._scripted import ScriptedLLMServer
-    from .agents.toolkits import documents_toolkit, room_toolkit
+    from ..agents import Agent, AgentEvent, AgentResult, LLMError, OpenAILLM
+    from ..agents._llm import describe_error
+    from ..agents._scripted import ScriptedLLMServer
+    from ..agents.toolkits import documents_toolkit, room_toolkit
 
     if api not in ("chat", "responses", "auto"):
         raise typer.BadParameter("must be chat, responses or auto", param_hint="--api")

@@ -27,7 +27,7 @@ from typing import Protocol, runtime_checkable
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._exceptions import MeshroomError
+from .._exceptions import MeshroomError
 
 __all__ = [
     "Connection",

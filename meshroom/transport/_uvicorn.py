@@ -38,8 +38,8 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from ._connection import ConnectionClosed
-from ._ws_wire import (
+from ..server._connection import ConnectionClosed
+from ._wire import (
     BAD_HANDSHAKE,
     binary_frame,
     close_reason,
@@ -49,7 +49,7 @@ from ._ws_wire import (
 )
 
 if TYPE_CHECKING:
-    from ._server import Server
+    from ..server._server import Server
 
 __all__ = ["RoomWebSocketProtocol", "uvicorn_websocket"]
 

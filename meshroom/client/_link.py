@@ -40,12 +40,12 @@ from pycrdt import (
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from ._client_backoff import Backoff
-from ._client_socket import FATAL_CLOSE_CODES, open_socket
-from ._close_codes import CloseCode
-from ._document import unsettled_of
-from ._exceptions import ClientError, ProtocolError
-from ._protocol import decode_authenticated
+from .._exceptions import ClientError, ProtocolError
+from ..protocol._close_codes import CloseCode
+from ..protocol._messages import decode_authenticated
+from ..server._document import unsettled_of
+from ._backoff import Backoff
+from ._socket import FATAL_CLOSE_CODES, open_socket
 
 __all__ = ["DocumentLink", "RemoteOrigin"]
 

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ._close_codes import CloseCode
+from .._exceptions import AuthenticationError, ProtocolError, RoomNameError
+from ..protocol._close_codes import CloseCode
+from ..protocol._messages import encode_permission_denied
+from ..protocol._names import parse_target
 from ._connection import Connection, ConnectionClosed, PushConnection
-from ._exceptions import AuthenticationError, ProtocolError, RoomNameError
 from ._handshake import admit
 from ._hooks import ConnectionPayload
 from ._limits import TokenBucket
-from ._names import parse_target
-from ._protocol import encode_permission_denied
 from ._session import Session
 
 if TYPE_CHECKING:

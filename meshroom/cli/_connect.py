@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import anyio
 
-from ._cli_errors import CliError
+from ._errors import CliError
 
 __all__ = ["connect_deadline", "dev_token"]
 

@@ -33,13 +33,9 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio import CancelScope
 
-from ._budget import SendBudget
-from ._close_codes import CloseCode
-from ._connection import Connection, ConnectionClosed, PushConnection
-from ._exceptions import ProtocolError
-from ._hooks import Access
-from ._limits import Limits, TokenBucket
-from ._protocol import (
+from .._exceptions import ProtocolError
+from ..protocol._close_codes import CloseCode
+from ..protocol._messages import (
     EMPTY_UPDATE,
     UPDATE_PREFIX,
     AwarenessMessage,
@@ -56,6 +52,10 @@ from ._protocol import (
     encode_sync_step2,
     update_payload,
 )
+from ._budget import SendBudget
+from ._connection import Connection, ConnectionClosed, PushConnection
+from ._hooks import Access
+from ._limits import Limits, TokenBucket
 
 if TYPE_CHECKING:
     from ._document import LiveDocument

@@ -29,11 +29,11 @@ from typing import Any
 
 import typer
 
-from ._cli_preflight import check_listen, check_redis_option, check_storage_option
-from ._hooks import Extension
-from ._limits import Limits
-from ._server import Server
-from .cli import app
+from ..server._hooks import Extension
+from ..server._limits import Limits
+from ..server._server import Server
+from . import app
+from ._preflight import check_listen, check_redis_option, check_storage_option
 
 __all__ = ["ServeConfig", "build_app", "build_server", "serve"]
 
@@ -76,11 +76,11 @@ class ServeConfig:
 
 def _storage_extension(url: str, config: ServeConfig) -> Extension | None:
     try:
-        from .storage import FsspecStorage, StorageExtension
+        from ..storage import FsspecStorage, StorageExtension
     except ImportError:
         log.warning("meshroom.storage is not available: documents are kept in memory only")
         return None
-    from .storage import LocalJournal, storage_url
+    from ..storage import LocalJournal, storage_url
 
     target = storage_url(url)
     journal = None
@@ -128,7 +128,7 @@ def build_server(config: ServeConfig) -> Server:
         if storage is not None:
             extensions.append(storage)
     if config.redis:
-        from .cluster import RedisExtension
+        from ..cluster import RedisExtension
 
         extensions.append(RedisExtension(config.redis, storage_writer=bool(config.storage)))
     limits = Limits(
@@ -141,7 +141,7 @@ def build_server(config: ServeConfig) -> Server:
 
 def build_app(config: ServeConfig) -> Any:
     """The ASGI app for `config`: the server's app plus any extra routes."""
-    from ._asgi import create_app
+    from ..transport._asgi import create_app
 
     return create_app(build_server(config), extra_routes=config.routes)
 
@@ -150,8 +150,8 @@ def run(config: ServeConfig) -> None:
     """Serve `config` until SIGINT/SIGTERM; shutdown stores every open room."""
     import uvicorn
 
-    from ._asgi import create_app
-    from ._uvicorn import uvicorn_websocket
+    from ..transport._asgi import create_app
+    from ..transport._uvicorn import uvicorn_websocket
 
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -272,7 +272,7 @@ def serve(
         )
     secrets_given = (secret or "").split()
     if secrets_given:
-        from .auth import JwtAuth
+        from ..auth import JwtAuth
 
         try:
             auth = JwtAuth(secrets_given)
@@ -305,7 +305,7 @@ def serve(
         from ._dev import dev_token_route
 
         if not secrets_given:
-            from .auth import JwtAuth
+            from ..auth import JwtAuth
 
             secrets_given = [_secrets.token_urlsafe(32)]
             auth = JwtAuth(secrets_given)

@@ -6,7 +6,7 @@ and headers it arrived with. `server.app` wraps it as a Starlette ASGI app.
 ```py
 import anyio
 from meshroom import Server, connection_pair
-from meshroom._protocol import encode_sync_step1
+from meshroom.protocol._messages import encode_sync_step1
 
 async def main():
     async with Server(grace_period=0.1) as server:
@@ -32,13 +32,13 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
+from .._exceptions import MeshroomError
+from ..protocol._close_codes import CloseCode
+from ..protocol._names import validate_path, validate_room
 from ._budget import SendBudget
-from ._close_codes import CloseCode
 from ._connection import Connection
-from ._exceptions import MeshroomError
 from ._hooks import Extension
 from ._limits import Limits
-from ._names import validate_path, validate_room
 from ._room import Room
 from ._serving import close_quietly, serve_connection
 
@@ -327,7 +327,7 @@ class Server:
     def app(self) -> Any:
         """A Starlette app serving this server (websocket route, `GET /healthz`, lifespan)."""
         if self._app is None:
-            from ._asgi import create_app
+            from ..transport._asgi import create_app
 
             self._app = create_app(self)
         return self._app

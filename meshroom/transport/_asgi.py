@@ -28,10 +28,10 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from ._connection import ConnectionClosed
+from ..server._connection import ConnectionClosed
 
 if TYPE_CHECKING:
-    from ._server import Server
+    from ..server._server import Server
 
 __all__ = ["WebSocketConnection", "create_app"]
 

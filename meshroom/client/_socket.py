@@ -12,8 +12,8 @@ import anyio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus, InvalidURI
 
-from ._close_codes import CloseCode
-from ._exceptions import ClientError
+from .._exceptions import ClientError
+from ..protocol._close_codes import CloseCode
 
 __all__ = ["FATAL_CLOSE_CODES", "open_socket"]
 

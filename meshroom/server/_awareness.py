@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._protocol import AwarenessEntry, encode_awareness_update
+from ..protocol._messages import AwarenessEntry, encode_awareness_update
 
 __all__ = ["AwarenessStore"]
 

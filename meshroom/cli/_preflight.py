@@ -18,8 +18,8 @@ import socket
 
 import typer
 
-from ._cli_errors import CliError
-from ._exceptions import StorageError
+from .._exceptions import StorageError
+from ._errors import CliError
 
 __all__ = ["check_listen", "check_redis_option", "check_storage_option"]
 
@@ -55,7 +55,7 @@ def check_storage_option(value: str) -> None:
         CliError: ``storage URL: why`` (exit 2 when the URL cannot be opened at all,
             1 when the storage is there but does not store).
     """
-    from .storage import open_storage, probe_storage, storage_url
+    from ..storage import open_storage, probe_storage, storage_url
 
     url = storage_url(value)
     try:
@@ -78,7 +78,7 @@ def check_redis_option(url: str, *, with_storage: bool) -> None:
     """
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise typer.BadParameter(f"{url} is not a redis://host:port/db URL", param_hint="--redis")
-    from .cluster import ClusterError, check_redis, check_storage_writer_free
+    from ..cluster import ClusterError, check_redis, check_storage_writer_free
 
     try:
         check_redis(url)

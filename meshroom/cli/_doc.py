@@ -31,7 +31,9 @@ from typing import TYPE_CHECKING
 import anyio
 import typer
 
-from ._cli_doc_io import (
+from .._exceptions import RoomNameError, StorageError
+from . import app
+from ._doc_io import (
     EXIT_BAD_INPUT,
     EXIT_UNREACHABLE,
     FORMATS,
@@ -42,12 +44,10 @@ from ._cli_doc_io import (
     parse_content,
     render,
 )
-from ._cli_errors import CliError, error_text
-from ._exceptions import RoomNameError, StorageError
-from .cli import app
+from ._errors import CliError, error_text
 
 if TYPE_CHECKING:
-    from .storage import FsspecStorage
+    from ..storage import FsspecStorage
 
 doc_app = typer.Typer(
     name="doc",
@@ -66,7 +66,7 @@ _TIMEOUT_HELP = "Seconds to reach the server, retries included."
 
 
 def _check_names(room: str, path: str) -> None:
-    from ._names import validate_path, validate_room
+    from ..protocol._names import validate_path, validate_room
 
     try:
         validate_room(room)
@@ -92,7 +92,7 @@ def _format(value: str | None, file: Path | None = None) -> str:
 
 
 def _open_storage(value: str) -> FsspecStorage:
-    from .storage import open_storage, storage_url
+    from ..storage import open_storage, storage_url
 
     try:
         return open_storage(storage_url(value))

@@ -16,7 +16,7 @@ message type decodes to `UnknownMessage` so the caller can ignore it, as
 standard clients do.
 
 ```py
-from meshroom._protocol import SyncMessage, SyncStep, decode_message, encode_update
+from meshroom.protocol._messages import SyncMessage, SyncStep, decode_message, encode_update
 
 message = decode_message(encode_update(b"\\x00\\x00"))
 assert message == SyncMessage(SyncStep.UPDATE, b"\\x00\\x00")
@@ -37,7 +37,7 @@ from pycrdt import merge_updates
 
 from meshdoc.updates import VarIntTooLong, read_var_uint, write_var_uint
 
-from ._exceptions import ProtocolError
+from .._exceptions import ProtocolError
 
 __all__ = [
     "UPDATE_PREFIX",

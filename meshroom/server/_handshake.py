@@ -24,12 +24,12 @@ from dataclasses import dataclass
 
 import anyio
 
-from ._close_codes import CloseCode
+from .._exceptions import AuthenticationError
+from ..protocol._close_codes import CloseCode
+from ..protocol._messages import AuthMessage, decode_auth_token, decode_message
 from ._connection import Connection
-from ._exceptions import AuthenticationError
 from ._hooks import Access, AuthenticatePayload, Extension
 from ._limits import Limits, TokenBucket
-from ._protocol import AuthMessage, decode_auth_token, decode_message
 
 __all__ = ["Admission", "admit"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._close_codes import CloseCode
+from ..protocol._close_codes import CloseCode
 
 if TYPE_CHECKING:
     from ._session import Session

@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from ._cli_connect import connect_deadline
-from ._cli_errors import CliError
+from ._connect import connect_deadline
+from ._errors import CliError
 
 if TYPE_CHECKING:
     from meshdoc import MeshDocument
 
-    from .storage import FsspecStorage
+    from ..storage import FsspecStorage
 
 __all__ = [
     "FORMATS",
@@ -107,7 +107,7 @@ async def export_from_server(
         CliError: the server cannot be reached or refused us (exit 3), or it has
             no such document, i.e. nobody ever wrote to it (exit 1).
     """
-    from ._client import RoomClient
+    from ..client._client import RoomClient
 
     with connect_deadline(url, timeout, exit_code=EXIT_UNREACHABLE) as connected:
         async with RoomClient(
@@ -133,7 +133,7 @@ async def import_to_server(
     Raises:
         CliError: the server cannot be reached or refused us (exit 3).
     """
-    from ._client import RoomClient
+    from ..client._client import RoomClient
 
     with connect_deadline(url, timeout, exit_code=EXIT_UNREACHABLE) as connected:
         async with RoomClient(
@@ -150,7 +150,7 @@ async def import_to_server(
 async def _load(storage: FsspecStorage, room: str, path: str) -> MeshDocument:
     from meshdoc import MeshDocument
 
-    from .storage._tracked import apply_all
+    from ..storage._tracked import apply_all
 
     document = MeshDocument(None)
     snapshot = await storage.read_snapshot(room, path)

@@ -24,10 +24,10 @@ import anyio.lowlevel
 from anyio.abc import TaskGroup, TaskStatus
 from pycrdt import Array, Doc, Map
 
-from ._client_backoff import Backoff
-from ._client_link import DocumentLink
-from ._exceptions import ClientError, RoomNameError
-from ._names import validate_path, validate_room
+from .._exceptions import ClientError, RoomNameError
+from ..protocol._names import validate_path, validate_room
+from ._backoff import Backoff
+from ._link import DocumentLink
 
 if TYPE_CHECKING:
     from meshdoc import MeshDocument, MeshSchema

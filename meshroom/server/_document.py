@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from pycrdt import Doc, TransactionEvent
 
+from ..protocol._messages import encode_update
 from ._awareness import AwarenessStore
-from ._protocol import encode_update
 
 if TYPE_CHECKING:
     from meshdoc.updates._gaps import Unsettled

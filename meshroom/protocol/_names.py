@@ -10,7 +10,7 @@ portable and safe: no empty, ``.`` or ``..`` segment, no control character or
 backslash, bounded lengths.
 
 ```py
-from meshroom._names import parse_target
+from meshroom.protocol._names import parse_target
 
 assert parse_target("/my%20room/notes/plan.md") == ("my room", "notes/plan.md")
 assert parse_target("/my%20room") == ("my room", "")
@@ -22,7 +22,7 @@ from __future__ import annotations
 import unicodedata
 from urllib.parse import unquote
 
-from ._exceptions import RoomNameError
+from .._exceptions import RoomNameError
 
 __all__ = [
     "MAX_PATH_LENGTH",
