@@ -46,7 +46,7 @@ import anyio
 import uvicorn
 
 from meshdoc import ChildProperty, ElementType, MeshSchema
-from meshroom import RoomClient, Server
+from meshroom import RoomClient, Server, create_app
 from meshroom.agents import (
     Agent,
     AgentEvent,
@@ -174,7 +174,7 @@ def room_process(port: int, conn: Connection) -> None:
 
 async def _room_main(port: int, conn: Connection) -> None:
     server = Server(grace_period=0.2)
-    config = uvicorn.Config(server.app, host="127.0.0.1", port=port, log_level="warning",
+    config = uvicorn.Config(create_app(server), host="127.0.0.1", port=port, log_level="warning",
                             ws="websockets-sansio", ws_per_message_deflate=False)  # fmt: skip
     web = uvicorn.Server(config)
     async with anyio.create_task_group() as group:

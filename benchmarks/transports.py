@@ -101,11 +101,13 @@ def _server() -> Any:
 
 
 def serve(name: str, port: int) -> None:
+    from meshroom import create_app
+
     server = _server()
     if name.startswith("uvicorn-"):
         import uvicorn
 
-        from meshroom import uvicorn_websocket
+        from meshroom.transport import uvicorn_websocket
 
         kind = name.removeprefix("uvicorn-")
         implementation: Any = {"websockets": "websockets", "sansio": "websockets-sansio"}.get(
@@ -114,7 +116,7 @@ def serve(name: str, port: int) -> None:
         if kind == "meshroom":
             implementation = uvicorn_websocket(server)
         uvicorn.run(
-            server.app,
+            create_app(server),
             host="127.0.0.1",
             port=port,
             ws=implementation,
@@ -130,7 +132,7 @@ def serve(name: str, port: int) -> None:
         config = Config()
         config.bind = [f"127.0.0.1:{port}"]
         config.loglevel = "WARNING"
-        anyio.run(hypercorn_serve, server.app, config)
+        anyio.run(hypercorn_serve, create_app(server), config)
     elif name == "websockets":
         import anyio
 
@@ -146,7 +148,7 @@ async def _serve_websockets(server: Any, port: int) -> None:
     from websockets.asyncio.server import serve as websockets_serve
     from websockets.exceptions import ConnectionClosed as WsClosed
 
-    from meshroom import ConnectionClosed
+    from meshroom.server import ConnectionClosed
 
     class Adapter:
         def __init__(self, websocket: Any) -> None:

@@ -28,7 +28,7 @@ import anyio
 import uvicorn
 
 from meshdoc import ChildProperty, ElementType, MeshSchema, ValueProperty
-from meshroom import RoomClient, Server
+from meshroom import RoomClient, Server, create_app
 from meshroom.agents import (
     Agent,
     AgentEvent,
@@ -127,7 +127,7 @@ async def ann_types(client: RoomClient, paragraph_id: str, stop: anyio.Event) ->
 async def main(base_url: str | None, model: str, api_key: str | None) -> None:
     port = free_port()
     server = Server(grace_period=0.2)
-    config = uvicorn.Config(server.app, host="127.0.0.1", port=port, log_level="warning",
+    config = uvicorn.Config(create_app(server), host="127.0.0.1", port=port, log_level="warning",
                             ws="websockets-sansio", ws_per_message_deflate=False)  # fmt: skip
     web = uvicorn.Server(config)
     url = f"ws://127.0.0.1:{port}"

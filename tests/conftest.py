@@ -41,7 +41,8 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from meshroom import Server, uvicorn_websocket
+from meshroom import Server, create_app
+from meshroom.transport import uvicorn_websocket
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_DIR = ROOT / "tests" / "node"
@@ -180,7 +181,7 @@ async def run_server(port: int | None = None, **server_options: Any) -> AsyncIte
     """Run `Server(**server_options)` (default grace period 0.2 s) on a free port."""
     server_options.setdefault("grace_period", 0.2)
     server = Server(**server_options)
-    async with serve_app(server.app, port, ws=uvicorn_websocket(server)) as bound:
+    async with serve_app(create_app(server), port, ws=uvicorn_websocket(server)) as bound:
         yield LiveServer(server, bound)
 
 

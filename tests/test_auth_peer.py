@@ -235,13 +235,14 @@ SERVER_SCRIPT = """
 import json
 import os
 import uvicorn
-from meshroom import Limits, Server
+from meshroom import create_app, Limits, Server
 from meshroom.auth import JwtAuth
 
 limits = Limits(**json.loads(os.environ.get("LIMITS", "{}")))
 server = Server(extensions=[JwtAuth(os.environ["SECRET"])], grace_period=0.2, limits=limits)
-uvicorn.run(server.app, host="127.0.0.1", port=int(os.environ["PORT"]), ws="websockets-sansio",
-            ws_per_message_deflate=False, log_level="warning", lifespan="on")
+uvicorn.run(create_app(server), host="127.0.0.1", port=int(os.environ["PORT"]),
+            ws="websockets-sansio", ws_per_message_deflate=False, log_level="warning",
+            lifespan="on")
 """
 
 

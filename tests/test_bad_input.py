@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from meshroom import CloseCode, Limits, Server
+from meshroom import CloseCode, Limits, Server, create_app
 from meshroom.protocol._messages import (
     AwarenessEntry,
     SyncMessage,
@@ -48,7 +48,7 @@ def threaded_server() -> Iterator[LiveServer]:
     server = Server(grace_period=0.2, limits=Limits(max_message_size=4096))
     port = free_port()
     config = uvicorn.Config(
-        server.app,
+        create_app(server),
         host="127.0.0.1",
         port=port,
         ws="websockets-sansio",

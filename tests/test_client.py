@@ -15,7 +15,6 @@ from meshroom import (
     Access,
     AuthenticatePayload,
     AuthenticationError,
-    Backoff,
     ClientError,
     ClientState,
     CloseCode,
@@ -23,6 +22,7 @@ from meshroom import (
     RoomClient,
     RoomNameError,
 )
+from meshroom.client import Backoff
 
 pytestmark = pytest.mark.anyio
 

@@ -44,7 +44,7 @@ from meshdoc.updates._scan import (
     check_state_vector,
     check_update,
 )
-from meshroom import CloseCode, Server
+from meshroom import CloseCode, Server, create_app
 from meshroom._exceptions import ProtocolError
 from meshroom.auth import Grant, mint_token
 from meshroom.protocol._messages import (
@@ -414,7 +414,7 @@ def threaded_server() -> Iterator[ThreadedServer]:
     server = Server(grace_period=0.2)
     port = free_port()
     config = uvicorn.Config(
-        server.app,
+        create_app(server),
         host="127.0.0.1",
         port=port,
         ws="websockets-sansio",

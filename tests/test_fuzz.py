@@ -70,16 +70,17 @@ import os
 import tracemalloc
 
 import uvicorn
-from meshroom import Limits, Server
+from meshroom import Limits, Server, create_app
 from meshroom.auth import JwtAuth
 
 limits = Limits(**json.loads(os.environ["LIMITS"]))
 server = Server(extensions=[JwtAuth(os.environ["SECRET"])], grace_period=0.2, limits=limits)
+server_app = create_app(server)
 
 
 async def app(scope, receive, send):
     if scope["type"] != "http" or scope["path"] != "/_test/traced":
-        return await server.app(scope, receive, send)
+        return await server_app(scope, receive, send)
     gc.collect()
     if scope["query_string"] == b"start":
         tracemalloc.start()

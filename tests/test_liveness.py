@@ -16,7 +16,8 @@ import anyio
 import pytest
 from conftest import LiveServer, open_node_peer, serve_app
 
-from meshroom import RoomClient, Server, uvicorn_websocket
+from meshroom import RoomClient, Server, create_app
+from meshroom.transport import uvicorn_websocket
 from meshroom.transport._uvicorn import PING_INTERVAL
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
@@ -27,7 +28,7 @@ INTERVAL = 0.3
 async def test_a_frozen_peer_leaves_presence_within_three_intervals():
     server = Server(grace_period=0.2)
     ws = uvicorn_websocket(server, ping_interval=INTERVAL)
-    async with serve_app(server.app, ws=ws) as port:
+    async with serve_app(create_app(server), ws=ws) as port:
         live = LiveServer(server, port)
         async with (
             RoomClient(live.base_url, "team", name="Ann") as ann,

@@ -182,7 +182,8 @@ async def test_node_client_reconnects_after_server_restart():
 
 
 async def test_shutdown_never_stores_a_document_still_loading():
-    from meshroom import Server, connection_pair
+    from meshroom import Server
+    from meshroom.server import connection_pair
 
     gate = anyio.Event()
     store = MemoryStore(gate=gate)

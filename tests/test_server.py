@@ -13,15 +13,7 @@ from conftest import open_raw_peer, run_server, serve_app
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from meshroom import (
-    Access,
-    AuthenticationError,
-    CloseCode,
-    Extension,
-    Limits,
-    Server,
-    connection_pair,
-)
+from meshroom import Access, AuthenticationError, CloseCode, Extension, Limits, Server, create_app
 from meshroom.protocol._messages import (
     AuthMessage,
     AwarenessEntry,
@@ -39,6 +31,7 @@ from meshroom.protocol._messages import (
     encode_sync_step1,
     encode_update,
 )
+from meshroom.server import connection_pair
 
 pytestmark = pytest.mark.anyio
 
@@ -401,7 +394,7 @@ async def test_healthz_of_an_auth_server_tells_an_anonymous_caller_nothing_more(
 
 async def test_mounted_in_another_app():
     server = Server(grace_period=0.05)
-    parent = Starlette(routes=[Mount("/collab", app=server.app)], lifespan=server.lifespan)
+    parent = Starlette(routes=[Mount("/collab", app=create_app(server))], lifespan=server.lifespan)
     async with (
         serve_app(parent) as port,
         open_raw_peer(f"ws://127.0.0.1:{port}/collab/my%20room/a.md") as peer,

@@ -25,7 +25,7 @@ from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
 
-from meshroom import Access, CloseCode, Limits, Server, uvicorn_websocket
+from meshroom import Access, CloseCode, Limits, Server, create_app
 from meshroom.protocol._messages import (
     AwarenessEntry,
     SyncMessage,
@@ -37,6 +37,7 @@ from meshroom.protocol._messages import (
     encode_update,
 )
 from meshroom.server._session import Session
+from meshroom.transport import uvicorn_websocket
 
 pytestmark = pytest.mark.anyio
 
@@ -282,7 +283,9 @@ async def test_a_bad_handshake_gets_400():
 
 async def test_a_silent_peer_is_cut_by_the_keepalive():
     server = Server(grace_period=0.1)
-    async with serve_app(server.app, ws=uvicorn_websocket(server, ping_interval=0.2)) as port:
+    async with serve_app(
+        create_app(server), ws=uvicorn_websocket(server, ping_interval=0.2)
+    ) as port:
         sock = await anyio.to_thread.run_sync(_handshake, port)
         with sock:
             # read the 101 and whatever the server sends, never answer: no pong, nothing
@@ -326,7 +329,7 @@ async def test_fragmented_messages_are_reassembled():
 
 async def test_shutdown_tells_clients_to_come_back():
     server = Server(grace_period=0.1)
-    async with serve_app(server.app, ws=uvicorn_websocket(server)) as port:
+    async with serve_app(create_app(server), ws=uvicorn_websocket(server)) as port:
         websocket = await connect(f"ws://127.0.0.1:{port}/bye/doc", compression=None)
         await websocket.send(encode_sync_step1(b"\x00"))
         await websocket.recv()

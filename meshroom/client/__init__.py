@@ -1,1 +1,13 @@
-"""client"""
+"""The Python peer: `RoomClient` joins a room over the same protocol a browser tab speaks.
+
+One socket per document, reconnecting with `Backoff` and resyncing by state vector; it
+imports the protocol, never the server.
+"""
+
+from __future__ import annotations
+
+from ._backoff import Backoff
+from ._client import ClientState, RoomClient
+from ._link import RemoteOrigin
+
+__all__ = ["Backoff", "ClientState", "RemoteOrigin", "RoomClient"]

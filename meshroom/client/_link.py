@@ -40,10 +40,11 @@ from pycrdt import (
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from meshdoc.updates import unsettled_of
+
 from .._exceptions import ClientError, ProtocolError
 from ..protocol._close_codes import CloseCode
 from ..protocol._messages import decode_authenticated
-from ..server._document import unsettled_of
 from ._backoff import Backoff
 from ._socket import FATAL_CLOSE_CODES, open_socket
 

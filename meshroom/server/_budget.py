@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ..protocol._close_codes import CloseCode
 
 if TYPE_CHECKING:
-    from ._session import Session
+    from ._peer import Peer
 
 __all__ = ["SendBudget"]
 
@@ -29,10 +29,10 @@ class SendBudget:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.queued = 0
-        self._holders: dict[Session, int] = {}
+        self._holders: dict[Peer, int] = {}
         self._shedding = False
 
-    def set(self, session: Session, queued: int) -> None:
+    def set(self, session: Peer, queued: int) -> None:
         """`session` now has `queued` bytes waiting; shed the slowest if over the limit."""
         holders = self._holders
         self.queued += queued - holders.get(session, 0)

@@ -6,7 +6,7 @@ peers (agents running beside the server) and tests.
 
 ```py
 import anyio
-from meshroom import connection_pair
+from meshroom.server import connection_pair
 
 async def main():
     server_side, client_side = connection_pair()

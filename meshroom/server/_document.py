@@ -38,7 +38,7 @@ from ._awareness import AwarenessStore
 if TYPE_CHECKING:
     from meshdoc.updates._gaps import Unsettled
 
-    from ._session import Session
+    from ._peer import Peer
 
 __all__ = ["Journal", "LiveDocument", "unsettled_of"]
 
@@ -83,8 +83,8 @@ class LiveDocument:
         self.awareness = AwarenessStore()
         #: Awareness client id -> the session that published it: only that session (or a
         #: later connection of the same participant) may change or remove that state.
-        self.awareness_owners: dict[int, Session] = {}
-        self.sessions: set[Session] = set()
+        self.awareness_owners: dict[int, Peer] = {}
+        self.sessions: set[Peer] = set()
         #: Called with every message `broadcast` queues (awareness from this process's
         #: connections), so that an extension can share it with other processes.
         self.broadcast_listeners: list[Callable[[bytes], None]] = []

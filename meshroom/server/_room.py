@@ -23,7 +23,7 @@ from ._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocument
 from ._presence import Presence
 
 if TYPE_CHECKING:
-    from ._session import Session
+    from ._peer import Peer
 
 __all__ = ["Room"]
 
@@ -76,7 +76,7 @@ class Room:
     # -- introspection ---------------------------------------------------------------------
 
     @property
-    def sessions(self) -> list[Session]:
+    def sessions(self) -> list[Peer]:
         """Every open connection, over all documents of the room."""
         result = list(self.presence_document.sessions)
         for document in self.documents.values():

@@ -1,11 +1,13 @@
 """The room server core: rooms on demand, connections in, extensions called in order.
 
 Transport-agnostic: `serve()` takes any `Connection` plus the URL path, query
-and headers it arrived with. `server.app` wraps it as a Starlette ASGI app.
+and headers it arrived with. Transports are plugged in from outside:
+`meshroom.create_app(server)` wraps it as an ASGI app, `meshroom serve` runs it on uvicorn.
 
 ```py
 import anyio
-from meshroom import Server, connection_pair
+from meshroom import Server
+from meshroom.server import connection_pair
 from meshroom.protocol._messages import encode_sync_step1
 
 async def main():
@@ -93,7 +95,6 @@ class Server:
         self._stopped: anyio.Event | None = None  # created in start(): needs a running loop
         self._stop_requested = False
         self._exit_stack: AsyncExitStack | None = None
-        self._app: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -318,19 +319,10 @@ class Server:
     async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
         """Run the server for an ASGI app's lifetime: ``Starlette(..., lifespan=server.lifespan)``.
 
-        For a parent app that mounts `server.app` (a mounted app's own lifespan never runs).
+        For a parent app that mounts `create_app(server)` (a mounted app's own lifespan never runs).
         """
         async with self:
             yield
-
-    @property
-    def app(self) -> Any:
-        """A Starlette app serving this server (websocket route, `GET /healthz`, lifespan)."""
-        if self._app is None:
-            from ..transport._asgi import create_app
-
-            self._app = create_app(self)
-        return self._app
 
 
 def _wrap_document(doc: Any, schema: Any, fragment: str, origin: Any) -> Any:

@@ -2,16 +2,17 @@
 
 Kept apart from `Server` (rooms and lifecycle) so each module has one job;
 these functions use the server's private room bookkeeping (`_acquire`,
-`_release`, `_connections_per_ip`) and nothing else.
+`_release`, `_connections_per_ip`) and nothing else: `ServingHost` names it, so
+this module does not import the server that calls it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack, suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -26,15 +27,32 @@ from ._limits import TokenBucket
 from ._session import Session
 
 if TYPE_CHECKING:
-    from ._server import Server
+    from ._budget import SendBudget
+    from ._hooks import Extension
+    from ._limits import Limits
+    from ._room import Room
 
-__all__ = ["close_quietly", "serve_connection"]
+__all__ = ["ServingHost", "close_quietly", "serve_connection"]
 
 log = logging.getLogger("meshroom.server")
 
 
+class ServingHost(Protocol):
+    """What serving one connection needs of its `Server`."""
+
+    limits: Limits
+    extensions: Sequence[Extension]
+    send_budget: SendBudget
+    _connections: int
+    _connections_per_ip: dict[str, int]
+
+    def _acquire(self, name: str) -> Room: ...
+
+    def _release(self, room: Room) -> None: ...
+
+
 async def serve_connection(
-    server: Server,
+    server: ServingHost,
     connection: Connection,
     path: str,
     *,
@@ -91,11 +109,11 @@ async def serve_connection(
             await close_quietly(connection, 1011, f"internal error: {type(error).__name__}")
 
 
-def _forget_connection(server: Server) -> None:
+def _forget_connection(server: ServingHost) -> None:
     server._connections -= 1
 
 
-def _forget_address(server: Server, host: str) -> None:
+def _forget_address(server: ServingHost, host: str) -> None:
     remaining = server._connections_per_ip.get(host, 1) - 1
     if remaining:
         server._connections_per_ip[host] = remaining
@@ -127,7 +145,7 @@ def _unwind(stack: AsyncExitStack) -> None:
 
 
 async def _admit(
-    server: Server,
+    server: ServingHost,
     stack: AsyncExitStack,
     connection: Connection,
     room_name: str,
@@ -197,7 +215,7 @@ async def _admit(
     return session
 
 
-async def _leave(server: Server, session: Session, payload: ConnectionPayload) -> None:
+async def _leave(server: ServingHost, session: Session, payload: ConnectionPayload) -> None:
     """The session is over: out of the relay, awareness and presence; tell the extensions."""
     room, document, access = session.room, session.document, session.access
     with anyio.CancelScope(shield=True):

@@ -3,10 +3,10 @@
 ```py
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from meshroom import Server
+from meshroom import Server, create_app
 
 server = Server()
-app = Starlette(routes=[Mount("/collab", app=server.app)], lifespan=server.lifespan)
+app = Starlette(routes=[Mount("/collab", app=create_app(server))], lifespan=server.lifespan)
 ```
 
 Mounted inside another app, the parent's lifespan must run the server

@@ -11,15 +11,16 @@ without a single task switch.
 
 Plain HTTP requests (`/healthz`, static files, `/dev/token`) still go to the
 ASGI app; every WebSocket upgrade goes to the `Server`. Embedders who mount
-`server.app` in their own app keep the portable ASGI path, or pass
+`create_app(server)` in their own app keep the portable ASGI path, or pass
 `uvicorn_websocket(server)` as uvicorn's `ws` to get this one.
 
 ```py
 import uvicorn
-from meshroom import Server, uvicorn_websocket
+from meshroom import Server, create_app
+from meshroom.transport import uvicorn_websocket
 
 server = Server()
-uvicorn.run(server.app, port=8765, ws=uvicorn_websocket(server))
+uvicorn.run(create_app(server), port=8765, ws=uvicorn_websocket(server))
 ```
 """
 
