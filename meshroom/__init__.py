@@ -10,7 +10,7 @@ live in subpackages, each importing only those below it (see docs/architecture.m
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import (
     AuthenticationError,
@@ -34,7 +34,9 @@ from .server import (
     Server,
     StoreDocumentPayload,
 )
-from .transport import create_app
+
+if TYPE_CHECKING:
+    from .transport import create_app
 
 __all__ = [
     "Access",
@@ -75,6 +77,10 @@ _MOVED = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "create_app":  # loaded on use: the server core runs without Starlette
+        from .transport import create_app
+
+        return create_app
     module = _MOVED.get(name)
     if module is None:
         raise AttributeError(f"module 'meshroom' has no attribute {name!r}")
