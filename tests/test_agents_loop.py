@@ -13,21 +13,8 @@ import json
 import anyio
 import pytest
 
-from meshroom.agents import (
-    ErrorResponse,
-    LLMError,
-    OpenAILLM,
-    ScriptedLLMServer,
-    ToolContext,
-    Toolkit,
-    call,
-    fail,
-    reply,
-    run_loop,
-    tool,
-    tool_calls,
-)
-from meshroom.agents._scripted import Call
+from meshroom.agents import ErrorResponse, LLMError, OpenAILLM, ToolContext, Toolkit, run_loop, tool
+from meshroom.testing import Call, ScriptedLLMServer, call, fail, reply, tool_calls
 
 pytestmark = pytest.mark.anyio
 

@@ -16,18 +16,9 @@ from conftest import NODE_DIR
 
 from meshdoc import ChildProperty, ElementType, MeshSchema
 from meshroom import RoomClient
-from meshroom.agents import (
-    Agent,
-    ErrorResponse,
-    OpenAILLM,
-    ScriptedLLMServer,
-    ToolContext,
-    call,
-    fail,
-    reply,
-    tool_calls,
-)
+from meshroom.agents import Agent, ErrorResponse, OpenAILLM, ToolContext
 from meshroom.agents.toolkits import documents_toolkit, room_toolkit
+from meshroom.testing import ScriptedLLMServer, call, fail, reply, tool_calls
 
 pytestmark = pytest.mark.anyio
 
