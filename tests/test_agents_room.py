@@ -209,8 +209,10 @@ async def test_failed_model_is_reported_to_the_sender(live_server):
     url = live_server.base_url
     async with (
         RoomClient(url, "team", name="Ann", id="ann") as ann,
-        ScriptedLLMServer(itertools.repeat(fail(503, "overloaded"))) as llm_server,
-        OpenAILLM("m", base_url=llm_server.base_url, max_retries=1, retry_delay=0.01) as llm,
+        ScriptedLLMServer(
+            itertools.repeat(fail(503, "overloaded", retry_after=0.01))
+        ) as llm_server,
+        OpenAILLM("m", base_url=llm_server.base_url, max_retries=1) as llm,
     ):
         agent = Agent("Editor", llm=llm, participant_id="editor")
         async with agent.connect(url, "team"):

@@ -110,6 +110,8 @@ class ScriptedRequest:
     api: str  # "chat" or "responses"
     body: dict[str, Any]
     messages: list[dict[str, Any]] = field(default_factory=list)  # Chat Completions shape
+    #: The HTTP headers, lower-cased (the SDK's retries say which they are, for instance).
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def tool_names(self) -> list[str]:

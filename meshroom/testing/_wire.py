@@ -102,10 +102,11 @@ class ScriptedHandler(BaseHTTPRequestHandler):
             )
             return
         path = self.path.rstrip("/")
+        headers = {key.lower(): value for key, value in self.headers.items()}
         if path.endswith("/chat/completions"):
-            request = ScriptedRequest("chat", body, list(body.get("messages") or []))
+            request = ScriptedRequest("chat", body, list(body.get("messages") or []), headers)
         elif path.endswith("/responses"):
-            request = ScriptedRequest("responses", body, responses_to_messages(body))
+            request = ScriptedRequest("responses", body, responses_to_messages(body), headers)
         else:
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
