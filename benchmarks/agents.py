@@ -47,17 +47,9 @@ import uvicorn
 
 from meshdoc import ChildProperty, ElementType, MeshSchema
 from meshroom import RoomClient, Server, create_app
-from meshroom.agents import (
-    Agent,
-    AgentEvent,
-    LLMReply,
-    OpenAILLM,
-    ScriptedLLMServer,
-    call,
-    reply,
-    tool_calls,
-)
+from meshroom.agents import Agent, AgentEvent, LLMReply, OpenAILLM
 from meshroom.agents.toolkits import documents_toolkit
+from meshroom.testing import ScriptedLLMServer, call, reply, tool_calls
 
 PATH = "bench/doc"
 WARMUP = 10

@@ -29,17 +29,9 @@ import uvicorn
 
 from meshdoc import ChildProperty, ElementType, MeshSchema, ValueProperty
 from meshroom import RoomClient, Server, create_app
-from meshroom.agents import (
-    Agent,
-    AgentEvent,
-    OpenAILLM,
-    ScriptedLLMServer,
-    ScriptedRequest,
-    call,
-    reply,
-    tool_calls,
-)
+from meshroom.agents import Agent, AgentEvent, OpenAILLM
 from meshroom.agents.toolkits import documents_toolkit, room_toolkit
+from meshroom.testing import ScriptedLLMServer, ScriptedRequest, call, reply, tool_calls
 
 PATH = "notes/plan"
 INSTRUCTION = (

@@ -16,7 +16,7 @@ from conftest import free_port, start_meshroom_serve
 from meshdoc import ChildProperty, ElementType, MeshSchema
 from meshdoc.markdown import to_markdown
 from meshroom import RoomClient
-from meshroom.agents import ScriptedLLMServer, call, fail, reply, tool_calls
+from meshroom.testing import ScriptedLLMServer, call, fail, reply, tool_calls
 
 pytestmark = pytest.mark.anyio
 

@@ -9,25 +9,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 
 import anyio
 import pytest
+from conftest import free_port
 
-from meshroom.agents import (
-    ErrorResponse,
-    LLMError,
-    OpenAILLM,
-    ScriptedLLMServer,
-    ToolContext,
-    Toolkit,
-    call,
-    fail,
-    reply,
-    run_loop,
-    tool,
-    tool_calls,
-)
-from meshroom.agents._scripted import Call
+from meshroom.agents import ErrorResponse, LLMError, OpenAILLM, ToolContext, Toolkit, run_loop, tool
+from meshroom.testing import Call, ScriptedLLMServer, call, fail, reply, tool_calls
 
 pytestmark = pytest.mark.anyio
 
@@ -62,8 +51,15 @@ def make_toolkit(log: list[str]) -> Toolkit:
     return Toolkit("notes", [read_note, write_note], rules=["Keep notes short."])
 
 
-async def run(server: ScriptedLLMServer, toolkit: Toolkit, *, api="chat", **options):
-    llm = OpenAILLM("scripted", base_url=server.base_url, api=api, retry_delay=0.01)
+async def run(
+    server: ScriptedLLMServer,
+    toolkit: Toolkit,
+    *,
+    api="chat",
+    llm: OpenAILLM | None = None,
+    **options,
+):
+    llm = llm or OpenAILLM("scripted", base_url=server.base_url, api=api)
     async with llm:
         messages = [{"role": "user", "content": "take notes"}]
         return await run_loop(
@@ -136,40 +132,93 @@ async def test_invalid_arguments_are_fed_back_and_corrected():
     assert isinstance(result.tool_calls[0].response, ErrorResponse)
 
 
-async def test_retries_rate_limits_and_server_errors_then_succeeds():
+async def test_the_sdk_retries_rate_limits_and_server_errors_then_the_agent_succeeds():
+    """429 and 5xx are retried by the openai SDK itself, after the server's Retry-After."""
     retries = []
-    script = [fail(429, "slow down", retry_after=0.01), fail(500), fail(503), reply("ok")]
+    script = [
+        fail(429, "slow down", retry_after=0.2),
+        fail(500, "oops", retry_after=0.01),
+        fail(503, "warming up", retry_after=0.01),
+        tool_calls(call("write_note", key="a", text="hi")),
+        reply("noted"),
+    ]
     async with ScriptedLLMServer(script) as server:
         llm = OpenAILLM(
             "m",
             base_url=server.base_url,
-            retry_delay=0.01,
-            on_retry=lambda attempt, error, delay: retries.append((attempt, delay)),
+            on_retry=lambda attempt, error, delay: retries.append((attempt, str(error), delay)),
         )
-        answer = await llm.complete(instructions="i", messages=[], toolkits=[])
-        await llm.aclose()
-    assert answer.text == "ok" and answer.attempts == 4
-    assert [attempt for attempt, _ in retries] == [1, 2, 3]
-    assert retries[0][1] == pytest.approx(0.01)  # retry-after-ms honoured
-    assert len(server.requests) == 4
+        endpoint = f"{server.base_url}/chat/completions"
+        started = time.monotonic()
+        result = await run(server, make_toolkit([]), llm=llm)
+        waited = time.monotonic() - started
+    assert result.completed and result.text == "noted"
+    assert [record.name for record in result.tool_calls] == ["write_note"]
+    assert retries == [
+        (1, f"model endpoint {endpoint} answered 429: slow down", 0.2),
+        (2, f"model endpoint {endpoint} answered 500: oops", 0.01),
+        (3, f"model endpoint {endpoint} answered 503: warming up", 0.01),
+    ]
+    assert waited >= 0.2  # Retry-After honoured
+    # the SDK made the retries: it numbers them, and a retry sends the same body
+    counts = [request.headers.get("x-stainless-retry-count") for request in server.requests]
+    assert counts == ["0", "1", "2", "3", "0"]
+    assert server.requests[0].body == server.requests[3].body
 
 
-async def test_gives_up_after_max_retries_and_fails_fast_on_client_errors():
-    async with ScriptedLLMServer(itertools.repeat(fail(500, "down"))) as server:
-        llm = OpenAILLM("m", base_url=server.base_url, max_retries=2, retry_delay=0.001)
+async def test_a_persistent_server_error_fails_on_one_line_after_the_sdk_retries():
+    async with ScriptedLLMServer(itertools.repeat(fail(500, "down", retry_after=0.01))) as server:
+        llm = OpenAILLM("m", base_url=server.base_url, max_retries=2)
         with pytest.raises(LLMError) as caught:
-            await llm.complete(instructions="i", messages=[], toolkits=[])
-        assert caught.value.status == 500 and caught.value.attempts == 3
-        assert "down" in str(caught.value)
-        assert len(server.requests) == 3
-        await llm.aclose()
+            await run(server, make_toolkit([]), llm=llm)
+        endpoint = f"{server.base_url}/chat/completions"
+    assert str(caught.value) == (
+        f"model endpoint {endpoint} answered 500: down (gave up after 3 attempts)"
+    )
+    assert caught.value.status == 500 and caught.value.attempts == 3
+    assert len(server.requests) == 3
+
+
+async def test_client_errors_fail_at_once():
     async with ScriptedLLMServer([fail(400, "bad schema"), reply("never")]) as server:
-        llm = OpenAILLM("m", base_url=server.base_url, retry_delay=0.001)
+        llm = OpenAILLM("m", base_url=server.base_url, on_retry=pytest.fail)
         with pytest.raises(LLMError) as caught:
             await llm.complete(instructions="i", messages=[], toolkits=[])
-        assert caught.value.status == 400 and caught.value.attempts == 1
-        assert len(server.requests) == 1
         await llm.aclose()
+        endpoint = f"{server.base_url}/chat/completions"
+    assert str(caught.value) == f"model endpoint {endpoint} answered 400: bad schema"
+    assert caught.value.status == 400 and caught.value.attempts == 1
+    assert len(server.requests) == 1
+
+
+async def test_no_answer_is_retried_and_reported_with_the_reason():
+    """A dead endpoint: connection errors are retried, each retry and the end said in one line."""
+    endpoint = f"http://127.0.0.1:{free_port()}/v1"
+    retries = []
+    llm = OpenAILLM(
+        "m",
+        base_url=endpoint,
+        max_retries=1,
+        on_retry=lambda attempt, error, delay: retries.append((attempt, str(error), delay)),
+    )
+    async with llm:
+        with anyio.fail_after(10), pytest.raises(LLMError) as caught:
+            await llm.complete(instructions="i", messages=[], toolkits=[])
+    ((attempt, line, delay),) = retries
+    assert attempt == 1 and delay == 0.5  # the SDK's first backoff, before its jitter
+    assert line.startswith(f"model endpoint {endpoint}/chat/completions: Connection error")
+    message = str(caught.value)
+    assert "\n" not in message and caught.value.status is None and caught.value.attempts == 2
+    assert message.startswith(f"model endpoint {endpoint}/chat/completions: Connection error")
+    assert message.endswith("(gave up after 2 attempts)")
+
+
+def test_own_backoff_options_are_deprecated():
+    for option in ("retry_delay", "max_retry_delay"):
+        with pytest.warns(DeprecationWarning, match=rf"{option}=.*ignored"):
+            OpenAILLM("m", base_url="http://127.0.0.1:9/v1", **{option: 0.01})
+    with pytest.raises(ValueError, match="max_retries"):
+        OpenAILLM("m", base_url="http://127.0.0.1:9/v1", max_retries=-1)
 
 
 async def test_loop_surfaces_llm_errors():

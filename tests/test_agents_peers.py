@@ -20,8 +20,9 @@ import pytest
 
 from meshdoc import ChildProperty, ElementType, MeshSchema, ValueProperty
 from meshroom import RoomClient
-from meshroom.agents import Agent, OpenAILLM, ScriptedLLMServer, call, reply, tool_calls
+from meshroom.agents import Agent, OpenAILLM
 from meshroom.agents.toolkits import documents_toolkit, room_toolkit
+from meshroom.testing import ScriptedLLMServer, call, reply, tool_calls
 
 pytestmark = pytest.mark.anyio
 

@@ -16,18 +16,9 @@ from conftest import NODE_DIR
 
 from meshdoc import ChildProperty, ElementType, MeshSchema
 from meshroom import RoomClient
-from meshroom.agents import (
-    Agent,
-    ErrorResponse,
-    OpenAILLM,
-    ScriptedLLMServer,
-    ToolContext,
-    call,
-    fail,
-    reply,
-    tool_calls,
-)
+from meshroom.agents import Agent, ErrorResponse, OpenAILLM, ToolContext
 from meshroom.agents.toolkits import documents_toolkit, room_toolkit
+from meshroom.testing import ScriptedLLMServer, call, fail, reply, tool_calls
 
 pytestmark = pytest.mark.anyio
 
@@ -218,8 +209,10 @@ async def test_failed_model_is_reported_to_the_sender(live_server):
     url = live_server.base_url
     async with (
         RoomClient(url, "team", name="Ann", id="ann") as ann,
-        ScriptedLLMServer(itertools.repeat(fail(503, "overloaded"))) as llm_server,
-        OpenAILLM("m", base_url=llm_server.base_url, max_retries=1, retry_delay=0.01) as llm,
+        ScriptedLLMServer(
+            itertools.repeat(fail(503, "overloaded", retry_after=0.01))
+        ) as llm_server,
+        OpenAILLM("m", base_url=llm_server.base_url, max_retries=1) as llm,
     ):
         agent = Agent("Editor", llm=llm, participant_id="editor")
         async with agent.connect(url, "team"):

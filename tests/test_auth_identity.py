@@ -15,8 +15,9 @@ import pytest
 from conftest import run_server
 
 from meshroom import ClientError, CloseCode, RoomClient
-from meshroom.agents import Agent, OpenAILLM, ScriptedLLMServer, reply
+from meshroom.agents import Agent, OpenAILLM
 from meshroom.auth import Grant, JwtAuth, mint_token
+from meshroom.testing import ScriptedLLMServer, reply
 
 pytestmark = pytest.mark.anyio
 

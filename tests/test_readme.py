@@ -20,7 +20,7 @@ from conftest import free_port, start_meshroom_serve
 
 from meshdoc import markdown
 from meshroom import RoomClient
-from meshroom.agents import ScriptedLLMServer, call, reply, tool_calls
+from meshroom.testing import ScriptedLLMServer, call, reply, tool_calls
 
 pytestmark = pytest.mark.anyio
 

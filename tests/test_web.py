@@ -25,9 +25,10 @@ from conftest import free_port, start_meshroom_serve
 
 from meshdoc import markdown
 from meshroom import RoomClient
-from meshroom.agents import Agent, OpenAILLM, ScriptedLLMServer, call, reply, tool_calls
+from meshroom.agents import Agent, OpenAILLM
 from meshroom.agents.toolkits import documents_toolkit
 from meshroom.auth import Grant, mint_token
+from meshroom.testing import ScriptedLLMServer, call, reply, tool_calls
 
 pytestmark = [pytest.mark.anyio, pytest.mark.browser]
 

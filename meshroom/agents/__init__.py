@@ -2,12 +2,14 @@
 
 Tools (`Tool`, `@tool`) are grouped in toolkits (`Toolkit`) that validate calls
 and export OpenAI function specs; `OpenAILLM` talks to any OpenAI-compatible
-endpoint; `Agent` joins a room and runs the loop. `ScriptedLLMServer` is an
-OpenAI-compatible HTTP server with replies written in advance, for tests,
-examples and benchmarks.
+endpoint; `Agent` joins a room and runs the loop. A model scripted in advance,
+for tests, examples and benchmarks, is in `meshroom.testing`.
 """
 
 from __future__ import annotations
+
+import warnings
+from typing import Any
 
 from ._agent import Agent as Agent
 from ._agent import AgentOrigin as AgentOrigin
@@ -23,12 +25,6 @@ from ._loop import AgentEvent as AgentEvent
 from ._loop import AgentResult as AgentResult
 from ._loop import ToolCallRecord as ToolCallRecord
 from ._loop import run_loop as run_loop
-from ._scripted import ScriptedLLMServer as ScriptedLLMServer
-from ._scripted import ScriptedRequest as ScriptedRequest
-from ._scripted import call as call
-from ._scripted import fail as fail
-from ._scripted import reply as reply
-from ._scripted import tool_calls as tool_calls
 from ._toolkit import Toolkit as Toolkit
 from ._tools import ErrorResponse as ErrorResponse
 from ._tools import FileResponse as FileResponse
@@ -58,8 +54,6 @@ __all__ = [
     "LLMToolCall",
     "LinkResponse",
     "OpenAILLM",
-    "ScriptedLLMServer",
-    "ScriptedRequest",
     "TextResponse",
     "Tool",
     "ToolCallRecord",
@@ -67,10 +61,31 @@ __all__ = [
     "ToolDefinitionError",
     "ToolResponse",
     "Toolkit",
-    "call",
-    "fail",
-    "reply",
     "run_loop",
     "tool",
-    "tool_calls",
 ]
+
+#: Test doubles that moved to `meshroom.testing`; importing them from here warns until
+#: they are removed from this module in the next release.
+_MOVED_TO_TESTING = frozenset(
+    {"ScriptedLLMServer", "ScriptedRequest", "call", "fail", "reply", "tool_calls"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve a test double that moved to `meshroom.testing`, with a DeprecationWarning.
+
+    Module attribute lookup only reaches this for names the module does not define,
+    so the rest of the package pays nothing for the shim.
+    """
+    if name in _MOVED_TO_TESTING:
+        warnings.warn(
+            f"meshroom.agents.{name} moved to meshroom.testing.{name}; import it from "
+            "there (meshroom.agents stops providing it in the next release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        import meshroom.testing
+
+        return getattr(meshroom.testing, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,15 +1,23 @@
 """`Agent`: an LLM that joins a room as a participant and works through tools.
 
-The agent is a peer like any browser tab: it connects with a `RoomClient`
-(kind "agent", so every client lists it as one), edits documents through the
-same CRDT (so its edits merge with people's), publishes where it works in
-awareness, posts its tool calls to the room as they happen, and answers room
-messages addressed to it::
+The agent is a peer like any browser tab: it joins as kind "agent" (so every
+client lists it as one), edits documents through the same CRDT (so its edits
+merge with people's), publishes where it works in awareness, posts its tool
+calls to the room as they happen, and answers room messages addressed to it::
 
     agent = Agent("Editor", rules="Keep the plan short.", toolkits=[documents_toolkit()],
                   llm=OpenAILLM("gpt-4.1-mini"))
     async with agent.connect("ws://127.0.0.1:8765", "team"):
         result = await agent.run("Add a risks section to notes/plan")
+
+It joins one of two ways, the same agent either way:
+
+- `agent.connect(url, room)`, a *connected* agent: a `RoomClient` over
+  WebSocket, for an agent in any other process (a worker, the CLI, another
+  machine); the server admits it as it admits anyone, token and all.
+- `agent.embed(server, room)`, an *embedded* agent: an `EmbeddedPeer` inside
+  the process that runs the `Server`, with no socket and no token, for an
+  application that hosts its own server and its agents together.
 
 Every edit it makes carries `agent.origin`, so per-origin undo removes the
 agent's work and only the agent's.
@@ -142,7 +150,11 @@ class Agent:
     async def connect(
         self, url: str, room: str, *, token: str | None = None, **client_options: Any
     ) -> AsyncIterator[Agent]:
-        """Join `room` on the server at `url` as a participant of kind "agent".
+        """Join `room` on the server at `url` over WebSocket, as a participant of kind "agent".
+
+        The way for an agent that runs in a process other than the server's: it is a
+        `RoomClient` (`client_options` go to it), so auth, limits and reconnection
+        apply to it as to any client.
 
         Raises:
             ClientError: the server cannot be reached or refused the agent.
@@ -158,7 +170,16 @@ class Agent:
 
     @asynccontextmanager
     async def embed(self, server: Any, room: str) -> AsyncIterator[Agent]:
-        """Join `room` from inside `server`'s process (no socket), as kind "agent"."""
+        """Join `room` of `server`, in its process, as a participant of kind "agent".
+
+        The way for an agent that lives beside the `Server` it works in: an
+        `EmbeddedPeer` edits the live documents directly, with no socket, no token and
+        no reconnection to care for (it is trusted as the server's own code). Its edits
+        reach every connection and the storage hooks as a client's would.
+
+        Raises:
+            RoomNameError: `room` is not a valid room name.
+        """
         from ._embedded import EmbeddedPeer
 
         peer = EmbeddedPeer(server, room, name=self.name, id=self._participant_id)
@@ -167,7 +188,11 @@ class Agent:
 
     @asynccontextmanager
     async def attach(self, client: Any) -> AsyncIterator[Agent]:
-        """Work through an already-open room peer (a `RoomClient`, or an in-process peer)."""
+        """Work through a peer you opened yourself: a `RoomClient` or an `EmbeddedPeer`.
+
+        `connect` and `embed` end here; use it directly only to share one peer between
+        the agent and your own code. The agent leaves the peer open when it is done.
+        """
         if self.client is not None:
             raise RuntimeError(f"agent {self.name!r} is already in room {self.room!r}")
         self.client = client

@@ -3,22 +3,33 @@
 The agent keeps its conversation in Chat Completions shape (system/user/
 model/tool messages); the adapter sends it either to Chat Completions,
 which every compatible server speaks, or to the Responses API when asked (or,
-with `api="auto"`, when the endpoint has it). Rate limits, timeouts, dropped
-connections and 5xx answers are retried with exponential backoff that honours
-the server's `retry-after`; other errors (bad request, bad key) fail at once,
-since retrying cannot fix them. Every error names what failed: the URL
-requested, the HTTP status and the endpoint's own message (or, when no answer
-came, why not), so a person can tell a wrong `--base-url` from a wrong model.
+with `api="auto"`, when the endpoint has it).
+
+Retries are the `openai` SDK's own, so there is one retry policy: rate limits,
+timeouts, dropped connections, 408, 409 and 5xx answers are retried
+`max_retries` times with the SDK's exponential backoff (0.5 s doubling to 8 s,
+less up to a quarter at random), or after the server's `Retry-After` when it
+sends one; other errors (bad request, bad key) fail at once, since retrying
+cannot fix them. The adapter only watches the attempts go by, through the
+HTTP client it hands the SDK, to count them and to tell `on_retry` what the SDK
+is about to do.
+
+Every error names what failed: the URL requested, the HTTP status and the
+endpoint's own message (or, when no answer came, why not), on one line, so a
+person can tell a wrong `--base-url` from a wrong model.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Sequence
+import email.utils
+import functools
+import json
+import time
+import warnings
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
-
-import anyio
 
 from ._exceptions import LLMError
 
@@ -32,6 +43,24 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 Api = Literal["chat", "responses", "auto"]
 RetryCallback = Callable[[int, Exception, float], None]
+
+#: The SDK's backoff without its jitter, and the longest `Retry-After` it waits for (a
+#: longer one is not retried). Used only to tell `on_retry` what the SDK will do.
+_SDK_FIRST_DELAY = 0.5
+_SDK_MAX_DELAY = 8.0
+_SDK_MAX_RETRY_AFTER = 120.0
+
+
+@dataclass
+class _Attempts:
+    """The HTTP requests one SDK call made so far (first try and retries)."""
+
+    count: int = 0
+
+
+#: The attempts of the `complete()` running in this task: the HTTP client's `send` runs in
+#: the task that awaits the SDK, so concurrent calls on one `OpenAILLM` count apart.
+_current_attempts: ContextVar[_Attempts | None] = ContextVar("meshroom_llm_attempts", default=None)
 
 
 @dataclass(frozen=True)
@@ -116,12 +145,16 @@ class OpenAILLM:
             (OpenAI's own endpoint always needs one: without it the constructor raises).
         api: "chat" (Chat Completions), "responses", or "auto" (Responses when the
             endpoint answers it, otherwise Chat Completions from then on).
-        max_retries: Retries after a rate limit, timeout, connection error or 5xx. Default 4:
-            with the default delays that rides out about 8 s of trouble.
-        retry_delay: First backoff in seconds, doubled per retry, capped by `max_retry_delay`.
+        max_retries: Retries the `openai` SDK makes after a rate limit, timeout, connection
+            error, 408, 409 or 5xx (0: none). Default 4: with the SDK's backoff that rides
+            out about 7 s of trouble.
         timeout: Seconds per request before it counts as a timeout (and is retried).
-        on_retry: Called with (attempt, error, delay) before each retry, for progress output
-            (`describe_error(error)` is the line to show).
+        on_retry: Called with (attempt, error, delay) before the SDK waits to retry, for
+            progress output: `error` is an `LLMError` whose text is the line to show, `delay`
+            the server's `Retry-After`, else the SDK's backoff before its jitter takes up to
+            a quarter off.
+        retry_delay: Deprecated and ignored: the SDK's backoff is used.
+        max_retry_delay: Deprecated and ignored: the SDK's backoff is used.
 
     Raises:
         LLMError: no key for OpenAI's own endpoint (no `base_url`, no `OPENAI_BASE_URL`).
@@ -135,8 +168,8 @@ class OpenAILLM:
         api_key: str | None = None,
         api: Api = "chat",
         max_retries: int = 4,
-        retry_delay: float = 0.5,
-        max_retry_delay: float = 20.0,
+        retry_delay: float | None = None,
+        max_retry_delay: float | None = None,
         timeout: float = 120.0,
         temperature: float | None = None,
         on_retry: RetryCallback | None = None,
@@ -147,11 +180,19 @@ class OpenAILLM:
 
         if api not in ("chat", "responses", "auto"):
             raise ValueError(f"api must be 'chat', 'responses' or 'auto', not {api!r}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be 0 or more, got {max_retries}")
+        for option, value in (("retry_delay", retry_delay), ("max_retry_delay", max_retry_delay)):
+            if value is not None:
+                warnings.warn(
+                    f"OpenAILLM({option}=...) is ignored and will be removed: retries use the "
+                    "openai SDK's backoff (0.5 s doubling to 8 s, or the server's Retry-After); "
+                    "max_retries sets how many",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
         self.model = model
         self.api: Api = api
-        self.max_retries = max_retries
-        self.retry_delay = retry_delay
-        self.max_retry_delay = max_retry_delay
         self.temperature = temperature
         self.on_retry = on_retry
         key = api_key or os.environ.get("OPENAI_API_KEY")
@@ -162,8 +203,17 @@ class OpenAILLM:
             )
         key = key or "unused"  # local servers take any key
         self._client = openai.AsyncOpenAI(
-            base_url=base_url, api_key=key, max_retries=0, timeout=timeout
+            base_url=base_url,
+            api_key=key,
+            max_retries=max_retries,
+            timeout=timeout,
+            http_client=_watched_http_client(self._attempted),
         )
+
+    @property
+    def max_retries(self) -> int:
+        """Retries after a transient failure: the SDK client's own setting, read from it."""
+        return int(self._client.max_retries)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -181,64 +231,54 @@ class OpenAILLM:
         messages: Sequence[dict[str, Any]],
         toolkits: Sequence[Toolkit],
     ) -> LLMReply:
-        """One model turn, retried on transient failures.
+        """One model turn; the SDK retries transient failures.
 
         Raises:
             LLMError: the endpoint refused the request, or kept failing past `max_retries`.
         """
         import openai
 
-        attempt = 0
         while True:
-            attempt += 1
+            attempts = _Attempts()
+            token = _current_attempts.set(attempts)
             try:
                 if self.api == "chat":
                     reply = await self._chat(instructions, messages, toolkits)
                 else:
                     reply = await self._responses(instructions, messages, toolkits)
-                return LLMReply(reply.text, reply.tool_calls, reply.usage, attempt)
+                return LLMReply(reply.text, reply.tool_calls, reply.usage, max(1, attempts.count))
             except openai.NotFoundError as error:
                 if self.api != "auto":
-                    raise LLMError(describe_error(error), status=404, attempts=attempt) from error
+                    raise _llm_error(error, attempts.count) from error
                 self.api = "chat"  # no Responses API here: stay on Chat Completions
-                attempt -= 1
-            except (
-                openai.RateLimitError,
-                openai.InternalServerError,
-                openai.APITimeoutError,
-                openai.APIConnectionError,
-                openai.ConflictError,
-            ) as error:
-                status = getattr(error, "status_code", None)
-                if attempt > self.max_retries:
-                    raise LLMError(
-                        f"{describe_error(error)} (gave up after {attempt} attempts)",
-                        status=status,
-                        attempts=attempt,
-                    ) from error
-                delay = self._delay(attempt, error)
-                if self.on_retry is not None:
-                    self.on_retry(attempt, error, delay)
-                await anyio.sleep(delay)
-            except openai.APIStatusError as error:
-                raise LLMError(
-                    describe_error(error), status=error.status_code, attempts=attempt
-                ) from error
             except openai.OpenAIError as error:
-                raise LLMError(describe_error(error), attempts=attempt) from error
+                raise _llm_error(error, attempts.count) from error
+            finally:
+                _current_attempts.reset(token)
 
-    def _delay(self, attempt: int, error: Exception) -> float:
-        response = getattr(error, "response", None)
-        headers = response.headers if response is not None else {}
-        for header, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-            try:
-                value = float(headers.get(header, ""))
-            except ValueError:
-                continue
-            if 0 <= value * scale <= 60:
-                return value * scale
-        base = min(self.max_retry_delay, self.retry_delay * 2 ** (attempt - 1))
-        return base * (0.75 + random.random() / 2)
+    async def _attempted(self, request: Any, response: Any, error: Exception | None) -> None:
+        """Count one HTTP attempt and, if the SDK will retry it, tell `on_retry` first."""
+        attempts = _current_attempts.get()
+        if attempts is None:  # a request made outside `complete()`
+            return
+        attempts.count += 1
+        if self.on_retry is None or attempts.count > self.max_retries:
+            return
+        if response is None:
+            failure = LLMError(describe_error(_no_answer(request, error)), attempts=attempts.count)
+        elif response.status_code >= 400 and _sdk_retries(response):
+            await response.aread()  # for the endpoint's message; the SDK reads it from the cache
+            failure = LLMError(
+                _status_line(response), status=response.status_code, attempts=attempts.count
+            )
+        else:
+            return
+        retry_after = _retry_after(response.headers) if response is not None else None
+        if retry_after is not None and 0 < retry_after <= _SDK_MAX_RETRY_AFTER:
+            delay = retry_after
+        else:
+            delay = min(_SDK_FIRST_DELAY * 2 ** (attempts.count - 1), _SDK_MAX_DELAY)
+        self.on_retry(attempts.count, failure, delay)
 
     async def _chat(
         self, instructions: str, messages: Sequence[dict[str, Any]], toolkits: Sequence[Toolkit]
@@ -289,6 +329,102 @@ class OpenAILLM:
 
 def _ints(usage: dict[str, Any]) -> dict[str, int]:
     return {key: value for key, value in usage.items() if isinstance(value, int)}
+
+
+Observer = Callable[[Any, Any, "Exception | None"], Awaitable[None]]
+
+
+@functools.cache
+def _watched_client_class() -> type:
+    """The SDK's default HTTP client class, extended to report every attempt it sends."""
+    import openai
+
+    class WatchedHttpClient(openai.DefaultAsyncHttpxClient):  # type: ignore[misc, valid-type]
+        def __init__(self, observe: Observer, **options: Any) -> None:
+            super().__init__(**options)
+            self._observe = observe
+
+        async def send(self, request: Any, **options: Any) -> Any:
+            try:
+                response = await super().send(request, **options)
+            except Exception as error:  # no answer: the SDK decides whether to retry
+                await self._observe(request, None, error)
+                raise
+            await self._observe(request, response, None)
+            return response
+
+    return WatchedHttpClient
+
+
+def _watched_http_client(observe: Observer) -> Any:
+    """An HTTP client for the SDK that calls `observe(request, response, error)` per attempt.
+
+    `send` is the one method the SDK calls for a request, first try and retries
+    alike, so watching it sees every attempt without touching the SDK's internals.
+    """
+    return _watched_client_class()(observe)
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds the server asked to wait (`retry-after-ms`, `retry-after` seconds or date)."""
+    for header, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return float(headers.get(header, "")) * scale
+        except ValueError:
+            continue
+    parsed = email.utils.parsedate_tz(headers.get("retry-after") or "")
+    return email.utils.mktime_tz(parsed) - time.time() if parsed is not None else None
+
+
+def _sdk_retries(response: Any) -> bool:
+    """Whether the SDK retries this answer (its documented rule, while retries remain)."""
+    retry_after = _retry_after(response.headers)
+    if retry_after is not None and retry_after > _SDK_MAX_RETRY_AFTER:
+        return False
+    should_retry = response.headers.get("x-should-retry")
+    if should_retry in ("true", "false"):
+        return should_retry == "true"
+    return response.status_code in (408, 409, 429) or response.status_code >= 500
+
+
+def _status_line(response: Any) -> str:
+    """`describe_error`'s line for an error answer, built as the SDK builds its error."""
+    import openai
+
+    try:
+        body: Any = json.loads(response.text)
+    except ValueError:
+        body = response.text
+    if isinstance(body, dict):
+        body = body.get("error", body)
+    error = openai.APIStatusError(
+        f"Error code: {response.status_code}", response=response, body=body
+    )
+    return describe_error(error)
+
+
+def _no_answer(request: Any, error: Exception | None) -> Exception:
+    """The SDK's error for a request that got no answer (it raises the same one)."""
+    import openai
+
+    timed_out = any(cls.__name__ == "TimeoutException" for cls in type(error).__mro__)
+    failure = (openai.APITimeoutError if timed_out else openai.APIConnectionError)(request=request)
+    failure.__cause__ = error
+    return failure
+
+
+def _llm_error(error: Exception, attempts: int) -> LLMError:
+    """The SDK's final error as an `LLMError`; one the SDK retries says it gave up."""
+    import openai
+
+    attempts = max(1, attempts)
+    text = describe_error(error)
+    retried = isinstance(error, openai.APIConnectionError) or (
+        isinstance(error, openai.APIStatusError) and _sdk_retries(error.response)
+    )
+    if retried:
+        text += f" (gave up after {attempts} attempt{'' if attempts == 1 else 's'})"
+    return LLMError(text, status=getattr(error, "status_code", None), attempts=attempts)
 
 
 def _endpoint_message(error: Exception) -> str:

@@ -136,8 +136,8 @@ class ToolContext:
         room: The room the agent is in.
         caller: Participant id of who executes the tool (the agent).
         on_behalf_of: Participant id of who asked for the work, if someone did.
-        client: The agent's room peer (`RoomClient`, or an in-process peer when
-            the agent is embedded in the server): documents, messages, presence.
+        client: The agent's room peer (a `RoomClient` when the agent is connected, an
+            `EmbeddedPeer` when it is embedded): documents, messages, presence.
         origin: Transaction origin the agent's edits carry (per-origin undo).
         agent: The running agent, if any.
         state: Per-run scratch space shared by the tools of one run.

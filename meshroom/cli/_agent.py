@@ -74,7 +74,7 @@ def load_script(path: Path) -> list[Any]:
     Raises:
         typer.BadParameter: the file cannot be read, is not JSON, or a step is malformed.
     """
-    from ..agents._scripted import Reply, steps_from_json
+    from ..testing import Reply, steps_from_json
 
     try:
         steps = steps_from_json(json.loads(path.read_text()))
@@ -148,8 +148,8 @@ def agent(
 
     from ..agents import Agent, AgentEvent, AgentResult, LLMError, OpenAILLM
     from ..agents._llm import describe_error
-    from ..agents._scripted import ScriptedLLMServer
     from ..agents.toolkits import documents_toolkit, room_toolkit
+    from ..testing import ScriptedLLMServer
 
     if api not in ("chat", "responses", "auto"):
         raise typer.BadParameter("must be chat, responses or auto", param_hint="--api")

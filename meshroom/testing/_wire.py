@@ -4,6 +4,9 @@ Chat Completions (plain JSON, or server-sent events when the request asks to
 stream) and the Responses API, with the same ids, objects and usage fields the
 `openai` SDK parses; errors carry OpenAI's `{"error": {...}}` body and
 `retry-after` headers.
+
+The handler knows the server only as a `ScriptPlayer` (a model name, a latency
+and the next step), so this module never imports the server that imports it.
 """
 
 from __future__ import annotations
@@ -12,14 +15,20 @@ import json
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from ._scripted_steps import Fail, Reply, ScriptedRequest, ToolCalls
+from ._steps import Fail, Reply, ScriptedRequest, ToolCalls
 
-if TYPE_CHECKING:
-    from ._scripted import ScriptedLLMServer
+__all__ = ["ScriptPlayer", "ScriptedHandler", "responses_to_messages"]
 
-__all__ = ["ScriptedHandler", "responses_to_messages"]
+
+class ScriptPlayer(Protocol):
+    """What the handler asks of the server: whom to report, how slow, and what to answer."""
+
+    model: str
+    latency: float
+
+    def next_step(self, request: ScriptedRequest) -> Reply | ToolCalls | Fail | None: ...
 
 
 def responses_to_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -47,7 +56,7 @@ def responses_to_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 class ScriptedHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    scripted: ScriptedLLMServer
+    scripted: ScriptPlayer
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -93,14 +102,15 @@ class ScriptedHandler(BaseHTTPRequestHandler):
             )
             return
         path = self.path.rstrip("/")
+        headers = {key.lower(): value for key, value in self.headers.items()}
         if path.endswith("/chat/completions"):
-            request = ScriptedRequest("chat", body, list(body.get("messages") or []))
+            request = ScriptedRequest("chat", body, list(body.get("messages") or []), headers)
         elif path.endswith("/responses"):
-            request = ScriptedRequest("responses", body, responses_to_messages(body))
+            request = ScriptedRequest("responses", body, responses_to_messages(body), headers)
         else:
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
-        step = self.scripted._next_step(request)
+        step = self.scripted.next_step(request)
         if self.scripted.latency > 0:
             time.sleep(self.scripted.latency)  # this handler's own thread: nothing else waits
         if step is None:

@@ -14,6 +14,9 @@ Each request takes the next step of the script: a `reply`, `tool_calls`, a
 `ScriptedRequest` returning one of those (to answer from tool results).
 Running out of script is answered with HTTP 500, so a test sees it. A script
 can also be JSON (`steps_from_json`, the format of `meshroom agent --script`).
+
+Test doubles live in `meshroom.testing`, apart from `meshroom.agents`, so what
+an application imports to run agents holds nothing that only fakes a model.
 """
 
 from __future__ import annotations
@@ -23,34 +26,10 @@ import threading
 from collections.abc import Iterable, Iterator
 from http.server import ThreadingHTTPServer
 
-from ._scripted_http import ScriptedHandler
-from ._scripted_steps import (
-    Call,
-    Fail,
-    Reply,
-    ScriptedRequest,
-    Step,
-    ToolCalls,
-    call,
-    fail,
-    reply,
-    steps_from_json,
-    tool_calls,
-)
+from ._steps import Fail, Reply, ScriptedRequest, Step, ToolCalls
+from ._wire import ScriptedHandler
 
-__all__ = [
-    "Call",
-    "Fail",
-    "Reply",
-    "ScriptedLLMServer",
-    "ScriptedRequest",
-    "ToolCalls",
-    "call",
-    "fail",
-    "reply",
-    "steps_from_json",
-    "tool_calls",
-]
+__all__ = ["ScriptedLLMServer"]
 
 
 class ScriptedLLMServer:
@@ -124,7 +103,12 @@ class ScriptedLLMServer:
 
         await anyio.to_thread.run_sync(self.stop)
 
-    def _next_step(self, request: ScriptedRequest) -> Step | None:
+    def next_step(self, request: ScriptedRequest) -> Reply | ToolCalls | Fail | None:
+        """Record `request` and take the step that answers it (None: the script is exhausted).
+
+        The HTTP handler calls it for every request; a function step is called with
+        the request until it returns a reply, tool calls or a failure.
+        """
         with self._lock:
             self.requests.append(request)
             step = next(self._script, None)

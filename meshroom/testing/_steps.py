@@ -18,7 +18,7 @@ a list with one object per model turn, taken in order::
   object, or a string sent as it is, so broken JSON can be tried); ``text``
   is optional words said with the calls;
 - ``fail``: an HTTP status to answer with, an optional ``message`` and
-  ``retry_after`` seconds (429 and 5xx are retried by the agent);
+  ``retry_after`` seconds (429 and 5xx are retried by the ``openai`` client);
 - ``reply``: the final answer, which ends the agent's run.
 
 `steps_from_json` turns that list into steps; its errors name the step.
@@ -84,18 +84,22 @@ Step = Union[Reply, ToolCalls, Fail, Callable[["ScriptedRequest"], "Step"]]  # n
 
 
 def reply(text: str) -> Reply:
+    """A final answer: a turn without tool calls, which ends the agent's run."""
     return Reply(text)
 
 
 def call(name: str, /, **arguments: Any) -> Call:
+    """A call of tool `name` with `arguments` as JSON (`Call(name, text)` sends broken JSON)."""
     return Call(name, json.dumps(arguments))
 
 
 def tool_calls(*calls: Call, text: str | None = None) -> ToolCalls:
+    """A turn that calls `calls` in one go (read-only ones may run concurrently)."""
     return ToolCalls(tuple(calls), text)
 
 
 def fail(status: int, message: str = "scripted failure", retry_after: float | None = None) -> Fail:
+    """An HTTP error with OpenAI's error body; `retry_after` seconds keeps retrying tests fast."""
     return Fail(status, message, retry_after)
 
 
@@ -106,6 +110,8 @@ class ScriptedRequest:
     api: str  # "chat" or "responses"
     body: dict[str, Any]
     messages: list[dict[str, Any]] = field(default_factory=list)  # Chat Completions shape
+    #: The HTTP headers, lower-cased (the SDK's retries say which they are, for instance).
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def tool_names(self) -> list[str]:
