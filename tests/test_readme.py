@@ -52,7 +52,7 @@ async def test_readme_examples_work_with_the_dev_server(tmp_path: Path) -> None:
         output = await run([sys.executable, "-c", peer.replace("127.0.0.1:8765", here)])
         assert output.startswith("py ['py'")
 
-        (agent,) = blocks("py", "Agent(")
+        (agent,) = blocks("py", "agent.connect(")
         script = [
             tool_calls(call("read_document", path="notes/welcome")),
             tool_calls(
@@ -86,3 +86,49 @@ async def test_readme_examples_work_with_the_dev_server(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+async def test_readme_serve_with_an_agent_program_answers_a_message() -> None:
+    (program,) = blocks("py", "agent.embed(")
+    port = free_port()
+    script = [
+        tool_calls(
+            call(
+                "insert_markdown",
+                path="notes/welcome",
+                position="last_child",
+                target_id=None,
+                markdown="Welcome, from the agent in the server.",
+            )
+        ),
+        reply("Done: I wrote a welcome line."),
+    ]
+    async with ScriptedLLMServer(script) as llm:
+        code = program.replace("port=8765", f"port={port}").replace(
+            "http://127.0.0.1:8000/v1", llm.base_url
+        )
+        async with await anyio.open_process([sys.executable, "-c", code], cwd=ROOT) as served:
+            try:
+                url = f"ws://127.0.0.1:{port}"
+                with anyio.fail_after(30):
+                    while True:  # until the program's server listens
+                        try:
+                            await (await anyio.connect_tcp("127.0.0.1", port)).aclose()
+                            break
+                        except OSError:
+                            await anyio.sleep(0.1)
+                    async with RoomClient(url, "demo", name="Ann") as room:
+                        await room.wait_for(
+                            lambda: any(p["name"] == "Editor" for p in room.participants.values())
+                        )
+                        (editor,) = [
+                            pid for pid, p in room.participants.items() if p["name"] == "Editor"
+                        ]
+                        await room.send_message("Write a welcome line", to=editor)
+                        await room.wait_for(
+                            lambda: any("welcome line" in str(m) for m in room.messages)
+                        )
+                        doc = await room.open("notes/welcome")
+                        await room.wait_for(lambda: "from the agent" in markdown.to_markdown(doc))
+            finally:
+                served.terminate()
