@@ -1,6 +1,6 @@
 """Read a Yjs v1 update's structs without decoding their values.
 
-What the gap check (`_update_gaps`) asks of an update: where each client's run starts
+What the gap check (`_gaps`) asks of an update: where each client's run starts
 and ends, which IDs its structs point to (origin, right origin, an ID parent), and
 whether a replica at a known state surely takes all of it in (`follows_on`). Each struct
 is skipped over, never decoded; the layout follows Yjs's `readClientsStructRefs`.
@@ -11,6 +11,9 @@ before reading what they count: a 75-byte state vector claiming 2**28 clients ma
 allocate and clear 512 MiB, and an `any` value nested 40,000 deep overflows its stack and
 kills the process. Both checks compare every count with the bytes left, so what yrs
 reserves is bounded by the size of the message.
+
+Longer than 400 lines: one reader of one format (Yjs v1 structs), whose hot paths (a
+keystroke's update, matched by one regular expression) and slow paths share its tables.
 """
 
 from __future__ import annotations
