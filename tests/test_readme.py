@@ -35,6 +35,19 @@ def blocks(language: str, containing: str) -> list[str]:
     return chosen
 
 
+def append_to_welcome(text: str):  # type: ignore[no-untyped-def]
+    """The model's step that appends `text` to notes/welcome."""
+    return tool_calls(
+        call(
+            "insert_markdown",
+            path="notes/welcome",
+            position="last_child",
+            target_id=None,
+            markdown=text,
+        )
+    )
+
+
 async def run(command: list[str]) -> str:
     with anyio.fail_after(60):
         result = await anyio.run_process(command, cwd=ROOT, check=False)
@@ -55,15 +68,7 @@ async def test_readme_examples_work_with_the_dev_server(tmp_path: Path) -> None:
         (agent,) = blocks("py", "agent.connect(")
         script = [
             tool_calls(call("read_document", path="notes/welcome")),
-            tool_calls(
-                call(
-                    "insert_markdown",
-                    path="notes/welcome",
-                    position="last_child",
-                    target_id=None,
-                    markdown="Risks: from the Python agent.",
-                )
-            ),
+            append_to_welcome("Risks: from the Python agent."),
             reply("Added it."),
         ]
         async with ScriptedLLMServer(script) as llm:
@@ -92,15 +97,7 @@ async def test_readme_serve_with_an_agent_program_answers_a_message() -> None:
     (program,) = blocks("py", "agent.embed(")
     port = free_port()
     script = [
-        tool_calls(
-            call(
-                "insert_markdown",
-                path="notes/welcome",
-                position="last_child",
-                target_id=None,
-                markdown="Welcome, from the agent in the server.",
-            )
-        ),
+        append_to_welcome("Welcome, from the agent in the server."),
         reply("Done: I wrote a welcome line."),
     ]
     async with ScriptedLLMServer(script) as llm:
