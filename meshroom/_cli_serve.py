@@ -72,6 +72,8 @@ class ServeConfig:
     routes: list[Any] = field(default_factory=list)
     #: Redis URL shared by the processes of a cluster (`meshroom.cluster`).
     redis: str | None = None
+    #: Seconds a cluster's writer lease on a document lasts unrenewed (dead writer takeover).
+    writer_lease: float = 10.0
 
 
 def _storage_extension(url: str, config: ServeConfig) -> Extension | None:
@@ -123,14 +125,14 @@ def build_server(config: ServeConfig) -> Server:
         )
     elif not storage_target:
         log.warning("no --storage given: this process stores nothing; another one must")
-    if storage_target:
-        storage = _storage_extension(storage_target, config)
-        if storage is not None:
-            extensions.append(storage)
+    storage = _storage_extension(storage_target, config) if storage_target else None
     if config.redis:
         from .cluster import RedisExtension
 
-        extensions.append(RedisExtension(config.redis, storage_writer=bool(config.storage)))
+        # The cluster chooses which process writes each document: storage goes through it.
+        extensions.append(RedisExtension(config.redis, storage=storage, lease=config.writer_lease))
+    elif storage is not None:
+        extensions.append(storage)
     limits = Limits(
         max_message_size=config.max_message_size,
         send_queue_bytes=config.send_queue_bytes,
@@ -251,8 +253,16 @@ def serve(
     redis: str | None = typer.Option(
         None,
         "--redis",
-        help="Share rooms with other processes through this Redis (redis://host:port/db); "
-        "only one of them may have --storage.",
+        help="Share rooms with other processes through this Redis (redis://host:port/db). "
+        "Every document edited anywhere is written by one process that has --storage, "
+        "chosen per document; any number of them may have it.",
+    ),
+    writer_lease: float = typer.Option(
+        10.0,
+        "--writer-lease",
+        min=0.1,
+        help="With --redis: seconds after which the documents of a writer that died are "
+        "taken over by another process with --storage.",
     ),
 ) -> None:
     """Serve rooms over the y-websocket protocol (ws://HOST:PORT/{room}/{document path}).
@@ -282,7 +292,7 @@ def serve(
     if storage:
         check_storage_option(storage)
     if redis is not None:
-        check_redis_option(redis, with_storage=bool(storage))
+        check_redis_option(redis)
     config = ServeConfig(
         host=host,
         port=port,
@@ -298,6 +308,7 @@ def serve(
         ping_interval=ping_interval,
         log_level=log_level.lower(),
         redis=redis,
+        writer_lease=writer_lease,
     )
     if dev:
         import secrets as _secrets
