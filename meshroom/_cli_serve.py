@@ -170,6 +170,18 @@ def run(config: ServeConfig) -> None:
     )
 
 
+def _revocation_list(path: Path | None) -> Any:
+    """The `RevocationList` of `--revocations`, read now: a bad file stops the server."""
+    if path is None:
+        return None
+    from .auth import RevocationList, RevocationListError
+
+    try:
+        return RevocationList(path)
+    except RevocationListError as error:
+        raise typer.BadParameter(str(error), param_hint="--revocations") from None
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
@@ -238,6 +250,20 @@ def serve(
         help="Require tokens signed with this secret (see `meshroom token`). Several "
         "secrets separated by spaces are all accepted (key rotation); the first signs.",
     ),
+    revocations: Path | None = typer.Option(
+        None,
+        "--revocations",
+        envvar="MESHROOM_REVOCATIONS",
+        help="Refuse tokens revoked in this file (written by `meshroom token revoke`; "
+        "polled for changes) and close their connections. Needs --secret.",
+    ),
+    revocation_poll: float = typer.Option(
+        1.0,
+        "--revocation-poll",
+        min=0.05,
+        help="Seconds between checks of the --revocations file: a revoked token's "
+        "connections close within about that long.",
+    ),
     static: Path | None = typer.Option(
         None, "--static", exists=True, file_okay=False, help="Also serve this folder at /."
     ),
@@ -281,11 +307,18 @@ def serve(
             f"{log_level!r} is not one of {', '.join(_LOG_LEVELS)}", param_hint="--log-level"
         )
     secrets_given = (secret or "").split()
+    if revocations is not None and not (secrets_given or dev):
+        raise typer.BadParameter(
+            "revocations need auth: give --secret (or MESHROOM_SECRET)",
+            param_hint="--revocations",
+        )
+    revocation_list = _revocation_list(revocations)
+    auth_options = {"revocations": revocation_list, "revocation_poll": revocation_poll}
     if secrets_given:
         from .auth import JwtAuth
 
         try:
-            auth = JwtAuth(secrets_given)
+            auth = JwtAuth(secrets_given, **auth_options)  # type: ignore[arg-type]
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--secret") from None
     check_listen(host, port)
@@ -319,7 +352,7 @@ def serve(
             from .auth import JwtAuth
 
             secrets_given = [_secrets.token_urlsafe(32)]
-            auth = JwtAuth(secrets_given)
+            auth = JwtAuth(secrets_given, **auth_options)  # type: ignore[arg-type]
         config.routes.append(dev_token_route(secrets_given[0]))
         log.warning("--dev: GET /dev/token gives read-write tokens to anyone; never deploy it")
     if secrets_given:
