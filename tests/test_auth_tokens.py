@@ -207,7 +207,9 @@ async def test_extension_maps_grants_to_access_and_refusals_to_codes():
     assert auth.requires_token
     token = mint_token(secret=SECRET, grants=GRANTS, participant_id="ann", name="Ann")
     access = await auth.on_authenticate(_payload(token))
-    assert access == Access("ann", "Ann", "person", read_only=True)
+    # open connections close when the token expires (plus the leeway), unless refreshed
+    assert access.expires_at == pytest.approx(time.time() + 3600 + 30, abs=5)
+    assert access == Access("ann", "Ann", "person", read_only=True, expires_at=access.expires_at)
     for bad, code in [
         (_payload(None), CloseCode.UNAUTHENTICATED),
         (_payload("junk"), CloseCode.UNAUTHENTICATED),

@@ -28,8 +28,8 @@ from conftest import (
 )
 from pycrdt import Doc, Text
 
-from meshroom import RoomClient
-from meshroom.cluster import ClusterError, RedisExtension, check_storage_writer_free
+from meshroom import RoomClient, Server
+from meshroom.cluster import RedisExtension
 from meshroom.storage import FsspecStorage, StorageExtension
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
@@ -168,8 +168,12 @@ async def test_storage_writer_publishes_what_it_loaded(redis_url, prefix, tmp_pa
     async with (
         run_server(
             extensions=[
-                StorageExtension(FsspecStorage(str(tmp_path / "rooms"))),
-                RedisExtension(redis_url, stream_prefix=prefix, block=0.05, storage_writer=True),
+                RedisExtension(
+                    redis_url,
+                    stream_prefix=prefix,
+                    block=0.05,
+                    storage=StorageExtension(FsspecStorage(str(tmp_path / "rooms"))),
+                )
             ]
         ) as a,
         cluster_server(redis_url, prefix) as b,
@@ -287,29 +291,12 @@ async def test_bad_configuration_is_refused(redis_url, prefix):
         RedisExtension(redis_url, stream_prefix="has space")
     with pytest.raises(ValueError, match="compact_after"):
         RedisExtension(redis_url, compact_after=0)
-    # Only one process of a cluster may write storage: a live holder keeps its lease.
-    first = RedisExtension(redis_url, stream_prefix=prefix, storage_writer=True, lease=0.6)
-    await first.on_startup()
-    try:
-        second = RedisExtension(redis_url, stream_prefix=prefix, storage_writer=True, lease=0.6)
-        with pytest.raises(ClusterError, match="already writes to storage"):
-            await second.on_startup()
-        with pytest.raises(ClusterError, match="one process only"):
-            # In a thread, as from another process: the holder keeps renewing meanwhile.
-            await anyio.to_thread.run_sync(
-                lambda: check_storage_writer_free(redis_url, stream_prefix=prefix)
-            )
-    finally:
-        await first.on_shutdown()
-    # Released at shutdown: the next writer is admitted at once.
-    check_storage_writer_free(redis_url, stream_prefix=prefix)
-    # A lease left by a process that died is waited out, then taken.
-    sync_redis = redis.Redis.from_url(redis_url)
-    sync_redis.set(f"{prefix}:storage-writer", "dead", px=400)
-    sync_redis.close()
-    third = RedisExtension(redis_url, stream_prefix=prefix, storage_writer=True)
-    await third.on_startup()
-    await third.on_shutdown()
+    # Storage goes to the cluster, which chooses each document's writer.
+    with pytest.raises(TypeError, match="storage="):
+        RedisExtension(redis_url, storage_writer=True)
+    storage = StorageExtension(FsspecStorage("memory://refused"))
+    with pytest.raises(ValueError, match="RedisExtension only"):
+        Server(extensions=[storage, RedisExtension(redis_url, storage=storage)])
 
 
 # -- `meshroom serve --redis` processes ---------------------------------------------------------

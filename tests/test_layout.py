@@ -41,7 +41,12 @@ ALLOWED: dict[str, set[str]] = {
     "meshroom.client": {"meshroom._exceptions", "meshroom.protocol", "meshdoc"},
     "meshroom.auth": {"meshroom._exceptions", "meshroom.protocol", "meshroom.server"},
     "meshroom.storage": {"meshroom._exceptions", "meshroom.protocol", "meshroom.server"},
-    "meshroom.cluster": {"meshroom._exceptions", "meshroom.protocol", "meshroom.server"},
+    "meshroom.cluster": {
+        "meshroom._exceptions",
+        "meshroom.protocol",
+        "meshroom.server",
+        "meshroom.storage",
+    },
     "meshroom.agents": {
         "meshroom._exceptions",
         "meshroom.protocol",

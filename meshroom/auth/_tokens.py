@@ -4,15 +4,19 @@ A token says who the participant is and what it may open::
 
     {"sub": "ann-1", "name": "Ann", "kind": "person",
      "grants": [{"room": "team", "paths": ["notes/*"], "mode": "read-only"}],
-     "iat": 1767225600, "exp": 1767229200, "attrs": {"color": "#f80"}}
+     "iat": 1767225600.125, "exp": 1767229200, "jti": "5f0c9a…", "attrs": {"color": "#f80"}}
 
 ``exp`` is required: a token that never expires cannot be revoked by time.
+``jti`` (a random id `mint_token` always writes) lets one token be revoked; ``iat``
+(to the millisecond, so a token issued just after a participant's revocation is
+told apart from one issued just before) lets a participant's older tokens be.
 Verification failures raise `AuthenticationError` with close code 4401 and a
 short reason a client can show (the close reason is capped at 123 bytes).
 """
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -49,6 +53,10 @@ class TokenClaims:
     expires_at: datetime
     attributes: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    #: The ``jti`` claim, which names this token in a revocation list (None: absent).
+    token_id: str | None = None
+    #: The ``iat`` claim (None: absent), which a participant's revocation compares to.
+    issued_at: datetime | None = None
 
     def access_for(self, room: str, path: str) -> Access | None:
         """The `Access` these grants give to `path` of `room`, or None if they give none."""
@@ -61,6 +69,8 @@ class TokenClaims:
             kind=self.kind,
             read_only=mode == "read-only",
             attributes=dict(self.attributes),
+            token_id=self.token_id,
+            issued_at=self.issued_at.timestamp() if self.issued_at is not None else None,
         )
 
 
@@ -86,6 +96,7 @@ def mint_token(
     key_id: str | None = None,
     issuer: str | None = None,
     audience: str | None = None,
+    token_id: str | None = None,
     now: float | None = None,
 ) -> str:
     """Sign a token for one participant.
@@ -104,6 +115,8 @@ def mint_token(
         expires_in: lifetime in seconds (or a timedelta), counted from `now`.
         not_before: seconds from `now` before which the token is refused.
         key_id: written to the ``kid`` header so a server holding several keys picks this one.
+        token_id: the ``jti`` claim, which `JwtAuth.revoke(jti=...)` and ``meshroom token
+            revoke --jti`` name; a random id when omitted, so every token can be revoked.
         now: the issue time (Unix seconds), for tests and pre-dated tokens.
 
     Raises:
@@ -121,6 +134,8 @@ def mint_token(
         raise ValueError(f"kind must be 'person' or 'agent', not {kind!r}")
     if not isinstance(name, str):
         raise ValueError("name must be a string")
+    if token_id is not None and (not isinstance(token_id, str) or not token_id):
+        raise ValueError("token_id must be a non-empty string")
     lifetime = _seconds(expires_in)
     if lifetime <= 0:
         raise ValueError("expires_in must be positive")
@@ -140,8 +155,11 @@ def mint_token(
         "name": name,
         "kind": kind,
         "grants": [grant.to_claim() for grant in grant_list],
-        "iat": int(issued),
+        # to the millisecond, rounded down: never later than the instant it was issued,
+        # so a revocation of the participant right after it always covers it
+        "iat": math.floor(issued * 1000) / 1000,
         "exp": int(issued + lifetime),
+        "jti": token_id or uuid.uuid4().hex,
     }
     if not_before is not None:
         claims["nbf"] = int(issued + _seconds(not_before))
@@ -268,6 +286,12 @@ def _claims_from(payload: dict[str, Any]) -> TokenClaims:
         grants = parse_grants(payload.get("grants"))
     except ValueError as error:
         raise _refuse(f"token grants malformed: {error}") from None
+    token_id = payload.get("jti")
+    if token_id is not None and (not isinstance(token_id, str) or len(token_id) > 256):
+        raise _refuse("token id (jti) must be a string")
+    issued = payload.get("iat")
+    if issued is not None and (isinstance(issued, bool) or not isinstance(issued, (int, float))):
+        raise _refuse("token issue time (iat) must be a number")
     return TokenClaims(
         participant_id=subject,
         name=name,
@@ -276,6 +300,10 @@ def _claims_from(payload: dict[str, Any]) -> TokenClaims:
         expires_at=datetime.fromtimestamp(int(payload["exp"]), tz=timezone.utc),
         attributes=attributes,
         raw=payload,
+        token_id=token_id or None,
+        issued_at=datetime.fromtimestamp(float(issued), tz=timezone.utc)
+        if issued is not None
+        else None,
     )
 
 

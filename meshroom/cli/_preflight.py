@@ -68,21 +68,18 @@ def check_storage_option(value: str) -> None:
         raise CliError(f"storage {value}: {error}", exit_code=EXIT_UNAVAILABLE) from None
 
 
-def check_redis_option(url: str, *, with_storage: bool) -> None:
-    """Ping the `--redis` URL; with storage, check no other process writes it already.
+def check_redis_option(url: str) -> None:
+    """Ping the `--redis` URL.
 
     Raises:
         typer.BadParameter: not a Redis URL (a usage error, exit 2).
-        CliError: Redis unreachable, or the storage writer lease held by a live
-            process (exit 1).
+        CliError: Redis unreachable (exit 1).
     """
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise typer.BadParameter(f"{url} is not a redis://host:port/db URL", param_hint="--redis")
-    from ..cluster import ClusterError, check_redis, check_storage_writer_free
+    from ..cluster import ClusterError, check_redis
 
     try:
         check_redis(url)
-        if with_storage:
-            check_storage_writer_free(url)
     except ClusterError as error:
         raise CliError(f"redis: {error}", exit_code=EXIT_UNAVAILABLE) from None

@@ -72,6 +72,8 @@ class ServeConfig:
     routes: list[Any] = field(default_factory=list)
     #: Redis URL shared by the processes of a cluster (`meshroom.cluster`).
     redis: str | None = None
+    #: Seconds a cluster's writer lease on a document lasts unrenewed (dead writer takeover).
+    writer_lease: float = 10.0
 
 
 def _storage_extension(url: str, config: ServeConfig) -> Extension | None:
@@ -123,14 +125,14 @@ def build_server(config: ServeConfig) -> Server:
         )
     elif not storage_target:
         log.warning("no --storage given: this process stores nothing; another one must")
-    if storage_target:
-        storage = _storage_extension(storage_target, config)
-        if storage is not None:
-            extensions.append(storage)
+    storage = _storage_extension(storage_target, config) if storage_target else None
     if config.redis:
         from ..cluster import RedisExtension
 
-        extensions.append(RedisExtension(config.redis, storage_writer=bool(config.storage)))
+        # The cluster chooses which process writes each document: storage goes through it.
+        extensions.append(RedisExtension(config.redis, storage=storage, lease=config.writer_lease))
+    elif storage is not None:
+        extensions.append(storage)
     limits = Limits(
         max_message_size=config.max_message_size,
         send_queue_bytes=config.send_queue_bytes,
@@ -166,6 +168,18 @@ def run(config: ServeConfig) -> None:
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
+
+
+def _revocation_list(path: Path | None) -> Any:
+    """The `RevocationList` of `--revocations`, read now: a bad file stops the server."""
+    if path is None:
+        return None
+    from ..auth import RevocationList, RevocationListError
+
+    try:
+        return RevocationList(path)
+    except RevocationListError as error:
+        raise typer.BadParameter(str(error), param_hint="--revocations") from None
 
 
 @app.command()
@@ -236,6 +250,20 @@ def serve(
         help="Require tokens signed with this secret (see `meshroom token`). Several "
         "secrets separated by spaces are all accepted (key rotation); the first signs.",
     ),
+    revocations: Path | None = typer.Option(
+        None,
+        "--revocations",
+        envvar="MESHROOM_REVOCATIONS",
+        help="Refuse tokens revoked in this file (written by `meshroom token revoke`; "
+        "polled for changes) and close their connections. Needs --secret.",
+    ),
+    revocation_poll: float = typer.Option(
+        1.0,
+        "--revocation-poll",
+        min=0.05,
+        help="Seconds between checks of the --revocations file: a revoked token's "
+        "connections close within about that long.",
+    ),
     static: Path | None = typer.Option(
         None, "--static", exists=True, file_okay=False, help="Also serve this folder at /."
     ),
@@ -251,8 +279,16 @@ def serve(
     redis: str | None = typer.Option(
         None,
         "--redis",
-        help="Share rooms with other processes through this Redis (redis://host:port/db); "
-        "only one of them may have --storage.",
+        help="Share rooms with other processes through this Redis (redis://host:port/db). "
+        "Every document edited anywhere is written by one process that has --storage, "
+        "chosen per document; any number of them may have it.",
+    ),
+    writer_lease: float = typer.Option(
+        10.0,
+        "--writer-lease",
+        min=0.1,
+        help="With --redis: seconds after which the documents of a writer that died are "
+        "taken over by another process with --storage.",
     ),
 ) -> None:
     """Serve rooms over the y-websocket protocol (ws://HOST:PORT/{room}/{document path}).
@@ -271,18 +307,25 @@ def serve(
             f"{log_level!r} is not one of {', '.join(_LOG_LEVELS)}", param_hint="--log-level"
         )
     secrets_given = (secret or "").split()
+    if revocations is not None and not (secrets_given or dev):
+        raise typer.BadParameter(
+            "revocations need auth: give --secret (or MESHROOM_SECRET)",
+            param_hint="--revocations",
+        )
+    revocation_list = _revocation_list(revocations)
+    auth_options = {"revocations": revocation_list, "revocation_poll": revocation_poll}
     if secrets_given:
         from ..auth import JwtAuth
 
         try:
-            auth = JwtAuth(secrets_given)
+            auth = JwtAuth(secrets_given, **auth_options)  # type: ignore[arg-type]
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--secret") from None
     check_listen(host, port)
     if storage:
         check_storage_option(storage)
     if redis is not None:
-        check_redis_option(redis, with_storage=bool(storage))
+        check_redis_option(redis)
     config = ServeConfig(
         host=host,
         port=port,
@@ -298,6 +341,7 @@ def serve(
         ping_interval=ping_interval,
         log_level=log_level.lower(),
         redis=redis,
+        writer_lease=writer_lease,
     )
     if dev:
         import secrets as _secrets
@@ -308,7 +352,7 @@ def serve(
             from ..auth import JwtAuth
 
             secrets_given = [_secrets.token_urlsafe(32)]
-            auth = JwtAuth(secrets_given)
+            auth = JwtAuth(secrets_given, **auth_options)  # type: ignore[arg-type]
         config.routes.append(dev_token_route(secrets_given[0]))
         log.warning("--dev: GET /dev/token gives read-write tokens to anyone; never deploy it")
     if secrets_given:

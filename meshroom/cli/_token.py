@@ -1,17 +1,34 @@
-"""`meshroom token`: mint a signed token for one participant.
+"""`meshroom token`: mint a signed token for one participant; `token revoke` revokes.
 
-Prints the token alone on stdout, so it composes:
+Minting prints the token alone on stdout, so it composes:
 ``TOKEN=$(meshroom token --room team --path 'notes/*' --read-only --name Ann)``.
+``meshroom token revoke --jti ID`` / ``--participant P`` adds to the revocation
+file that ``meshroom serve --revocations FILE`` polls.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 
 import typer
 
 from . import app
+from ._errors import CliError
+
+token_app = typer.Typer(
+    name="token",
+    help="Mint a token granting rooms and document paths (or revoke tokens: `token revoke`).",
+    invoke_without_command=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+app.add_typer(token_app, name="token")
+
+_REVOCATIONS_HELP = (
+    "Revocation file (JSON) that `meshroom serve --revocations` polls; created if missing."
+)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -35,10 +52,11 @@ def _attributes(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-@app.command()
+@token_app.callback()
 def token(
-    room: list[str] = typer.Option(
-        ..., "--room", "-r", help="Room name or pattern the token opens (repeatable)."
+    context: typer.Context,
+    room: list[str] | None = typer.Option(
+        None, "--room", "-r", help="Room name or pattern the token opens (repeatable; required)."
     ),
     path: list[str] = typer.Option(
         ["*"],
@@ -75,9 +93,20 @@ def token(
     key_id: str | None = typer.Option(
         None, "--key-id", help="`kid` header, to pick one of several server keys."
     ),
+    token_id: str | None = typer.Option(
+        None,
+        "--jti",
+        help="Token id (the `jti` claim) that `meshroom token revoke --jti` names; "
+        "random when omitted.",
+    ),
 ) -> None:
     """Mint a token granting rooms and document paths, read-write or read-only."""
+    if context.invoked_subcommand is not None:
+        return
     from ..auth import Grant, mint_token
+
+    if not room:
+        raise typer.BadParameter("give at least one --room", param_hint="--room")
 
     if kind not in ("person", "agent"):
         raise typer.BadParameter(f"{kind!r} is not person or agent", param_hint="--kind")
@@ -104,7 +133,44 @@ def token(
             expires_in=parse_duration(expires),
             attributes=_attributes(attr),
             key_id=key_id,
+            token_id=token_id,
         )
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     typer.echo(text)
+
+
+@token_app.command("revoke")
+def revoke(
+    jti: list[str] = typer.Option(
+        [], "--jti", help="Revoke the token with this id (its `jti` claim; repeatable)."
+    ),
+    participant: list[str] = typer.Option(
+        [],
+        "--participant",
+        help="Revoke every token of this participant (its `sub`) issued until now; "
+        "tokens issued later work (repeatable).",
+    ),
+    revocations: Path = typer.Option(
+        ..., "--revocations", "-f", envvar="MESHROOM_REVOCATIONS", help=_REVOCATIONS_HELP
+    ),
+) -> None:
+    """Revoke tokens: servers polling the file refuse them and close their connections."""
+    from ..auth import RevocationListError, revoke_in_file
+
+    if not jti and not participant:
+        raise typer.BadParameter("give --jti or --participant (or both)")
+    if any(not value for value in [*jti, *participant]):
+        raise typer.BadParameter("token ids and participant ids must not be empty")
+    now = datetime.now(timezone.utc)
+    try:
+        revoke_in_file(revocations, tokens=jti, participants=participant, now=now.timestamp())
+    except RevocationListError as error:
+        raise CliError(f"{error} (left as it was)") from None
+    except OSError as error:
+        raise CliError(f"cannot write {revocations}: {error.strerror or error}") from None
+    what = [f"token {value}" for value in jti] + [
+        f"participant {value} (tokens issued up to {now:%Y-%m-%dT%H:%M:%SZ})"
+        for value in participant
+    ]
+    typer.echo(f"revoked {', '.join(what)} in {revocations}", err=True)

@@ -65,7 +65,8 @@ class RoomClient:
         kind: `"person"` or `"agent"`.
         id: The participant id to ask for (default: a new UUID). With auth the token's
             ``sub`` decides instead: `participant_id` is the id the server gave.
-        token: Access token, sent as the `token` query parameter.
+        token: Access token, sent as the `token` query parameter; `refresh_token` replaces
+            it on the open sockets and for reconnections.
         backoff: Reconnect delays (default `Backoff()`: 0.1 s doubling to 10 s, jittered).
         connect_timeout: Seconds the first connection of each socket may take, retries
             included (default 10 s); reconnects after that retry forever.
@@ -210,6 +211,47 @@ class RoomClient:
         if self._task_group is not None:
             self._task_group.cancel_scope.cancel()
         self._notify()
+
+    async def refresh_token(self, token: str) -> None:
+        """Present a fresh token on every open socket, before the current one expires.
+
+        The server checks it as it checks a token at connect; it must name the same
+        participant. Each socket then keeps going with the new token's access
+        (read-only or not) and expiry, without reconnecting; reconnections use it too.
+        Returns once every connected socket's server accepted it (a socket offline at
+        the moment presents it when it reconnects).
+
+        ```py
+        await room.refresh_token(mint_token(secret=secret, grants=grants,
+                                            participant_id=room.participant_id))
+        ```
+
+        Raises:
+            ValueError: `token` is not a non-empty string.
+            ClientError: the client is not open; or the server refused the token (`code`
+                4401: invalid, expired or revoked; 4403: no grant for a document, or
+                another participant) and closed that socket; or it did not answer
+                within 10 s (a server that does not know token refresh).
+        """
+        if not isinstance(token, str) or not token:
+            raise ValueError("token must be a non-empty string")
+        self._check_open()
+        self._token = token
+        links = list(self._links.items())
+        errors: list[ClientError] = []
+
+        async def refresh(path: str, link: DocumentLink) -> None:
+            try:
+                await link.refresh_token(token, self._url(path))
+            except ClientError as error:
+                errors.append(error)
+
+        async with anyio.create_task_group() as group:
+            for path, link in links:
+                group.start_soon(refresh, path, link)
+        self._notify()
+        if errors:
+            raise errors[0]
 
     # -- documents ---------------------------------------------------------------------------
 
@@ -401,15 +443,19 @@ class RoomClient:
                 for message in pending:
                     messages.append(message)
 
-    def _link(self, path: str, doc: Doc) -> DocumentLink:
+    def _url(self, path: str) -> str:
+        """The socket URL of `path`, with the current token."""
         target = quote(self.room, safe="")
         if path:
             target += "/" + "/".join(quote(segment, safe="") for segment in path.split("/"))
         query = {"id": self._requested_id, "name": self.name, "kind": self.kind}
         if self._token is not None:
             query["token"] = self._token
+        return f"{self.url}/{target}?{urlencode(query)}"
+
+    def _link(self, path: str, doc: Doc) -> DocumentLink:
         return DocumentLink(
-            f"{self.url}/{target}?{urlencode(query)}",
+            self._url(path),
             doc,
             user=self._user(),
             backoff=self._backoff,

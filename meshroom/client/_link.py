@@ -44,7 +44,7 @@ from meshdoc.updates import unsettled_of
 
 from .._exceptions import ClientError, ProtocolError
 from ..protocol._close_codes import CloseCode
-from ..protocol._messages import decode_authenticated
+from ..protocol._messages import decode_authenticated, encode_auth_token
 from ._backoff import Backoff
 from ._socket import FATAL_CLOSE_CODES, open_socket
 
@@ -71,6 +71,10 @@ def _sync_step2(update: bytes) -> bytes:
 #: report the server's close code (default 2 s; after it, the refusal reads 4403).
 DENIED_CLOSE_WAIT = 2.0
 
+#: Seconds to wait for the server's answer to a token refresh (default 10 s; a server
+#: that does not know token refresh never answers).
+REFRESH_ANSWER_WAIT = 10.0
+
 #: Seconds after which a silent peer's awareness is dropped; ours is re-announced at half
 #: of it (default 30 s, y-protocols' `outdatedTimeout`, so JS peers agree).
 AWARENESS_OUTDATED = 30.0
@@ -79,6 +83,19 @@ AWARENESS_OUTDATED = 30.0
 #: (default 5 s: enough for a large backlog on a live link, short enough not to hang
 #: on a dead one).
 CLOSE_TIMEOUT = 5.0
+
+
+class _Refresh:
+    """One token refresh waiting for the server's answer on the current connection."""
+
+    __slots__ = ("answered", "done", "error")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        #: True once the server answered with "authenticated"; else the connection ended.
+        self.answered = False
+        #: The refusal that ended the connection, if it was one.
+        self.error: ClientError | None = None
 
 
 class RemoteOrigin:
@@ -144,6 +161,10 @@ class DocumentLink:
         #: Who the server says this connection is (``id``, ``name``, ``kind``), once told.
         self.identity: dict[str, Any] | None = None
         self._ephemeral = ephemeral
+        #: Whether this connection's first "authenticated" message (the greeting) arrived;
+        #: each later one answers a token refresh, oldest first.
+        self._greeted = False
+        self._refreshes: list[_Refresh] = []
         self._sessions = 0
         self._outgoing: MemoryObjectSendStream[bytes] | None = None
         self._session_scope: anyio.CancelScope | None = None
@@ -241,6 +262,34 @@ class DocumentLink:
                 await self._stopped.wait()
             self._run_scope.cancel()
 
+    async def refresh_token(self, token: str, url: str) -> None:
+        """Send `token` to the server on this connection; reconnect with `url` from now on.
+
+        Offline, there is nothing to send: the next connection presents the new token
+        in `url`. A connection that drops before the answer leaves the same to the
+        reconnection.
+
+        Raises:
+            ClientError: the server refused the token (it closed the connection: `code`
+                4401 or 4403), or did not answer within `REFRESH_ANSWER_WAIT` seconds.
+        """
+        self.url = url
+        if self._outgoing is None:
+            return
+        waiter = _Refresh()
+        self._refreshes.append(waiter)
+        self._enqueue(encode_auth_token(token))
+        with anyio.move_on_after(REFRESH_ANSWER_WAIT):
+            await waiter.done.wait()
+        if waiter.error is not None:
+            raise waiter.error
+        if not waiter.done.is_set():
+            if waiter in self._refreshes:
+                self._refreshes.remove(waiter)
+            raise ClientError(
+                f"{self.where} did not answer the token refresh in {REFRESH_ANSWER_WAIT:g} s"
+            )
+
     # -- one connection ----------------------------------------------------------------------
 
     async def _session(
@@ -249,6 +298,7 @@ class DocumentLink:
         """Run one connection until it closes; return the refusal, if it was one."""
         send, receive = anyio.create_memory_object_stream[bytes](max_buffer_size=OUTGOING_BUFFER)
         refusal: ClientError | None = None
+        self._greeted = False
         async with anyio.create_task_group() as tg:
             self._session_scope = tg.cancel_scope
             try:
@@ -264,6 +314,10 @@ class DocumentLink:
                 refusal = await self._receive_loop(websocket, on_synced)
             finally:
                 self._outgoing = None
+                refreshes, self._refreshes = self._refreshes, []
+                for waiter in refreshes:  # unanswered: refused, or left to the reconnection
+                    waiter.error = refusal
+                    waiter.done.set()
                 send.close()
                 tg.cancel_scope.cancel()
                 with anyio.CancelScope(shield=True):
@@ -381,6 +435,12 @@ class DocumentLink:
                 self.identity = identity
                 if self._on_identity is not None:
                     self._on_identity(identity)
+                if not self._greeted:
+                    self._greeted = True
+                elif self._refreshes:  # the answer to our oldest token refresh
+                    waiter = self._refreshes.pop(0)
+                    waiter.answered = True
+                    waiter.done.set()
         elif kind == _MESSAGE_AUTH:
             decoder = Decoder(message[2:])
             reason = decoder.read_var_string() if len(message) > 2 else "permission denied"

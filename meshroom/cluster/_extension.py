@@ -2,24 +2,15 @@
 
 Like y-redis and Hocuspocus' Redis extension, any process can serve any room:
 
-- every update a process accepts from its own clients (or its own server-side
-  edits) is appended (``XADD``) to the document's stream;
-- one reader task per process follows the streams of every open document
-  (``XREAD`` from the last id seen) and applies the other processes' entries
-  with `REDIS_ORIGIN`, so the document's observer relays them to local clients
-  and `on_change` does not publish them again;
-- a document opened late replays its whole stream, so a process that joins, or
-  restarts after a crash, catches up;
-- awareness travels in a second, capped stream per document (see `_awareness`);
-- streams are compacted without ever losing state: a process that has read a
-  stream up to id L appends its full document state (which holds every entry up
-  to L) and only then trims the entries up to L (``XTRIM MINID``). Entries after
-  L, from anyone, stay. Two processes compacting at once are both safe.
-
-Storage assumes one writer per document: with ``storage_writer=True`` the
-process takes a cluster-wide lease at startup (refused with `ClusterError`
-while another live process holds it), so only one process of the cluster may
-be given ``--storage``.
+- every document has a stream; a process that opens a document late replays it,
+  and one reader task per process follows the streams of every open document
+  (see `_reader`), so a process that joins, or restarts after a crash, catches up;
+- an update accepted here is durable before anyone sees it: a process that does
+  not write the document to storage appends it to the stream first (`_journal`);
+  the document's writer logs it to storage first and publishes it right after;
+- every document edited anywhere is written to storage by one process with
+  storage, chosen per document and taken over when it dies (`_writer`, `_lease`);
+- awareness travels in a second, capped stream per document (see `_awareness`).
 """
 
 from __future__ import annotations
@@ -28,56 +19,28 @@ import contextlib
 import logging
 import uuid
 import weakref
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ..server._document import unsettled_of
 from ..server._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
-from ._awareness import AwarenessRelay
-from ._lease import keep_lease, release_lease, take_lease
+from ._awareness_outbox import AwarenessOutbox
+from ._followed import REDIS_ORIGIN, Followed
+from ._journal import StreamJournal
+from ._lease import Leases
 from ._publisher import UpdatePublisher
-from ._streams import (
-    KIND_COMPACTED,
-    after,
-    awareness_key,
-    decode_entry,
-    document_key,
-    encode_entry,
-)
+from ._reader import StreamReader
+from ._streams import awareness_key, document_key, member_of
+from ._writer import WriterRole
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
-    from pycrdt import Doc
+
+    from ..storage import StorageExtension
 
 __all__ = ["REDIS_ORIGIN", "RedisExtension"]
 
 log = logging.getLogger("meshroom.cluster")
-
-
-class _RedisOrigin:
-    """Transaction origin of updates applied from Redis (never published again)."""
-
-    def __repr__(self) -> str:
-        return "REDIS_ORIGIN"
-
-
-REDIS_ORIGIN: Any = _RedisOrigin()
-
-
-@dataclass
-class _Followed:
-    """An open document whose stream this process follows."""
-
-    key: str
-    doc: weakref.ref[Doc]
-    last_id: bytes
-    token: bytes = field(default_factory=lambda: uuid.uuid4().hex.encode())
-    since_compaction: int = 0
-    awareness: AwarenessRelay | None = None
-    #: An update could not be published: publish the full state once Redis answers.
-    republish: bool = False
 
 
 class RedisExtension(Extension):
@@ -85,62 +48,94 @@ class RedisExtension(Extension):
 
     ```py
     server = Server(extensions=[RedisExtension("redis://127.0.0.1:6379/0")])
+    # a process that stores documents: give it the storage, not the server
+    storage = StorageExtension(FsspecStorage("./rooms"))
+    server = Server(extensions=[RedisExtension("redis://127.0.0.1:6379/0", storage=storage)])
     ```
 
     Args:
         url: a ``redis://`` URL.
+        storage: this process's storage. The cluster decides which process writes each
+            document (any process given storage may), so the storage extension is
+            driven from here rather than by the server.
         stream_prefix: prefix of every key, so clusters can share one Redis.
         compact_after: entries in a document's stream past which a process compacts it.
         block: seconds one ``XREAD`` waits before the reader looks at its documents again
             (expiring awareness, republishing); a newly opened document wakes it at once.
-        storage_writer: this process is the cluster's one storage writer (a lease).
-        lease: seconds the writer lease lasts without renewal (renewed every third).
+        lease: seconds a document's writer lease lasts without renewal (renewed every
+            third): how long a dead writer's documents wait for another writer.
+        claim_interval: seconds between looks for documents that need a writer.
+        writer_idle: seconds a document claimed from the cluster stays open here after
+            its last change (then it is stored, its room closes and the lease is given back).
+        shutdown_timeout: longest wait at shutdown for queued updates to reach Redis.
         awareness_timeout: seconds after which another process's client that stopped
             renewing its awareness (y-websocket renews every 15 s) counts as gone.
         awareness_maxlen: entries kept (about) in a document's awareness stream.
     """
 
-    priority = 500  # after storage (1000) loaded the stored state, before other extensions
+    priority = 500  # after other loaders, before other extensions (1000 with storage)
 
     def __init__(
         self,
         url: str,
         *,
+        storage: StorageExtension | None = None,
         stream_prefix: str = "meshroom",
         compact_after: int = 1000,
         block: float = 0.25,
-        storage_writer: bool = False,
         lease: float = 10.0,
+        claim_interval: float = 0.5,
+        writer_idle: float = 30.0,
+        shutdown_timeout: float = 10.0,
         awareness_timeout: float = 30.0,
         awareness_maxlen: int = 1000,
+        **removed: Any,
     ) -> None:
+        if "storage_writer" in removed:
+            raise TypeError(
+                "RedisExtension(storage_writer=) is gone: pass the StorageExtension as "
+                "RedisExtension(url, storage=...) instead of to the Server"
+            )
+        if removed:
+            raise TypeError(f"unexpected arguments: {', '.join(sorted(removed))}")
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(f"not a Redis URL (redis://, rediss://, unix://): {url!r}")
         if not stream_prefix or any(char in stream_prefix for char in " \n\r\t"):
             raise ValueError(f"stream_prefix must be a non-empty word, got {stream_prefix!r}")
         if compact_after < 1:
             raise ValueError(f"compact_after must be >= 1, got {compact_after}")
-        if block <= 0 or lease <= 0 or awareness_timeout <= 0 or awareness_maxlen < 1:
-            raise ValueError("block, lease, awareness_timeout and awareness_maxlen must be > 0")
+        timings = (block, lease, claim_interval, writer_idle, awareness_timeout)
+        if min(timings) <= 0 or awareness_maxlen < 1 or shutdown_timeout < 0:
+            raise ValueError(
+                "block, lease, claim_interval, writer_idle, awareness_timeout and "
+                "awareness_maxlen must be > 0"
+            )
         self.url = url
+        self.storage = storage
+        if storage is not None:
+            self.priority = max(self.priority, storage.priority)  # storage loads first
         self.stream_prefix = stream_prefix
         self.compact_after = compact_after
         self.block = block
-        self.storage_writer = storage_writer
         self.lease = lease
+        self.claim_interval = claim_interval
+        self.writer_idle = writer_idle
+        self.shutdown_timeout = shutdown_timeout
         self.awareness_timeout = awareness_timeout
         self.awareness_maxlen = awareness_maxlen
         self._token = uuid.uuid4().hex
         self._wake_key = f"{stream_prefix}:wake:{self._token}"
         self._redis: Any = None
-        self._followed: dict[str, _Followed] = {}
+        self._followed: dict[str, Followed] = {}
+        self._server: Any = None
         self._group: TaskGroup | None = None
         self._exit_stack: contextlib.AsyncExitStack | None = None
-        self._outbox_send, self._outbox = anyio.create_memory_object_stream[
-            tuple[str, bytes, bytes]
-        ](10_000)
-        self._outbox_drained = anyio.Event()
+        self._awareness: AwarenessOutbox | None = None
         self._publisher: UpdatePublisher | None = None
+        self._journal: StreamJournal | None = None
+        self._leases: Leases | None = None
+        self._reader: StreamReader | None = None
+        self._writer: WriterRole | None = None
 
     # -- introspection ---------------------------------------------------------------------
 
@@ -154,13 +149,33 @@ class RedisExtension(Extension):
         self._prune()
         return sorted(self._followed)
 
+    @property
+    def writing(self) -> list[tuple[str, str]]:
+        """(room, path) of the open documents this process writes to storage now."""
+        self._prune()
+        return sorted((f.room, f.path) for f in self._followed.values() if f.writer)
+
+    @property
+    def token(self) -> str:
+        """This process's name in the cluster (the value of the leases it holds)."""
+        return self._token
+
+    def attach_server(self, server: Any) -> None:
+        """Called by the `Server` this extension is given to: claimed documents open there."""
+        self._server = server
+        if self.storage is not None and self.storage in getattr(server, "extensions", ()):
+            raise ValueError(
+                "give the StorageExtension to the RedisExtension only, not also to the Server"
+            )
+        if self._writer is not None:
+            self._writer.server = server
+
     # -- lifecycle -------------------------------------------------------------------------
 
     async def on_startup(self) -> None:
-        """Connect, take the writer lease if asked, start the reader.
+        """Connect, start the reader, the journal and (with storage) the writer role.
 
         Raises:
-            ClusterError: another live process holds the storage writer lease.
             redis.exceptions.ConnectionError: Redis cannot be reached.
         """
         import redis.asyncio as redis
@@ -168,43 +183,72 @@ class RedisExtension(Extension):
         self._redis = redis.Redis.from_url(self.url)
         try:
             await self._redis.ping()
-            if self.storage_writer:
-                await take_lease(self._redis, self.stream_prefix, self._token, self.lease)
         except BaseException:
             await self._redis.aclose()
             self._redis = None
             raise
+        if self.storage is not None:
+            await self.storage.on_startup()
         async with contextlib.AsyncExitStack() as stack:
             self._group = await stack.enter_async_context(anyio.create_task_group())
             self._exit_stack = stack.pop_all()
-        self._publisher = UpdatePublisher(self._redis, self._publish_failed)
+        self._leases = Leases(self._redis, self.stream_prefix, self._token, self.lease)
+        self._journal = StreamJournal(self._redis, self._leases)
+        self._reader = StreamReader(
+            self._redis,
+            self._followed,
+            wake_key=self._wake_key,
+            block=self.block,
+            compact_after=self.compact_after,
+        )
+        self._publisher = UpdatePublisher(self._redis, self._reader.publish_failed)
+        self._awareness = AwarenessOutbox(
+            self._redis, maxlen=self.awareness_maxlen, timeout=self.awareness_timeout
+        )
+        self._group.start_soon(self._journal.run)
         self._group.start_soon(self._publisher.run)
-        self._group.start_soon(self._read_forever)
-        self._group.start_soon(self._publish_awareness)
-        if self.storage_writer:
-            self._group.start_soon(
-                keep_lease, self._redis, self.stream_prefix, self._token, self.lease
+        self._group.start_soon(self._reader.run)
+        self._group.start_soon(self._awareness.run)
+        if self.storage is not None:
+            self._writer = WriterRole(
+                client=self._redis,
+                prefix=self.stream_prefix,
+                storage=self.storage,
+                leases=self._leases,
+                journal=self._journal,
+                followed=self._followed,
+                claim_interval=self.claim_interval,
+                idle=self.writer_idle,
             )
-        log.info("cluster: joined %s (prefix %r)", self.url, self.stream_prefix)
+            self._writer.server = self._server
+            self._group.start_soon(self._writer.run_claims, self._group)
+            self._group.start_soon(self._writer.run_renewals, self.lease)
+        log.info(
+            "cluster: joined %s (prefix %r) as %s%s",
+            self.url,
+            self.stream_prefix,
+            self._token,
+            ", writing documents to storage" if self.storage is not None else "",
+        )
 
     async def on_shutdown(self) -> None:
-        """Stop following, release the writer lease, disconnect."""
+        """Publish what is queued, stop following, store, give leases back, disconnect."""
         if self._group is not None and self._exit_stack is not None:
-            # Removals of this process's clients (their sockets just closed) reach the
-            # other processes now rather than after `awareness_timeout`.
-            self._outbox_send.close()
-            with anyio.move_on_after(5):
-                await self._outbox_drained.wait()
-                if self._publisher is not None:
-                    await self._publisher.drain()
+            await self._drain()
             self._group.cancel_scope.cancel()
             await self._exit_stack.aclose()
             self._group = self._exit_stack = None
+        if self.storage is not None:
+            try:
+                await self.storage.on_shutdown()
+            except Exception:
+                log.exception("cluster: storing documents at shutdown failed")
         if self._redis is not None:
             with anyio.CancelScope(shield=True):
-                if self.storage_writer:
-                    with contextlib.suppress(Exception):
-                        await release_lease(self._redis, self.stream_prefix, self._token)
+                if self._writer is not None and self._leases is not None:
+                    for member in sorted(self._leases.held):
+                        with contextlib.suppress(Exception):
+                            await self._leases.release(member)
                 with contextlib.suppress(Exception):
                     await self._redis.delete(self._wake_key)
                 await self._redis.aclose()
@@ -214,213 +258,130 @@ class RedisExtension(Extension):
     # -- hooks -----------------------------------------------------------------------------
 
     async def on_load_document(self, payload: LoadDocumentPayload) -> None:
-        """Replay the document's stream into `payload.doc` and follow it from there.
+        """Load the document (from storage when this process writes it), replay its stream.
 
         Raises:
             redis.exceptions.RedisError: the stream cannot be read (the document is not
                 served rather than served without the other processes' edits).
+            StorageError: this process writes the document and cannot read storage.
         """
         key = self.stream_key(payload.room, payload.path)
-        stored = payload.doc.get_state() != b"\x00"
-        last_id = b"0-0"
-        start = "-"
-        while True:
-            entries = await self._redis.xrange(key, min=start, max="+", count=1000)
-            for entry_id, fields in entries:
-                last_id = entry_id
-                self._apply(payload.doc, key, entry_id, fields)
-            if len(entries) < 1000:
-                break
-            start = b"(" + last_id
-        followed = _Followed(key, weakref.ref(payload.doc), last_id)
-        # What storage loaded may be missing from the stream (stored before the cluster
-        # existed, or Redis lost it): the writer publishes it for the other processes.
-        followed.republish = self.storage_writer and stored
-        if payload.document is not None:
-            followed.awareness = await self._follow_awareness(payload, followed.token)
-        self._followed[key] = followed
+        member = member_of(payload.room, payload.path)
+        live = payload.document
+        followed = Followed(
+            key,
+            member,
+            payload.room,
+            payload.path,
+            weakref.ref(payload.doc),
+            weakref.ref(live) if live is not None else None,
+            b"0-0",
+        )
+        writer = self._writer is not None and await self._writer.load(payload, member)
+        try:
+            loaded = payload.doc.get_state()
+            stored = loaded != b"\x00"
+            await self._replay(followed, payload)
+            followed.writer = writer
+            if writer and payload.doc.get_state() != loaded:
+                assert self._writer is not None  # the stream held what storage has not
+                await self._writer.store_replayed(followed)
+            # What storage loaded may be missing from the stream (stored before the cluster
+            # existed, or Redis lost it): the writer publishes it for the other processes.
+            followed.republish = writer and stored
+            if not writer:
+                assert self._journal is not None and self._leases is not None
+                if live is not None and getattr(live, "journal", True) is None:
+                    followed.as_reader(self._journal)
+                await self._leases.announce(member)
+            if live is not None:
+                assert self._awareness is not None
+                stream = awareness_key(self.stream_prefix, payload.room, payload.path)
+                followed.awareness = await self._awareness.follow(live, stream, followed.token)
+            self._followed[key] = followed
+        finally:
+            if self._writer is not None:
+                self._writer.loaded(member)
         # Wake the reader now (its XREAD may block up to `block`) so it follows this one.
         await self._redis.xadd(self._wake_key, {b"w": b""}, maxlen=1)
         await self._redis.expire(self._wake_key, 3600)
 
     async def on_change(self, payload: ChangePayload) -> None:
-        """Publish an update accepted here (not one that came from Redis)."""
-        if payload.origin is REDIS_ORIGIN or not payload.update:
+        """Store (as the writer) and publish an update (unless it came from the stream)."""
+        if not payload.update:
             return
-        key = self.stream_key(payload.room, payload.path)
-        followed = self._followed.get(key)
+        followed = self._followed.get(self.stream_key(payload.room, payload.path))
         if followed is None or followed.doc() is not payload.doc:
             return  # a document of a closed room: its successor replays the stream
+        followed.active_at = anyio.current_time()
+        if followed.writer and self.storage is not None:
+            await self.storage.on_change(payload)
+        if payload.origin is REDIS_ORIGIN or followed.published_by_journal(payload.update):
+            return
         assert self._publisher is not None
-        self._publisher.put(key, bytes(payload.update), followed.token)
+        self._publisher.put(followed.key, bytes(payload.update), followed.token)
         followed.since_compaction += 1
 
     async def on_store_document(self, payload: StoreDocumentPayload) -> None:
-        """Compact the stream while the document is complete in memory (cheap, never raises)."""
+        """Store the document (as its writer), then compact its stream.
+
+        Raises:
+            StorageError: storage could not write it (the server keeps the room, retries).
+        """
         followed = self._followed.get(self.stream_key(payload.room, payload.path))
-        if followed is not None and followed.doc() is payload.doc and followed.since_compaction:
+        if followed is None or followed.doc() is not payload.doc:
+            return
+        if followed.writer and self.storage is not None and self._writer is not None:
+            await self.storage.on_store_document(payload)
+            if payload.reason != "explicit":
+                await self._writer.let_go(followed)
+        if followed.since_compaction:
+            assert self._reader is not None
             try:
-                await self._compact(followed, payload.doc)
+                await self._reader.compact(followed, payload.doc)
             except Exception:
                 log.exception("cluster: compacting %r failed", followed.key)
 
     # -- internals -------------------------------------------------------------------------
 
-    async def _follow_awareness(self, payload: LoadDocumentPayload, token: bytes) -> AwarenessRelay:
-        """Apply the other processes' recent awareness, then relay it both ways."""
-        key = awareness_key(self.stream_prefix, payload.room, payload.path)
-        seconds, microseconds = await self._redis.time()
-        start = int(seconds * 1000 + microseconds // 1000 - self.awareness_timeout * 1000)
-        recent = await self._redis.xrange(key, min=str(start), max="+")
-        last_id = recent[-1][0] if recent else f"{start}-0".encode()
+    async def _drain(self) -> None:
+        """Send every queued update (bounded by `shutdown_timeout`), and say what was not.
 
-        def publish(stream: str, update: bytes) -> None:
-            try:
-                self._outbox_send.send_nowait((stream, update, token))
-            except anyio.WouldBlock:
-                log.warning("cluster: awareness outbox full; dropping an update of %r", stream)
-
-        relay = AwarenessRelay(payload.document, key, last_id, publish, self.awareness_timeout)
-        for _, fields in recent:
-            if b"u" in fields:
-                relay.apply_remote(fields[b"u"])
-        return relay
-
-    async def _publish_awareness(self) -> None:
-        async with self._outbox:
-            await self._publish_outbox()
-        self._outbox_drained.set()
-
-    async def _publish_outbox(self) -> None:
-        async for key, update, token in self._outbox:
-            try:
-                await self._redis.xadd(
-                    key,
-                    encode_entry(update, token),
-                    maxlen=self.awareness_maxlen,
-                    approximate=True,
-                )
-            except Exception:
-                log.exception("cluster: publishing awareness to %r failed", key)
-
-    def _apply(self, doc: Doc, key: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
-        entry = decode_entry(entry_id, fields)
-        if entry is None:
-            return
-        unsettled = unsettled_of(doc)
-        try:
-            with doc.transaction(origin=REDIS_ORIGIN):
-                unsettled.integrate(doc, entry.update)
-        except Exception:
-            log.error("cluster: skipping entry %r of %r: not a Yjs update", entry_id, key)
-        if unsettled:
-            # Not as REDIS_ORIGIN: what waited may have come from this process's clients
-            # (never published while it waited), so it is published, logged and relayed.
-            with doc.transaction():
-                unsettled.settle(doc)
+        Queued updates were relayed already, so they are durable elsewhere: in this
+        process's storage (it writes their documents: they are published after the
+        relay). What does not reach Redis reaches the other processes when a writer
+        next loads those documents and publishes what it loaded.
+        """
+        assert self._publisher is not None and self._awareness is not None
+        with anyio.move_on_after(5):
+            await self._awareness.close()
+        queued = self._publisher.queued
+        if queued:
+            log.info("cluster: publishing %d queued updates before stopping", queued)
+        with anyio.move_on_after(self.shutdown_timeout):
+            await self._publisher.drain()
+        left = self._publisher.queued + self._publisher.failed
+        if left:
+            log.warning(
+                "cluster: %d updates could not be published to Redis (%s) before stopping; "
+                "they are in this process's storage, and reach the other processes when "
+                "their documents are next loaded",
+                left,
+                self.url,
+            )
 
     def _prune(self) -> None:
-        for key, followed in list(self._followed.items()):
-            if followed.doc() is None:
-                del self._followed[key]
+        if self._reader is not None:
+            self._reader.prune()
 
-    async def _read_forever(self) -> None:
-        block_ms = max(1, int(self.block * 1000))
+    async def _replay(self, followed: Followed, payload: LoadDocumentPayload) -> None:
+        assert self._reader is not None
+        start = "-"
         while True:
-            self._prune()
-            self._expire_awareness()
-            await self._republish()
-            following = dict(self._followed)
-            streams = {key: followed.last_id for key, followed in following.items()}
-            relays = {
-                followed.awareness.key: (followed, followed.awareness)
-                for followed in following.values()
-                if followed.awareness is not None
-            }
-            streams.update({key: relay.last_id for key, (_, relay) in relays.items()})
-            streams[self._wake_key] = "$"
-            try:
-                answer = await self._redis.xread(streams, count=500, block=block_ms)
-            except Exception:
-                log.exception("cluster: reading streams failed; retrying")
-                await anyio.sleep(1)
-                continue
-            for raw_key, entries in answer or []:
-                key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
-                if key == self._wake_key:
-                    continue
-                if key in relays:
-                    self._relay_awareness(*relays[key], entries)
-                    continue
-                await self._read_entries(following[key], streams[key], entries)
-
-    async def _read_entries(self, followed: _Followed, read_from: Any, entries: list[Any]) -> None:
-        """Apply a document's new entries (a method, so that no loop variable keeps its doc)."""
-        doc = followed.doc()
-        if doc is None or self._followed.get(followed.key) is not followed:
-            return  # closed or reopened meanwhile (a reopened one replayed)
-        if followed.last_id != read_from:
-            return  # should not happen: one reader; be safe against duplicates
-        for entry_id, fields in entries:
-            followed.last_id = entry_id
-            if fields.get(b"s") != followed.token:  # ours were counted by on_change
-                followed.since_compaction += 1
-                self._apply(doc, followed.key, entry_id, fields)
-        if followed.since_compaction >= self.compact_after:
-            try:
-                await self._compact(followed, doc)
-            except Exception:
-                log.exception("cluster: compacting %r failed", followed.key)
-
-    def _publish_failed(self, key: str) -> None:
-        followed = self._followed.get(key)
-        if followed is not None:
-            followed.republish = True  # the reader publishes the whole state when it can
-
-    async def _republish(self) -> None:
-        """Publish the full state of documents whose updates could not all be published."""
-        for followed in list(self._followed.values()):
-            doc = followed.doc()
-            if not followed.republish or doc is None:
-                continue
-            try:
-                state = unsettled_of(doc).encode(doc)  # with what waits for a gap
-                await self._redis.xadd(
-                    followed.key, encode_entry(state, followed.token, KIND_COMPACTED)
-                )
-            except Exception:
-                log.warning("cluster: republishing %r failed; retrying", followed.key)
-                await anyio.sleep(1)
-                return
-            followed.republish = False
-
-    def _relay_awareness(
-        self, followed: _Followed, relay: AwarenessRelay, entries: list[Any]
-    ) -> None:
-        if self._followed.get(followed.key) is not followed:
-            return
-        for entry_id, fields in entries:
-            relay.last_id = entry_id
-            if fields.get(b"s") != followed.token and b"u" in fields:
-                relay.apply_remote(fields[b"u"])
-
-    def _expire_awareness(self) -> None:
-        for followed in list(self._followed.values()):
-            if followed.awareness is not None:
-                followed.awareness.expire()
-
-    async def _compact(self, followed: _Followed, doc: Doc) -> None:
-        """Append the full state, then trim what it covers (entries up to `last_id`)."""
-        covered = followed.last_id
-        if covered == b"0-0":
-            return
-        length = await self._redis.xlen(followed.key)
-        if length < 2:
-            followed.since_compaction = 0
-            return
-        # with what waits for a gap: the entries trimmed below may be all that held it
-        state = unsettled_of(doc).encode(doc)
-        await self._redis.xadd(followed.key, encode_entry(state, followed.token, KIND_COMPACTED))
-        trimmed = await self._redis.xtrim(followed.key, minid=after(covered), approximate=False)
-        followed.since_compaction = 0
-        log.debug("cluster: compacted %r (%d entries trimmed)", followed.key, trimmed)
+            entries = await self._redis.xrange(followed.key, min=start, max="+", count=1000)
+            for entry_id, fields in entries:
+                followed.last_id = entry_id
+                self._reader.apply(followed, payload.doc, entry_id, fields)
+            if len(entries) < 1000:
+                break
+            start = b"(" + followed.last_id

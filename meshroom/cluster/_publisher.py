@@ -34,6 +34,9 @@ class UpdatePublisher:
         self._wake = anyio.Event()
         self._idle = anyio.Event()
         self._idle.set()
+        self._sending = 0
+        #: Updates whose batch failed (their documents' full state is republished).
+        self.failed = 0
 
     def put(self, key: str, update: bytes, token: bytes) -> None:
         """Queue one update (never blocks)."""
@@ -41,6 +44,11 @@ class UpdatePublisher:
         if self._idle.is_set():
             self._idle = anyio.Event()
         self._wake.set()
+
+    @property
+    def queued(self) -> int:
+        """Updates waiting to be sent."""
+        return len(self._pending) + self._sending
 
     async def drain(self) -> None:
         """Wait until every queued update was sent (or handed to `on_failure`)."""
@@ -55,6 +63,7 @@ class UpdatePublisher:
                 continue
             batch = self._pending[: self._batch]
             del self._pending[: self._batch]
+            self._sending = len(batch)
             try:
                 async with self._client.pipeline(transaction=False) as pipe:
                     for key, update, token in batch:
@@ -62,5 +71,8 @@ class UpdatePublisher:
                     await pipe.execute()
             except Exception:
                 log.exception("cluster: publishing %d updates failed", len(batch))
+                self.failed += len(batch)
                 for key in dict.fromkeys(key for key, _, _ in batch):
                     self._on_failure(key)
+            finally:
+                self._sending = 0

@@ -10,7 +10,7 @@ stands for every entry trimmed before it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 __all__ = [
     "Entry",
@@ -19,16 +19,30 @@ __all__ = [
     "decode_entry",
     "document_key",
     "encode_entry",
-    "writer_key",
+    "lease_key",
+    "member_of",
+    "parse_member",
+    "writers_key",
 ]
 
 KIND_UPDATE = b"u"
 KIND_COMPACTED = b"c"
 
 
+def member_of(room: str, path: str) -> str:
+    """`room`/`path` as one word: percent-encoded so no name can collide with another."""
+    return f"{quote(room, safe='')}/{quote(path, safe='/')}"
+
+
+def parse_member(member: str) -> tuple[str, str]:
+    """(room, path) back from `member_of` (the room never holds a raw ``/``)."""
+    room, _, path = member.partition("/")
+    return unquote(room), unquote(path)
+
+
 def document_key(prefix: str, room: str, path: str) -> str:
-    """The stream of `room`/`path`: percent-encoded so no name can collide with another."""
-    return f"{prefix}:doc:{quote(room, safe='')}/{quote(path, safe='/')}"
+    """The stream of `room`/`path`."""
+    return f"{prefix}:doc:{member_of(room, path)}"
 
 
 def awareness_key(prefix: str, room: str, path: str) -> str:
@@ -36,9 +50,14 @@ def awareness_key(prefix: str, room: str, path: str) -> str:
     return f"{prefix}:awareness:{quote(room, safe='')}/{quote(path, safe='/')}"
 
 
-def writer_key(prefix: str) -> str:
-    """The lease naming the one process of the cluster that writes to storage."""
-    return f"{prefix}:storage-writer"
+def writers_key(prefix: str) -> str:
+    """The sorted set of documents that have or need a writer (member -> lease end, ms)."""
+    return f"{prefix}:writers"
+
+
+def lease_key(prefix: str, member: str) -> str:
+    """The lease naming the one process that writes `member` (a `member_of`) to storage."""
+    return f"{prefix}:writer:{member}"
 
 
 @dataclass(frozen=True)

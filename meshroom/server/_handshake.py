@@ -31,7 +31,7 @@ from ._connection import Connection
 from ._hooks import Access, AuthenticatePayload, Extension
 from ._limits import Limits, TokenBucket
 
-__all__ = ["Admission", "admit"]
+__all__ = ["Admission", "admit", "decide"]
 
 _KINDS = ("person", "agent")
 _MAX_QUERY_VALUE = 200
@@ -129,12 +129,28 @@ async def admit(
     payload = AuthenticatePayload(
         room=room, path=path, token=token, headers=dict(headers), client=client
     )
+    access = await decide(payload, extensions, requires_token=requires_token)
+    return Admission(access if access is not None else open_access(query))
+
+
+async def decide(
+    payload: AuthenticatePayload, extensions: Sequence[Extension], *, requires_token: bool
+) -> Access | None:
+    """The first `Access` an extension grants; None for open access (no extension needs one).
+
+    The same chain decides a connection's first token and every token it sends later
+    to refresh its credentials (see `_reauth`).
+
+    Raises:
+        AuthenticationError: an extension refused, or tokens are required and none admitted.
+    """
     for extension in extensions:
         access = await extension.on_authenticate(payload)
         if access is not None:
-            return Admission(access)
+            return access
     if requires_token:
         raise AuthenticationError(
-            "no token" if token is None else "token not accepted", code=CloseCode.UNAUTHENTICATED
+            "no token" if payload.token is None else "token not accepted",
+            code=CloseCode.UNAUTHENTICATED,
         )
-    return Admission(open_access(query))
+    return None

@@ -42,8 +42,15 @@ class Access:
     attributes: dict[str, Any] = field(default_factory=dict)
     #: Unix time at which the server closes the connection with 4401 (None: never), so
     #: that a session does not outlive its credentials. `JwtAuth(close_at_expiry=True)`
-    #: sets it from the token's ``exp``.
+    #: sets it from the token's ``exp``; a token refresh moves it.
     expires_at: float | None = None
+    #: The id of the token that admitted the connection (a JWT's ``jti``), so a
+    #: revocation of that token can close the connection; None without one. Not
+    #: compared: two accesses granting the same are equal, whatever token granted them.
+    token_id: str | None = field(default=None, compare=False)
+    #: Unix time the token was issued (a JWT's ``iat``), which a revocation of the
+    #: participant's earlier tokens compares to; None when unknown. Not compared.
+    issued_at: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,11 @@ class ConnectionPayload:
     room: str
     path: str
     access: Access
+    #: The server's session of this connection, for extensions that act on it later
+    #: (auth closing connections whose token was revoked): `session.access` is its
+    #: current access (a token refresh replaces it), `session.kill(code, reason)`
+    #: closes it from any task. None for payloads built outside the server.
+    session: Any = None
 
 
 class Extension:

@@ -60,6 +60,7 @@ class Server:
 
     Args:
         extensions: storage, auth, metrics… called in `priority` order (higher first).
+            An extension with an ``attach_server(server)`` method is handed this server.
         grace_period: seconds a room stays open after its last participant left.
         limits: per-connection bounds (see `Limits`).
         store_retry: first and longest delay, in seconds, between attempts to store a
@@ -81,6 +82,12 @@ class Server:
         self.extensions: list[Extension] = sorted(
             extensions, key=lambda extension: extension.priority, reverse=True
         )
+        for extension in self.extensions:
+            # An extension that opens documents by itself (a cluster's storage writer)
+            # learns which server's rooms to open them in.
+            attach = getattr(extension, "attach_server", None)
+            if attach is not None:
+                attach(self)
         self.grace_period = grace_period
         self.limits = limits or Limits()
         self.store_retry = store_retry

@@ -24,6 +24,7 @@ from ._connection import Connection, ConnectionClosed, PushConnection
 from ._handshake import admit
 from ._hooks import ConnectionPayload
 from ._limits import TokenBucket
+from ._reauth import TokenRefresh
 from ._session import Session
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ async def serve_connection(
             )
             if session is None:
                 return
-            if isinstance(connection, PushConnection) and session.access.expires_at is None:
+            if isinstance(connection, PushConnection):
                 stack.push_async_callback(session.close_connection)
                 detached = stack.pop_all()
                 session.start(on_end=lambda: _unwind(detached))
@@ -187,6 +188,7 @@ async def _admit(
         log.exception("loading %r/%r failed", room_name, doc_path)
         await close_quietly(connection, 1011, f"the document could not be loaded: {error}")
         return None
+    requires_token = any(extension.requires_token for extension in server.extensions)
     session = Session(
         connection,
         room,
@@ -196,9 +198,10 @@ async def _admit(
         client=client,
         bucket=bucket,
         budget=server.send_budget,
+        on_token=TokenRefresh(server.extensions, headers) if requires_token else None,
     )
     access = session.access
-    payload = ConnectionPayload(room=room.name, path=document.path, access=access)
+    payload = ConnectionPayload(room=room.name, path=document.path, access=access, session=session)
     room.presence.join(access)  # before joining the relay: the state includes it
     document.sessions.add(session)
     stack.push_async_callback(_leave, server, session, payload)

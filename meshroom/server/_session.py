@@ -24,6 +24,7 @@ What the session answers, as the Node `y-websocket` server does:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -38,11 +39,13 @@ from ..protocol._close_codes import CloseCode
 from ..protocol._messages import (
     EMPTY_UPDATE,
     UPDATE_PREFIX,
+    AuthMessage,
     AwarenessMessage,
     QueryAwarenessMessage,
     SyncMessage,
     SyncStep,
     coalesce_updates,
+    decode_auth_token,
     decode_awareness_update,
     decode_message,
     encode_authenticated,
@@ -87,9 +90,11 @@ class Session:
     __slots__ = (
         "_bucket",
         "_budget",
+        "_expiry",
         "_flush_scheduled",
         "_limits",
         "_on_end",
+        "_on_token",
         "_outbox",
         "_outbox_bytes",
         "_owned_ids",
@@ -118,6 +123,7 @@ class Session:
         client: str | None = None,
         bucket: TokenBucket | None = None,
         budget: SendBudget | None = None,
+        on_token: Callable[[Session, str], None] | None = None,
     ) -> None:
         self.connection = connection
         self.room = room
@@ -149,6 +155,10 @@ class Session:
         self.client_ids: set[int] = set()
         #: Awareness client ids this connection owns in `document.awareness_owners`.
         self._owned_ids: set[int] = set()
+        #: Told of a token sent after admission (a refresh; see `_reauth`); None: ignored.
+        self._on_token = on_token
+        #: The timer that closes the session at `access.expires_at` (see `_arm_expiry`).
+        self._expiry: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
         return (
@@ -239,6 +249,9 @@ class Session:
 
     def _drop_queue(self) -> None:
         """The session is over: nothing more will be written."""
+        if self._expiry is not None:
+            self._expiry.cancel()  # a timer would keep the ended session alive until it fires
+            self._expiry = None
         self._outbox.clear()
         self._outbox_bytes = self._reply_bytes = 0
         if self._budget is not None:
@@ -298,8 +311,7 @@ class Session:
                 if self.close_reason is not None:
                     group.cancel_scope.cancel()
                 group.start_soon(self._guard, self._writer)
-                if self.access.expires_at is not None:
-                    group.start_soon(self._expire, self.access.expires_at)
+                self._arm_expiry()
                 self._greet()
                 await self._guard(self._reader)
         finally:
@@ -310,14 +322,50 @@ class Session:
 
     def _greet(self) -> None:
         """What a client gets first: who it is, the server's state vector, then awareness."""
-        access = self.access
-        identity = {"id": access.participant_id, "name": access.name, "kind": access.kind}
-        scope = "readonly" if access.read_only else "read-write"
-        self.enqueue(encode_authenticated(scope, identity))
+        self._tell_access()
         self.enqueue(encode_sync_step1(self.document.doc.get_state()))
         everyone = self.document.awareness.encode_all()
         if everyone is not None:
             self.enqueue(encode_awareness(everyone))
+
+    def _tell_access(self) -> None:
+        """The "authenticated" message: who this connection is and whether it may write."""
+        access = self.access
+        identity = {"id": access.participant_id, "name": access.name, "kind": access.kind}
+        scope = "readonly" if access.read_only else "read-write"
+        self.enqueue(encode_authenticated(scope, identity))
+
+    def reauthorize(self, access: Access) -> None:
+        """A refreshed token was accepted: its access and expiry apply from now on.
+
+        The client is told with the "authenticated" message again, which is also
+        how it knows the refresh succeeded. Presence keeps the participant as it
+        joined (the participant id cannot change).
+        """
+        if self.close_reason is not None:
+            return
+        self.access = access
+        self._tell_access()
+        self._arm_expiry()
+
+    def _arm_expiry(self) -> None:
+        """(Re)start the timer that closes this session when `access.expires_at` passes.
+
+        A loop timer rather than a task: a push connection holds no task of its
+        own, and a refresh only has to move the timer.
+        """
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        deadline = self.access.expires_at
+        if deadline is None or self.close_reason is not None:
+            return
+        delay = max(0.0, deadline - time.time())
+        self._expiry = asyncio.get_running_loop().call_later(delay, self._expired)
+
+    def _expired(self) -> None:
+        self._expiry = None
+        self.kill(CloseCode.UNAUTHENTICATED, "token expired")
 
     async def close_connection(self) -> None:
         """Close the socket with the session's close code (best effort: the peer may be gone)."""
@@ -342,21 +390,19 @@ class Session:
 
     def _push(self, connection: PushConnection) -> None:
         self._pushed = connection
+        self._arm_expiry()
         self._greet()
         if self.close_reason is None:
             connection.start_pushing(self._receive, self._peer_closed, self._flush)
 
     async def _run_pushed(self, connection: PushConnection) -> None:
-        """Push mode, awaited: the transport calls back; this task waits for the end or expiry."""
+        """Push mode, awaited: the transport calls back; this task waits for the end."""
         with CancelScope() as scope:
             self._scope = scope
             if self.close_reason is not None:
                 scope.cancel()
             self._push(connection)
-            if self.access.expires_at is not None:
-                await self._expire(self.access.expires_at)
-            else:
-                await anyio.sleep_forever()
+            await anyio.sleep_forever()
 
     def _receive(self, message: bytes) -> None:
         """One pushed message: like the reader task, a bad message closes this session only."""
@@ -367,11 +413,6 @@ class Session:
 
     def _peer_closed(self, code: int, reason: str) -> None:
         self.kill(CloseCode.NORMAL, "")
-
-    async def _expire(self, deadline: float) -> None:
-        """Close the session when its credentials expire (`Access.expires_at`)."""
-        await anyio.sleep(max(0.0, deadline - time.time()))
-        self.kill(CloseCode.UNAUTHENTICATED, "token expired")
 
     async def _guard(self, func) -> None:  # type: ignore[no-untyped-def]
         try:
@@ -449,8 +490,10 @@ class Session:
                 everyone = self.document.awareness.encode_all()
                 if everyone is not None:
                     self.enqueue(encode_awareness(everyone))
+            case AuthMessage(body=body) if self._on_token is not None:
+                self._on_token(self, decode_auth_token(body))  # a token refresh
             case _:
-                pass  # auth after authentication, unknown types: ignored like standard clients
+                pass  # unknown types (and auth without a refresh handler): ignored
 
     def _violation(self, reason: str) -> None:
         self.violations += 1

@@ -291,6 +291,20 @@ class FsspecStorage(FsspecFileArea):
 
         return await self._run(f"{room}: list documents", find)
 
+    def forget(self, room: str, path: str) -> None:
+        """Forget what this process knows of a document's log (its next segment number,
+        the segment it appends to), so that the next write lists the log again.
+
+        A cluster calls it before this process becomes a document's writer: another
+        process may have written the document since, and reusing a stale number could
+        append to, or overwrite, one of that process's segments.
+        """
+        key = (room, path)
+        with self._lock(key):
+            self._open_segment.pop(key, None)
+            self._next_seq.pop(key, None)
+            self._close_file(key)
+
     async def delete(self, room: str, path: str) -> None:
         key = (room, path)
         doc_dir = self._doc_dir(room, path)
