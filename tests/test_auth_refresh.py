@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pycrdt import Text
 from test_auth_peer import SECRET, auth_message, open_peer, var_bytes
 
-from meshroom import ClientError, CloseCode, RoomClient, Server
+from meshroom import ClientError, CloseCode, RoomClient, Server, create_app
 from meshroom.auth import Grant, JwtAuth, mint_token
 
 pytestmark = pytest.mark.anyio
@@ -40,7 +40,7 @@ async def serve(transport: str, auth: JwtAuth) -> AsyncIterator[LiveServer]:
             yield live
     else:  # the plain ASGI path: a session with reader and writer tasks
         server = Server(extensions=[auth], grace_period=0.2)
-        async with serve_app(server.app) as port:
+        async with serve_app(create_app(server)) as port:
             yield LiveServer(server, port)
 
 
