@@ -9,7 +9,12 @@ the transport allows it. The load is the fan-out scenario of `fanout.py` (real
 y-websocket clients in Node: one writer, N readers, a burst then a steady rate).
 
     python benchmarks/transports.py                 # full load
-    python benchmarks/transports.py --quick --json benchmarks/results/transports.json
+    python benchmarks/transports.py --repeat 3 --json benchmarks/results/transports.json
+    python benchmarks/transports.py --quick --transports uvicorn-meshroom,uvicorn-sansio
+
+With `--repeat N` the transports run interleaved N times and the table shows medians;
+`ratios_over_sansio` compares each transport with uvicorn's websockets-sansio round by
+round (medians of the per-round ratios), since a shared machine drifts between rounds.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 import platform
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -187,6 +193,33 @@ async def _serve_websockets(server: Any, port: int) -> None:
 
 # -- driver ---------------------------------------------------------------------------------------
 
+#: What decides the default transport: (name, keys into a fan-out result).
+DECIDING = (
+    ("throughput", ("burst", "edits_per_second")),
+    ("burst_p99", ("burst", "latency_ms_p99")),
+    ("steady_p99", ("steady", "latency_ms_p99")),
+    ("steady_cpu", ("server_cpu_s_steady",)),
+)
+
+
+def ratios_over_sansio(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Each transport over uvicorn-sansio, measured within each round, then the median
+    (>1 throughput, <1 latency and CPU is better)."""
+    out: dict[str, dict[str, Any]] = {}
+    names = [name for name in rounds[0] if name != "uvicorn-sansio"] if rounds else []
+    for name in names:
+        values: dict[str, Any] = {}
+        for label, keys in DECIDING:
+            per_round = []
+            for results in rounds:
+                a = fanout.pick(results.get(name, {}), "fanout", keys)
+                b = fanout.pick(results.get("uvicorn-sansio", {}), "fanout", keys)
+                if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b:
+                    per_round.append(a / b)
+            values[label] = statistics.median(per_round) if per_round else None
+        out[name] = values
+    return out
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -197,6 +230,9 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=120)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run N rounds (interleaved); report medians"
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -210,14 +246,21 @@ def main() -> None:
         sys.exit(f"run `npm ci` in {NODE_DIR} first")
     options = ["--readers", str(args.readers), "--edits", str(args.edits)]
     options += ["--steady-edits", str(args.steady_edits), "--rate", str(args.rate)]
-    results: dict[str, dict[str, Any]] = {}
-    for name in [n.strip() for n in args.transports.split(",") if n.strip()]:
-        print(f"running {name} ...", file=sys.stderr, flush=True)
-        running = start(name)
-        try:
-            results[name] = {"fanout": run_load(running, "fanout", options, args.timeout)}  # type: ignore[arg-type]
-        finally:
-            stop(running)
+    names = [n.strip() for n in args.transports.split(",") if n.strip()]
+    rounds: list[dict[str, dict[str, Any]]] = []
+    for round_number in range(1, max(1, args.repeat) + 1):
+        rounds.append({})
+        for name in names:
+            print(f"round {round_number}: {name} ...", file=sys.stderr, flush=True)
+            running = start(name)
+            try:
+                result = run_load(running, "fanout", options, args.timeout)  # type: ignore[arg-type]
+            finally:
+                stop(running)
+            rounds[-1][name] = {"fanout": result}
+    results = {name: fanout.median_of([r[name] for r in rounds]) for name in names}
+    if len(rounds) > 1:
+        print(f"medians of {len(rounds)} rounds")
     fanout.LABELS.update({name: name for name in results})
     rows = [row for row in fanout.ROWS if row[1] == "fanout"]
     fanout.ROWS[:] = rows
@@ -231,12 +274,19 @@ def main() -> None:
     for name, result in results.items():
         if "error" in result["fanout"]:
             print(f"{name} failed: {fmt(result['fanout']['error'])[:200]}")
+    relative = ratios_over_sansio(rounds)
+    for name, values in relative.items():
+        shown = ", ".join(f"{key} {fmt(value, 2)}x" for key, value in values.items())
+        print(f"{name} / uvicorn-sansio (per round, median): {shown}")
     if args.json:
+        config = {k: getattr(args, k) for k in ("readers", "edits", "steady_edits", "rate")}
         report = {
             "benchmark": "transports",
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-            "config": {k: getattr(args, k) for k in ("readers", "edits", "steady_edits", "rate")},
+            "config": {**config, "repeat": len(rounds)},
             "results": results,
+            "rounds": rounds,
+            "ratios_over_sansio": relative,
             "fastest": best,
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n")

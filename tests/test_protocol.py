@@ -191,3 +191,69 @@ def test_awareness_round_trip_property(raw):
     decoded = decode_awareness_update(encode_awareness_update(entries))
     assert decoded == entries
     assert json.dumps([e.state for e in decoded]) == json.dumps([e.state for e in entries])
+
+
+def _typed_updates(count: int, client_id: int = 4) -> list[bytes]:
+    """`count` update messages, each typing one more character after the last."""
+    source = pycrdt.Doc(client_id=client_id)
+    text = source.get("t", type=pycrdt.Text)
+    messages = []
+    for index in range(count):
+        state = source.get_state()
+        text += str(index % 10)
+        messages.append(encode_update(source.get_update(state)))
+    return messages
+
+
+def _text_of(messages: list[bytes]) -> str:
+    doc = pycrdt.Doc()
+    for message in messages:
+        doc.apply_update(update_payload(message))
+    return str(doc.get("t", type=pycrdt.Text))
+
+
+def test_readers_queueing_the_same_updates_share_one_merge():
+    """Every reader of a broadcast queues the very same messages: merged once for all."""
+    from meshroom._protocol import coalesce_updates
+
+    batch = _typed_updates(40)
+    first = coalesce_updates(list(batch))
+    second = coalesce_updates(list(batch))
+    assert len(first) == 1 and second[0] is first[0]
+    assert _text_of(first) == "0123456789" * 4
+
+
+def test_a_shared_merge_is_only_reused_for_the_very_same_messages():
+    """Runs are told apart by the message objects: another run, even an equal one of the
+    same length, is merged on its own and comes out right."""
+    from meshroom._protocol import coalesce_updates
+
+    batch = _typed_updates(10)
+    coalesce_updates(batch)
+    other = _typed_updates(10, client_id=5)
+    (merged,) = coalesce_updates(other)
+    assert _text_of([merged]) == "0123456789"
+    assert pycrdt.get_state(update_payload(merged)) == pycrdt.get_state(
+        pycrdt.merge_updates(*map(update_payload, other))
+    )
+    copies = [bytes(bytearray(message)) for message in other]  # equal, not the same objects
+    (again,) = coalesce_updates(copies)
+    assert again == merged and again is not merged
+    changed = [*other[:-1], _typed_updates(10, client_id=6)[0]]  # one message differs
+    assert _text_of(coalesce_updates(changed)) == _text_of(changed)
+
+
+def test_a_large_merged_run_is_not_kept_after_its_frames_leave():
+    """Only small runs are kept for the next reader: a large paste is not held in memory."""
+    from meshroom import _protocol
+
+    source = pycrdt.Doc(client_id=12)
+    text = source.get("t", type=pycrdt.Text)
+    large = []
+    for _ in range(2):
+        state = source.get_state()
+        text += "x" * (_protocol._LAST_MERGE_BYTES // 2 + 1)
+        large.append(encode_update(source.get_update(state)))
+    (merged,) = _protocol.coalesce_updates(large)
+    assert len(_text_of([merged])) == len(text)
+    assert _protocol._LastMerge.last == ([], b"")

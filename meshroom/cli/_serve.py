@@ -25,7 +25,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -34,6 +34,9 @@ from ..server._limits import Limits
 from ..server._server import Server
 from . import app
 from ._preflight import check_listen, check_redis_option, check_storage_option
+
+if TYPE_CHECKING:
+    from .auth import RevocationList
 
 __all__ = ["ServeConfig", "build_app", "build_server", "serve"]
 
@@ -170,7 +173,7 @@ def run(config: ServeConfig) -> None:
     )
 
 
-def _revocation_list(path: Path | None) -> Any:
+def _revocation_list(path: Path | None) -> RevocationList | None:
     """The `RevocationList` of `--revocations`, read now: a bad file stops the server."""
     if path is None:
         return None
@@ -313,12 +316,13 @@ def serve(
             param_hint="--revocations",
         )
     revocation_list = _revocation_list(revocations)
-    auth_options = {"revocations": revocation_list, "revocation_poll": revocation_poll}
     if secrets_given:
         from ..auth import JwtAuth
 
         try:
-            auth = JwtAuth(secrets_given, **auth_options)  # type: ignore[arg-type]
+            auth = JwtAuth(
+                secrets_given, revocations=revocation_list, revocation_poll=revocation_poll
+            )
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--secret") from None
     check_listen(host, port)
@@ -352,7 +356,9 @@ def serve(
             from ..auth import JwtAuth
 
             secrets_given = [_secrets.token_urlsafe(32)]
-            auth = JwtAuth(secrets_given, **auth_options)  # type: ignore[arg-type]
+            auth = JwtAuth(
+                secrets_given, revocations=revocation_list, revocation_poll=revocation_poll
+            )
         config.routes.append(dev_token_route(secrets_given[0]))
         log.warning("--dev: GET /dev/token gives read-write tokens to anyone; never deploy it")
     if secrets_given:

@@ -198,6 +198,8 @@ class WriterRole:
                 return  # not followed, not opening: the renewal gives it back, announced
             finally:
                 self._opening.discard(member)
+            if followed is None:
+                return  # not loaded through this extension: nothing to write from here
             log.debug("cluster: writing %s/%s", room_name, path)
             while (current := self._followed.get(key)) is followed and current.writer:
                 remaining = current.active_at + self._idle - anyio.current_time()

@@ -13,7 +13,9 @@ server)::
 Decoding never trusts its input: a truncated var-uint, a length that runs past
 the end or a sync step that does not exist raise `ProtocolError`; an unknown
 message type decodes to `UnknownMessage` so the caller can ignore it, as
-standard clients do.
+standard clients do. `coalesce_updates` (runs of queued update messages merged into
+one) is here too: it reads and writes these messages and nothing else, so the whole
+wire format stays in one module, longer than most.
 
 ```py
 from meshroom.protocol._messages import SyncMessage, SyncStep, decode_message, encode_update
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import enum
 import json
+import operator
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -266,6 +269,34 @@ def update_payload(data: bytes) -> bytes:
     return reader.var_bytes()
 
 
+class _LastMerge:
+    """The run merged last and its merged message: every reader of a document queues
+    the same messages, so a broadcast's run is merged once, not once per reader.
+
+    Runs are compared by identity (the very message objects), never by value, and
+    only small ones are kept (`_LAST_MERGE_BYTES`): what a cache holds must not
+    outlive the queues it came from by much. One tuple, replaced whole: a reader in
+    another thread never sees one run with another's merge.
+    """
+
+    last: tuple[list[bytes], bytes] = ([], b"")
+
+
+#: Largest run (bytes of its messages) `_LastMerge` keeps.
+_LAST_MERGE_BYTES = 1024 * 1024
+
+
+def _merge_run(run: list[bytes]) -> bytes:
+    """One update message for a run of two or more update messages."""
+    last_run, last_merged = _LastMerge.last
+    if len(run) == len(last_run) and all(map(operator.is_, run, last_run)):
+        return last_merged
+    merged = encode_update(merge_updates(*map(update_payload, run)))
+    kept = sum(map(len, run)) <= _LAST_MERGE_BYTES
+    _LastMerge.last = (list(run), merged) if kept else ([], b"")
+    return merged
+
+
 def coalesce_updates(messages: list[bytes]) -> list[bytes]:
     """Merge runs of sync update messages into one update message each.
 
@@ -284,7 +315,7 @@ def coalesce_updates(messages: list[bytes]) -> list[bytes]:
         if len(run) == 1:
             out.append(run[0])
         elif run:
-            out.append(encode_update(merge_updates(*map(update_payload, run))))
+            out.append(_merge_run(run))
         run.clear()
 
     for message in messages:

@@ -34,16 +34,25 @@ _MAX_REASON_BYTES = 123
 
 class _LastFrame:
     """The frame built for the last message: a broadcast writes one message to every
-    reader, so each frame is built once, not once per reader."""
+    reader, so each frame is built once, not once per reader.
 
-    message: bytes | None = None
-    frame = b""
+    One tuple, replaced whole (a reader in another thread never gets another
+    message's frame), and only for messages up to `_LAST_FRAME_BYTES`: a large
+    first sync is sent once, and holding it after it left would only cost memory.
+    """
+
+    last: tuple[bytes | None, bytes] = (None, b"")
+
+
+#: Largest message whose frame `_LastFrame` keeps.
+_LAST_FRAME_BYTES = 1024 * 1024
 
 
 def binary_frame(payload: bytes) -> bytes:
     """One unmasked, final binary frame (what a server sends), built without a Frame object."""
-    if payload is _LastFrame.message:
-        return _LastFrame.frame
+    message, frame = _LastFrame.last
+    if payload is message:
+        return frame
     size = len(payload)
     if size < 126:
         header = bytes((0x82, size))
@@ -52,7 +61,7 @@ def binary_frame(payload: bytes) -> bytes:
     else:
         header = struct.pack("!BBQ", 0x82, 127, size)
     frame = header + payload
-    _LastFrame.message, _LastFrame.frame = payload, frame
+    _LastFrame.last = (payload, frame) if size <= _LAST_FRAME_BYTES else (None, b"")
     return frame
 
 
