@@ -200,7 +200,7 @@ async def test_a_burst_read_at_once_reaches_every_reader_in_order_and_nothing_wa
     """More updates than one batch (`_MAX_BATCH`), sent in one write: each reader gets
     them all in order (every frame follows on from the one before, so nothing waits
     for a gap), and the last of them leave while no more traffic comes."""
-    from meshroom._session import _MAX_BATCH
+    from meshroom.server._session import _MAX_BATCH
 
     burst = _MAX_BATCH * 2 + 50
     async with run_server() as live:
@@ -398,7 +398,7 @@ async def test_shutdown_tells_clients_to_come_back():
 def test_a_broadcast_frame_is_built_once_and_a_large_one_is_not_kept():
     """Readers of one broadcast share its frame; a large message's frame is not held on to
     after it left (a first sync the size of the document would stay in memory)."""
-    from meshroom import _ws_wire
+    from meshroom.transport import _wire as _ws_wire
 
     small = encode_update(_update(21, "hello"))
     assert _ws_wire.binary_frame(small) is _ws_wire.binary_frame(small)
