@@ -200,7 +200,7 @@ async def test_a_burst_read_at_once_reaches_every_reader_in_order_and_nothing_wa
     """More updates than one batch (`_MAX_BATCH`), sent in one write: each reader gets
     them all in order (every frame follows on from the one before, so nothing waits
     for a gap), and the last of them leave while no more traffic comes."""
-    from meshroom.server._session import _MAX_BATCH
+    from meshroom.server._outbox import _MAX_BATCH
 
     burst = _MAX_BATCH * 2 + 50
     async with run_server() as live:

@@ -1,16 +1,15 @@
 """One authenticated connection to one document: the y-websocket message loop.
 
-Everything the server sends to a client goes through `enqueue`, which never
-waits: a full queue means the client does not keep up, and it is closed with
-`SLOW_READER` instead of slowing the room down or growing memory. Two ways to
-drive a session, chosen by its connection:
+What it sends is queued by its `Outbox` (never waiting: a client that does not keep up is
+closed); what a client's writes may change is `Inbound`. Two ways to drive a session,
+chosen by its connection:
 
 - any `Connection` (ASGI, in memory): two tasks, a reader that applies what
-  the client sends and a writer that drains the bounded queue (a list);
+  the client sends and a writer that drains the bounded queue;
 - a `PushConnection` (`meshroom serve`'s own WebSocket protocol): no task of
   its own. The transport calls `handle` for each message, and the queue is
   written once the transport has handled what it read, or when the socket's
-  buffer drains. Both ways merge queued updates into one frame.
+  buffer drains.
 
 What the session answers, as the Node `y-websocket` server does:
 
@@ -37,7 +36,6 @@ from anyio import CancelScope
 from .._exceptions import ProtocolError
 from ..protocol._close_codes import CloseCode
 from ..protocol._messages import (
-    EMPTY_UPDATE,
     UPDATE_PREFIX,
     AuthMessage,
     AwarenessMessage,
@@ -46,11 +44,9 @@ from ..protocol._messages import (
     SyncStep,
     coalesce_updates,
     decode_auth_token,
-    decode_awareness_update,
     decode_message,
     encode_authenticated,
     encode_awareness,
-    encode_awareness_update,
     encode_sync_step1,
     encode_sync_step2,
     update_payload,
@@ -58,6 +54,7 @@ from ..protocol._messages import (
 from ._budget import SendBudget
 from ._connection import Connection, ConnectionClosed, PushConnection
 from ._hooks import Access
+from ._inbound import Inbound
 from ._limits import Limits, TokenBucket
 
 if TYPE_CHECKING:
@@ -66,51 +63,21 @@ if TYPE_CHECKING:
 
 __all__ = ["Session", "coalesce_updates"]
 
-#: Most queued messages merged into one send; bounds the work of one merge.
-_MAX_BATCH = 256
 #: Messages one connection may handle before letting other tasks run.
 _READ_FAIRNESS = 16
 
 
 log = logging.getLogger("meshroom.server")
 
-#: Awareness client ids one connection may publish. A Yjs client uses one per document;
-#: the cap keeps a hostile connection from filling the awareness store with random ids.
-MAX_AWARENESS_IDS = 8
-#: Largest awareness update a client may send, in bytes. A cursor and a name take a few
-#: hundred; the states are kept until the client leaves and decoded JSON takes up to 25
-#: times its text (a 16 MiB update of empty objects: 416 MiB), so a connection's states
-#: (at most `MAX_AWARENESS_IDS` of them) stay within tens of MiB.
-MAX_AWARENESS_UPDATE = 256 * 1024
 
+class Session(Inbound):
+    """A connection serving one document of one room.
 
-class Session:
-    """A connection serving one document of one room."""
+    Its sending half is `Outbox`, what a client's writes may change is `Inbound`; this
+    class runs the connection: greeting, the message loop, expiry and the end.
+    """
 
-    __slots__ = (
-        "_bucket",
-        "_budget",
-        "_expiry",
-        "_flush_scheduled",
-        "_limits",
-        "_on_end",
-        "_on_token",
-        "_outbox",
-        "_outbox_bytes",
-        "_owned_ids",
-        "_pushed",
-        "_reply_bytes",
-        "_scope",
-        "_wakeup",
-        "access",
-        "client",
-        "client_ids",
-        "close_reason",
-        "connection",
-        "document",
-        "room",
-        "violations",
-    )
+    __slots__ = ("_bucket", "_expiry", "_on_end", "_on_token", "_scope", "client")
 
     def __init__(
         self,
@@ -125,36 +92,12 @@ class Session:
         budget: SendBudget | None = None,
         on_token: Callable[[Session, str], None] | None = None,
     ) -> None:
-        self.connection = connection
-        self.room = room
-        self.document = document
-        self.access = access
+        super().__init__(connection, room, document, access, limits, budget)
         self.client = client
-        self._limits = limits
         self._bucket = bucket or TokenBucket(limits.messages_per_second, limits.messages_burst)
-        #: Messages waiting for the writer (at most `limits.send_queue_size`). A list
-        #: the writer swaps for a new one: smaller than a deque, and no per-item pop.
-        self._outbox: list[bytes] = []
-        self._outbox_bytes = 0
-        #: Bytes of queued replies (see `enqueue_reply`): not counted against the bound.
-        self._reply_bytes = 0
-        #: The server-wide bound on queued bytes, told of every change of `_outbox_bytes`.
-        self._budget = budget
-        #: Set by `enqueue` to wake the writer; only exists while the writer waits.
-        self._wakeup: anyio.Event | None = None
         self._scope: CancelScope | None = None
-        #: The connection while it pushes (see `PushConnection`), else None.
-        self._pushed: PushConnection | None = None
-        self._flush_scheduled = False
         #: Called once when a session started with `start` ends.
         self._on_end: Callable[[], None] | None = None
-        #: (code, reason) once the server decided to close this session.
-        self.close_reason: tuple[int, str] | None = None
-        self.violations = 0
-        #: Awareness client ids this connection published (removed when it leaves).
-        self.client_ids: set[int] = set()
-        #: Awareness client ids this connection owns in `document.awareness_owners`.
-        self._owned_ids: set[int] = set()
         #: Told of a token sent after admission (a refresh; see `_reauth`); None: ignored.
         self._on_token = on_token
         #: The timer that closes the session at `access.expires_at` (see `_arm_expiry`).
@@ -165,74 +108,6 @@ class Session:
             f"<Session {self.access.participant_id!r} "
             f"{self.room.name!r}/{self.document.path!r} {self.client or ''}>"
         )
-
-    # -- outgoing --------------------------------------------------------------------------
-
-    def enqueue(self, message: bytes) -> None:
-        """Queue a message for this client without waiting; overflow closes the session."""
-        if self.close_reason is not None:
-            return
-        limits = self._limits
-        if self._outbox and (
-            len(self._outbox) >= limits.send_queue_size
-            or self._outbox_bytes - self._reply_bytes + len(message) > limits.send_queue_bytes
-        ):
-            self._compact_or_kill(len(message))
-            if self.close_reason is not None:
-                return
-        self._outbox.append(message)
-        self._outbox_bytes += len(message)
-        if self._budget is not None:
-            self._budget.set(self, self._outbox_bytes)
-            if self.close_reason is not None:
-                return
-        pushed = self._pushed
-        if pushed is not None:
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                pushed.defer(self._flush)
-            elif len(self._outbox) >= _MAX_BATCH:
-                self._flush()  # a long burst in one turn: write as it comes, in batches
-            return
-        wakeup = self._wakeup
-        if wakeup is not None:
-            self._wakeup = None
-            wakeup.set()
-
-    def enqueue_reply(self, message: bytes) -> None:
-        """Queue an answer the client asked for (sync step 2), whatever its size.
-
-        The byte bound is for what piles up behind a client that stopped reading;
-        the first sync of a large document is one message the size of the document,
-        which the server holds anyway, and refusing it would leave a client that
-        does not retry never synced.
-        """
-        self._reply_bytes += len(message)
-        self.enqueue(message)
-
-    def _compact_or_kill(self, incoming: int) -> None:
-        """The queue is full: merge its updates; still (nearly) full means a slow reader.
-
-        A client that is merely busy for a moment (a burst of keystrokes while its
-        socket drains a large paste) queues updates that merge into one; one that
-        stopped reading keeps the queue full of what does not merge, or of bytes.
-        """
-        limits = self._limits
-        self._outbox[:] = coalesce_updates(self._outbox)
-        self._outbox_bytes = sum(map(len, self._outbox))
-        if self._budget is not None:
-            self._budget.set(self, self._outbox_bytes)
-        # Three quarters: room to grow before the next merge, so merges stay rare.
-        if len(self._outbox) * 4 >= limits.send_queue_size * 3:
-            self.kill(
-                CloseCode.SLOW_READER,
-                f"more than {limits.send_queue_size} messages waiting: client too slow",
-            )
-        elif (self._outbox_bytes - self._reply_bytes + incoming) * 4 > limits.send_queue_bytes * 3:
-            self.kill(
-                CloseCode.SLOW_READER,
-                f"more than {limits.send_queue_bytes} bytes waiting: client too slow",
-            )
 
     def kill(self, code: int, reason: str) -> None:
         """Close this session with `code` (from any task, without waiting)."""
@@ -246,57 +121,6 @@ class Session:
         if on_end is not None:
             self._drop_queue()
             on_end()
-
-    def _drop_queue(self) -> None:
-        """The session is over: nothing more will be written."""
-        if self._expiry is not None:
-            self._expiry.cancel()  # a timer would keep the ended session alive until it fires
-            self._expiry = None
-        self._outbox.clear()
-        self._outbox_bytes = self._reply_bytes = 0
-        if self._budget is not None:
-            self._budget.set(self, 0)
-        self._wakeup = None
-        self._pushed = None
-
-    def _flush(self) -> None:
-        """Write the queue now (push mode), while the socket takes it; merged like `_writer`."""
-        self._flush_scheduled = False
-        connection = self._pushed
-        if connection is None or self.close_reason is not None:
-            return
-        while self._outbox and connection.writable:
-            for frame in coalesce_updates(self._take_batch()):
-                connection.write(frame)
-
-    def _take_batch(self) -> list[bytes]:
-        """Up to `_MAX_BATCH` queued messages, oldest first, out of the queue."""
-        outbox = self._outbox
-        if len(outbox) <= _MAX_BATCH:
-            self._outbox, self._outbox_bytes, self._reply_bytes = [], 0, 0
-            if self._budget is not None:
-                self._budget.set(self, 0)
-            return outbox
-        batch = outbox[:_MAX_BATCH]
-        del outbox[:_MAX_BATCH]
-        self._outbox_bytes -= sum(map(len, batch))
-        self._reply_bytes = min(self._reply_bytes, self._outbox_bytes)
-        if self._budget is not None:
-            self._budget.set(self, self._outbox_bytes)
-        return batch
-
-    async def _writer(self) -> None:
-        # A plain list and one Event per wait (not a memory object stream): the
-        # writer only yields to the loop when it has nothing to send, so a busy
-        # connection costs one wake-up per batch, not a checkpoint per message.
-        send = self.connection.send
-        while True:
-            if not self._outbox:
-                self._wakeup = wakeup = anyio.Event()
-                await wakeup.wait()
-                continue
-            for frame in coalesce_updates(self._take_batch()):
-                await send(frame)
 
     # -- incoming --------------------------------------------------------------------------
 
@@ -494,111 +318,3 @@ class Session:
                 self._on_token(self, decode_auth_token(body))  # a token refresh
             case _:
                 pass  # unknown types (and auth without a refresh handler): ignored
-
-    def _violation(self, reason: str) -> None:
-        self.violations += 1
-        log.info("dropped a write from %r: %s (%d)", self, reason, self.violations)
-        if self.violations > self._limits.read_only_violations:
-            code = CloseCode.READ_ONLY_VIOLATION if self.access.read_only else CloseCode.FORBIDDEN
-            self.kill(code, f"{reason} ({self.violations} writes refused)")
-
-    def _apply(self, update: bytes) -> None:
-        if update == EMPTY_UPDATE:
-            return
-        if self.access.read_only:
-            self._violation("read-only access: writes are not applied")
-            return
-        if self.document.path == "":
-            self._apply_to_room_document(update)
-            return
-        if self.document.unwritten_bytes > self._limits.unwritten_bytes:
-            self.kill(
-                CloseCode.STORAGE_UNAVAILABLE,
-                f"storage is not writing this document ({self.document.unwritten_bytes} "
-                "bytes wait): reconnect later, your edits are kept",
-            )
-            return
-        try:
-            self.document.apply(update, self)
-        except (ValueError, RuntimeError) as error:
-            # RuntimeError: yrs refused an update that passed the checks (a struct whose
-            # parent cannot hold it); this connection is closed as sending bad bytes.
-            raise ProtocolError(f"not a Yjs update: {error}") from None
-
-    def _apply_to_room_document(self, update: bytes) -> None:
-        """Only appending own messages is allowed; forgeries are refused or repaired.
-
-        The update is checked before it reaches the room document's scratch copy: that
-        copy is applied to directly, not through the document's `Unsettled`.
-        """
-        from meshdoc.updates._scan import check_update
-
-        try:
-            check_update(update)
-        except ValueError as error:
-            raise ProtocolError(f"not a Yjs update: {error}") from None
-        presence = self.room.presence
-
-        def apply(repaired: bool) -> None:
-            # A repaired update is relayed to everyone, the sender included: it must
-            # see the repair too.
-            self.document.apply(update, None if repaired else self)
-
-        try:
-            problem = presence.apply_client_update(update, self.access.participant_id, apply)
-        except ValueError as error:
-            message = str(error)
-            if not message.startswith("not a Yjs update"):
-                message = f"not a Yjs update: {message}"
-            raise ProtocolError(message) from None
-        presence.trim()
-        if problem is not None:
-            self._violation(f"room document: {problem}")
-
-    def _owns(self, client_id: int) -> bool:
-        """Claim `client_id` for this connection if free; True if this connection owns it."""
-        owners = self.document.awareness_owners
-        owner = owners.get(client_id)
-        if owner is self:
-            return True
-        if owner is not None and owner.access.participant_id != self.access.participant_id:
-            return False  # another participant's state: never changed from here
-        if owner is None and len(self._owned_ids) >= MAX_AWARENESS_IDS:
-            return False
-        if owner is not None:  # the same participant reconnected: the new socket takes over
-            owner._owned_ids.discard(client_id)
-            owner.client_ids.discard(client_id)
-        owners[client_id] = self
-        self._owned_ids.add(client_id)
-        return True
-
-    def _awareness(self, update: bytes) -> None:
-        if len(update) > MAX_AWARENESS_UPDATE:
-            raise ProtocolError(
-                f"awareness update of {len(update)} bytes exceeds {MAX_AWARENESS_UPDATE}"
-            )
-        entries = decode_awareness_update(update)
-        allowed = [entry for entry in entries if self._owns(entry.client_id)]
-        if len(allowed) < len(entries):
-            log.info("dropped awareness from %r for client ids it does not own", self)
-        accepted = self.document.awareness.apply(allowed)
-        if not accepted:
-            return
-        for entry in accepted:
-            if entry.state is None:
-                self.client_ids.discard(entry.client_id)
-            else:
-                self.client_ids.add(entry.client_id)
-        self.document.broadcast(encode_awareness(encode_awareness_update(accepted)))
-
-    def remove_awareness(self) -> None:
-        """Tell everyone this connection's awareness states are gone (on disconnect)."""
-        removal = self.document.awareness.remove(self.client_ids)
-        self.client_ids.clear()
-        owners = self.document.awareness_owners
-        for client_id in self._owned_ids:
-            if owners.get(client_id) is self:
-                del owners[client_id]
-        self._owned_ids.clear()
-        if removal is not None:
-            self.document.broadcast(encode_awareness(removal))
