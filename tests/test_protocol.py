@@ -214,7 +214,7 @@ def _text_of(messages: list[bytes]) -> str:
 
 def test_readers_queueing_the_same_updates_share_one_merge():
     """Every reader of a broadcast queues the very same messages: merged once for all."""
-    from meshroom.protocol._messages import coalesce_updates
+    from meshroom.protocol._merge import coalesce_updates
 
     batch = _typed_updates(40)
     first = coalesce_updates(list(batch))
@@ -226,7 +226,7 @@ def test_readers_queueing_the_same_updates_share_one_merge():
 def test_a_shared_merge_is_only_reused_for_the_very_same_messages():
     """Runs are told apart by the message objects: another run, even an equal one of the
     same length, is merged on its own and comes out right."""
-    from meshroom.protocol._messages import coalesce_updates
+    from meshroom.protocol._merge import coalesce_updates
 
     batch = _typed_updates(10)
     coalesce_updates(batch)
@@ -245,7 +245,7 @@ def test_a_shared_merge_is_only_reused_for_the_very_same_messages():
 
 def test_a_large_merged_run_is_not_kept_after_its_frames_leave():
     """Only small runs are kept for the next reader: a large paste is not held in memory."""
-    from meshroom.protocol import _messages as _protocol
+    from meshroom.protocol import _merge as _protocol
 
     source = pycrdt.Doc(client_id=12)
     text = source.get("t", type=pycrdt.Text)

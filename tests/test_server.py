@@ -434,7 +434,7 @@ async def test_in_memory_connections_and_both_apis(api):
 
 
 def test_queued_updates_are_coalesced_in_order():
-    from meshroom.server._session import coalesce_updates
+    from meshroom.protocol._merge import coalesce_updates
 
     source = pycrdt.Doc(client_id=8)
     text = source.get("t", type=pycrdt.Text)

@@ -13,9 +13,7 @@ server)::
 Decoding never trusts its input: a truncated var-uint, a length that runs past
 the end or a sync step that does not exist raise `ProtocolError`; an unknown
 message type decodes to `UnknownMessage` so the caller can ignore it, as
-standard clients do. `coalesce_updates` (runs of queued update messages merged into
-one) is here too: it reads and writes these messages and nothing else, so the whole
-wire format stays in one module, longer than most.
+standard clients do. Merging runs of queued update messages into one is in `_merge`.
 
 ```py
 from meshroom.protocol._messages import SyncMessage, SyncStep, decode_message, encode_update
@@ -29,14 +27,11 @@ from __future__ import annotations
 
 import enum
 import json
-import operator
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
-
-from pycrdt import merge_updates
 
 from meshdoc.updates import VarIntTooLong, read_var_uint, write_var_uint
 
@@ -53,7 +48,6 @@ __all__ = [
     "SyncMessage",
     "SyncStep",
     "UnknownMessage",
-    "coalesce_updates",
     "decode_auth_token",
     "decode_authenticated",
     "decode_awareness_update",
@@ -267,65 +261,6 @@ def update_payload(data: bytes) -> bytes:
     reader = _Reader(bytes(data))
     reader.pos = 2
     return reader.var_bytes()
-
-
-class _LastMerge:
-    """The run merged last and its merged message: every reader of a document queues
-    the same messages, so a broadcast's run is merged once, not once per reader.
-
-    Runs are compared by identity (the very message objects), never by value, and
-    only small ones are kept (`_LAST_MERGE_BYTES`): what a cache holds must not
-    outlive the queues it came from by much. One tuple, replaced whole: a reader in
-    another thread never sees one run with another's merge.
-    """
-
-    last: tuple[list[bytes], bytes] = ([], b"")
-
-
-#: Largest run (bytes of its messages) `_LastMerge` keeps.
-_LAST_MERGE_BYTES = 1024 * 1024
-
-
-def _merge_run(run: list[bytes]) -> bytes:
-    """One update message for a run of two or more update messages."""
-    last_run, last_merged = _LastMerge.last
-    if len(run) == len(last_run) and all(map(operator.is_, run, last_run)):
-        return last_merged
-    merged = encode_update(merge_updates(*map(update_payload, run)))
-    kept = sum(map(len, run)) <= _LAST_MERGE_BYTES
-    _LastMerge.last = (list(run), merged) if kept else ([], b"")
-    return merged
-
-
-def coalesce_updates(messages: list[bytes]) -> list[bytes]:
-    """Merge runs of sync update messages into one update message each.
-
-    Under load a session's queue holds many small updates; one merged frame
-    instead of many cuts frames, syscalls and the client's work, and a merged
-    Yjs update is applied exactly like the updates it merges. Order between
-    updates and other messages (awareness, sync steps) is kept; a run of one
-    is passed on as it is.
-    """
-    if len(messages) == 1:
-        return messages
-    out: list[bytes] = []
-    run: list[bytes] = []
-
-    def flush() -> None:
-        if len(run) == 1:
-            out.append(run[0])
-        elif run:
-            out.append(_merge_run(run))
-        run.clear()
-
-    for message in messages:
-        if message.startswith(UPDATE_PREFIX):
-            run.append(message)
-        else:
-            flush()
-            out.append(message)
-    flush()
-    return out
 
 
 def _sync(step: SyncStep, payload: bytes) -> bytes:

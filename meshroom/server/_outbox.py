@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ..protocol._close_codes import CloseCode
-from ..protocol._messages import coalesce_updates
+from ..protocol._merge import coalesce_updates
 
 if TYPE_CHECKING:
     from ._budget import SendBudget

@@ -42,7 +42,6 @@ from ..protocol._messages import (
     QueryAwarenessMessage,
     SyncMessage,
     SyncStep,
-    coalesce_updates,
     decode_auth_token,
     decode_message,
     encode_authenticated,
@@ -61,7 +60,7 @@ if TYPE_CHECKING:
     from ._document import LiveDocument
     from ._room import Room
 
-__all__ = ["Session", "coalesce_updates"]
+__all__ = ["Session"]
 
 #: Messages one connection may handle before letting other tasks run.
 _READ_FAIRNESS = 16
