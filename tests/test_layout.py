@@ -35,6 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "meshdoc.markdown": {"meshdoc._exceptions", "meshdoc.schema", "meshdoc.text", "meshdoc.tree"},
     "meshdoc": {"meshdoc"},
     "meshroom._exceptions": set(),
+    "meshroom._retry": set(),
     "meshroom.protocol": {"meshroom._exceptions", "meshdoc.updates"},
     "meshroom.server": {"meshroom._exceptions", "meshroom.protocol", "meshdoc"},
     "meshroom.transport": {"meshroom._exceptions", "meshroom.protocol", "meshroom.server"},
@@ -60,6 +61,9 @@ ALLOWED: dict[str, set[str]] = {
     "meshroom.__main__": {"meshroom.cli"},
     "meshroom": {"meshroom"},
 }
+
+#: What every part of meshroom may use: its errors and its one retry policy.
+MESHROOM_BASE = {"meshroom._exceptions", "meshroom._retry"}
 
 #: Distributions a part must never import, whatever imports it.
 FORBIDDEN: dict[str, set[str]] = {
@@ -177,7 +181,7 @@ def test_each_part_imports_only_the_parts_it_may(package):
         if name.split(".")[0] != package:
             continue
         part = _part(name)
-        may = ALLOWED[part] | {part}
+        may = ALLOWED[part] | {part} | (MESHROOM_BASE if package == "meshroom" else set())
         for target, line in _imports(name):
             if target not in MODULES:
                 continue

@@ -30,7 +30,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from meshdoc import MeshDocument
 from meshroom import RoomClient
-from meshroom.client._backoff import Backoff
+from meshroom._retry import Backoff
 from meshroom.client._link import DocumentLink
 from meshroom.protocol._messages import (
     SyncMessage,

@@ -6,7 +6,7 @@ imports the protocol, never the server.
 
 from __future__ import annotations
 
-from ._backoff import Backoff
+from .._retry import Backoff
 from ._client import ClientState, RoomClient
 from ._link import RemoteOrigin
 

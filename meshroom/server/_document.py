@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from pycrdt import Doc, TransactionEvent
 
+from .._retry import Backoff
 from ..protocol._messages import encode_update
 from ._awareness import AwarenessStore
 
@@ -46,7 +47,7 @@ __all__ = ["Journal", "LiveDocument", "unsettled_of"]
 Journal = Callable[[list[bytes]], Awaitable[None]]
 
 #: Backoff between attempts of a failed journal write: first delay and longest, seconds.
-JOURNAL_RETRY = (0.1, 5.0)
+JOURNAL_RETRY = Backoff(initial=0.1, maximum=5.0, jitter=0.0)
 
 log = logging.getLogger("meshroom.server")
 
@@ -158,7 +159,7 @@ class LiveDocument:
 
     async def commit(self) -> None:
         """Write what is held, then release it; again while more arrived meanwhile."""
-        delay, longest = JOURNAL_RETRY
+        failures = 0
         try:
             while self._held:
                 batch, self._held = self._held, []
@@ -170,6 +171,8 @@ class LiveDocument:
                     if not isinstance(error, Exception):  # cancelled: keep it held, in order
                         self._held[:0] = batch
                         raise
+                    failures += 1
+                    delay = JOURNAL_RETRY.delay(failures)
                     log.warning(
                         "writing %d updates of %r/%r failed (retry in %.1f s; nobody sees "
                         "them until they are written): %s",
@@ -181,9 +184,8 @@ class LiveDocument:
                     )
                     self._held[:0] = batch
                     await anyio.sleep(delay)
-                    delay = min(delay * 2, longest)
                     continue
-                delay = JOURNAL_RETRY[0]
+                failures = 0
                 for entry in batch:
                     if isinstance(entry, tuple):
                         self.unwritten_bytes -= len(entry[2])

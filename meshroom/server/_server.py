@@ -35,6 +35,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from .._exceptions import MeshroomError
+from .._retry import Backoff
 from ..protocol._close_codes import CloseCode
 from ..protocol._names import validate_path, validate_room
 from ._budget import SendBudget
@@ -91,6 +92,7 @@ class Server:
         self.grace_period = grace_period
         self.limits = limits or Limits()
         self.store_retry = store_retry
+        self._store_backoff = Backoff(initial=store_retry[0], maximum=store_retry[1], jitter=0.0)
         self._rooms: dict[str, Room] = {}
         self._connections_per_ip: dict[str, int] = {}
         #: Open connections, all addresses together (against `Limits.max_connections`).
@@ -163,14 +165,13 @@ class Server:
         log.info("server stopped")
 
     async def _store_at_shutdown(self, room: Room) -> None:
-        delay, longest = self.store_retry
         for attempt in range(1, 4):
             try:
                 await room.store("shutdown")
                 return
             except Exception:
                 log.exception("storing room %r at shutdown failed (attempt %d)", room.name, attempt)
-                await anyio.sleep(min(delay * 2 ** (attempt - 1), longest))
+                await anyio.sleep(self._store_backoff.delay(attempt))
         log.error("room %r could not be stored at shutdown", room.name)
 
     def _require_running(self) -> TaskGroup:
@@ -210,16 +211,17 @@ class Server:
         await anyio.sleep(self.grace_period)
         if room.releases != releases:
             return  # somebody came and left meanwhile: their own timer decides
-        delay, longest = self.store_retry
+        failures = 0
         while (
             room.holders == 0 and room.releases == releases and self._rooms.get(room.name) is room
         ):
             try:
                 await room.store("room-close")
             except Exception:
+                failures += 1
+                delay = self._store_backoff.delay(failures)
                 log.exception("storing room %r failed; retrying in %.1f s", room.name, delay)
                 await anyio.sleep(delay)
-                delay = min(delay * 2, longest)
                 continue
             if (
                 room.holders == 0

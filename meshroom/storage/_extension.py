@@ -35,6 +35,7 @@ import anyio
 from pycrdt import merge_updates
 
 from .._exceptions import StorageError
+from .._retry import Backoff
 from ..server._document import unsettled_of
 from ..server._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
 from ._journal import LocalJournal
@@ -110,6 +111,7 @@ class StorageExtension(Extension):
         self.flush_interval = flush_interval
         self.retry_initial = retry_initial
         self.retry_max = retry_max
+        self._backoff_policy = Backoff(initial=retry_initial, maximum=retry_max, jitter=0.0)
         self.store_attempts = store_attempts
         self.journal = journal
         self._docs: dict[tuple[str, str], TrackedDocument] = {}
@@ -389,7 +391,7 @@ class StorageExtension(Extension):
     def _backoff(self, document: TrackedDocument, what: str, error: Exception) -> float:
         """Log a failed write; return when to try again."""
         failures = document.log_failures if what == "log" else document.snapshot_failures
-        delay = min(self.retry_initial * 2 ** (failures - 1), self.retry_max)
+        delay = self._backoff_policy.delay(failures)
         logger.warning(
             "storage: writing the %s of %s/%s failed (attempt %d, retry in %.2fs, "
             "%d updates buffered): %s",
@@ -457,7 +459,6 @@ class StorageExtension(Extension):
         return ([stored] if stored else []) + records
 
     async def _store_with_retries(self, document: TrackedDocument) -> None:
-        delay = self.retry_initial
         for attempt in range(1, self.store_attempts + 1):
             try:
                 await self._compact(document)
@@ -473,5 +474,4 @@ class StorageExtension(Extension):
                         f"after {attempt} attempts: {error}",
                         path=f"{document.room}/{document.path}",
                     ) from error
-                await anyio.sleep(delay)
-                delay = min(delay * 2, self.retry_max)
+                await anyio.sleep(self._backoff_policy.delay(attempt))

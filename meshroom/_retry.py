@@ -1,8 +1,11 @@
-"""Reconnect delays for the client: exponential, capped, with jitter.
+"""`Backoff`: the one retry policy, exponential, capped, with jitter.
 
-A server restart drops every socket at once; if all clients came back after
-the same delay they would all knock at the same instant. Jitter spreads them,
-the cap keeps a client from sleeping minutes after a long outage.
+Every loop that tries again uses it: the client reconnecting, a document's journal
+writing held updates, the server storing a room, storage writing logs and snapshots (the
+model client retries through the openai SDK's own policy). A server restart drops every
+socket at once; if all clients came back after the same delay they would all knock at the
+same instant. Jitter spreads them, the cap keeps a loop from sleeping minutes after a
+long outage.
 """
 
 from __future__ import annotations
@@ -50,6 +53,11 @@ class Backoff:
             raise ValueError(f"backoff factor must be >= 1, got {self.factor}")
         if not 0 <= self.jitter <= 1:
             raise ValueError(f"backoff jitter must be within [0, 1], got {self.jitter}")
+
+    def delay(self, failures: int) -> float:
+        """The delay after `failures` failed attempts in a row (1 for the first)."""
+        capped = min(self.initial * self.factor ** max(failures - 1, 0), self.maximum)
+        return capped * (1 - self.jitter * random.random())
 
     def delays(self) -> Iterator[float]:
         """Yield the delay before each successive attempt, forever."""
