@@ -202,3 +202,17 @@ def test_a_part_never_imports_what_it_must_not(part):
             if top in FORBIDDEN[part]:
                 wrong.append(f"{MODULES[name][0].relative_to(ROOT)}:{line} imports {target}")
     assert not wrong, f"{part} must not import these:\n" + "\n".join(wrong)
+
+
+#: The most lines a module has before it must say, at its top, why it stays whole.
+MAX_LINES = 400
+
+
+def test_a_module_over_400_lines_says_why_at_its_top():
+    long = []
+    for path, _ in sorted(MODULES.values()):
+        lines = path.read_text().splitlines()
+        docstring = ast.get_docstring(ast.parse("\n".join(lines))) or ""
+        if len(lines) > MAX_LINES and f"Longer than {MAX_LINES} lines" not in docstring:
+            long.append(f"{path.relative_to(ROOT)}: {len(lines)} lines")
+    assert not long, "split these, or say why they stay whole:\n" + "\n".join(long)
