@@ -6,96 +6,51 @@ awareness; answer the server's sync step 1 with sync step 2 (everything the
 server lacks, which is how edits made offline reach it, once, by state vector);
 then stream local updates and awareness changes both ways.
 
-Local edits are observed on the `Doc` and queued for the socket; remote updates
-are applied in a transaction whose origin is the link, and are not echoed back.
-Structs that follow a gap in their client's clocks wait (meshdoc's `Unsettled`, shared
-with the `MeshDocument` over the same doc) until the gap fills, as Yjs keeps them pending.
-While offline nothing is queued: the next handshake carries it all.
+This module holds the sockets: the reconnect loop, and one connection's send queue,
+send and receive loops and the end of it. What the messages do to the document and
+its awareness is `DocumentSync`'s (`_sync`); auth messages and token refreshes are
+`_auth`'s. While offline nothing is queued: the next handshake carries it all.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable
 from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from pycrdt import (
-    Awareness,
-    Decoder,
-    Doc,
-    TransactionEvent,
-    YMessageType,
-    YSyncMessageType,
-    create_awareness_message,
-    create_sync_message,
-    create_update_message,
-    read_message,
-    write_message,
-)
+from pycrdt import Awareness, Doc
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from meshdoc.updates import unsettled_of
+from meshdoc.updates import Unsettled
 
-from .._exceptions import ClientError, ProtocolError
-from ..protocol._close_codes import CloseCode
-from ..protocol._messages import decode_authenticated, encode_auth_token
-from ._backoff import Backoff
+from .._exceptions import ClientError
+from .._retry import Backoff
+from ._auth import MESSAGE_AUTH, TokenRefreshes, read_auth
 from ._socket import FATAL_CLOSE_CODES, open_socket
+from ._sync import DocumentSync
 
 __all__ = ["DocumentLink", "RemoteOrigin"]
 
 log = logging.getLogger("meshroom.client")
-
-_MESSAGE_AUTH = 2  # y-protocols/auth: [2, 0 = permission denied, reason]
-_AUTHENTICATED = b"\x02"  # [2, 2 = authenticated, scope, identity JSON]: see _protocol
-_MESSAGE_QUERY_AWARENESS = 3
-_EMPTY_UPDATE = b"\x00\x00"
 
 #: Queued outgoing messages per socket (default 10,000). A writer faster than the socket
 #: overflows it; the link then reconnects, and the handshake resends everything by state
 #: vector, so an overflow costs a round trip, never an edit.
 OUTGOING_BUFFER = 10_000
 
-
-def _sync_step2(update: bytes) -> bytes:
-    return bytes([YMessageType.SYNC, YSyncMessageType.SYNC_STEP2]) + write_message(update)
-
-
 #: Seconds to wait for the close frame after an auth "permission denied" message, to
 #: report the server's close code (default 2 s; after it, the refusal reads 4403).
 DENIED_CLOSE_WAIT = 2.0
-
-#: Seconds to wait for the server's answer to a token refresh (default 10 s; a server
-#: that does not know token refresh never answers).
-REFRESH_ANSWER_WAIT = 10.0
-
-#: Seconds after which a silent peer's awareness is dropped; ours is re-announced at half
-#: of it (default 30 s, y-protocols' `outdatedTimeout`, so JS peers agree).
-AWARENESS_OUTDATED = 30.0
 
 #: Seconds `close()` waits for queued updates to flush before dropping the socket
 #: (default 5 s: enough for a large backlog on a live link, short enough not to hang
 #: on a dead one).
 CLOSE_TIMEOUT = 5.0
-
-
-class _Refresh:
-    """One token refresh waiting for the server's answer on the current connection."""
-
-    __slots__ = ("answered", "done", "error")
-
-    def __init__(self) -> None:
-        self.done = anyio.Event()
-        #: True once the server answered with "authenticated"; else the connection ended.
-        self.answered = False
-        #: The refusal that ended the connection, if it was one.
-        self.error: ClientError | None = None
 
 
 class RemoteOrigin:
@@ -145,11 +100,7 @@ class DocumentLink:
         self.url = url
         #: The URL without its query string (which may carry a token), for messages.
         self.where = url.split("?", 1)[0]
-        self.doc = doc
-        self._unsettled = unsettled_of(doc)
         self.origin = RemoteOrigin(self.where)
-        self.awareness = Awareness(doc, outdated_timeout=int(AWARENESS_OUTDATED * 1000))
-        self.awareness.set_local_state({"user": user})
         self.error: ClientError | None = None
         self.connected = False
         self.connections = 0  #: successful handshakes so far (1 + reconnects)
@@ -161,19 +112,31 @@ class DocumentLink:
         #: Who the server says this connection is (``id``, ``name``, ``kind``), once told.
         self.identity: dict[str, Any] | None = None
         self._ephemeral = ephemeral
-        #: Whether this connection's first "authenticated" message (the greeting) arrived;
-        #: each later one answers a token refresh, oldest first.
-        self._greeted = False
-        self._refreshes: list[_Refresh] = []
+        self._refreshes = TokenRefreshes()
         self._sessions = 0
         self._outgoing: MemoryObjectSendStream[bytes] | None = None
         self._session_scope: anyio.CancelScope | None = None
-        self._applying_remote = False
         self._stopping = False
         self._stopped = anyio.Event()
         self._run_scope = anyio.CancelScope()
-        self._doc_subscription = doc.observe(self._on_doc_update)
-        self._awareness_subscription = self.awareness.observe(self._on_awareness)
+        self._sync = DocumentSync(
+            doc, user=user, origin=self.origin, send=self._enqueue, on_change=on_change
+        )
+
+    @property
+    def doc(self) -> Doc:
+        """The document kept in sync (a new one after each reconnection, if ephemeral)."""
+        return self._sync.doc
+
+    @property
+    def awareness(self) -> Awareness:
+        """The document's awareness: ours and that of every peer on it."""
+        return self._sync.awareness
+
+    @property
+    def _unsettled(self) -> Unsettled:
+        """What waits behind a gap in the document's clocks."""
+        return self._sync.unsettled
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -224,7 +187,7 @@ class DocumentLink:
                             task_status.started()
 
                     if self._ephemeral and self._sessions:
-                        self._replace_doc()
+                        self._sync.replace_doc()
                     self._sessions += 1
                     with sync_scope:
                         error = await self._session(websocket, on_synced)
@@ -242,8 +205,7 @@ class DocumentLink:
                         await anyio.sleep(next(delays))
         finally:
             self._stopped.set()
-            self.doc.unobserve(self._doc_subscription)
-            self.awareness.unobserve(self._awareness_subscription)
+            self._sync.unobserve()
 
     async def close(self) -> None:
         """Withdraw our awareness, flush queued updates, close the socket with 1000.
@@ -276,19 +238,11 @@ class DocumentLink:
         self.url = url
         if self._outgoing is None:
             return
-        waiter = _Refresh()
-        self._refreshes.append(waiter)
-        self._enqueue(encode_auth_token(token))
-        with anyio.move_on_after(REFRESH_ANSWER_WAIT):
-            await waiter.done.wait()
-        if waiter.error is not None:
-            raise waiter.error
-        if not waiter.done.is_set():
-            if waiter in self._refreshes:
-                self._refreshes.remove(waiter)
-            raise ClientError(
-                f"{self.where} did not answer the token refresh in {REFRESH_ANSWER_WAIT:g} s"
-            )
+        await self._refreshes.send(token, self.where, self._enqueue)
+
+    def set_user(self, user: dict[str, Any]) -> None:
+        """Publish `user` as our awareness field ``user`` (keeping the other fields)."""
+        self._sync.set_user(user)
 
     # -- one connection ----------------------------------------------------------------------
 
@@ -298,26 +252,20 @@ class DocumentLink:
         """Run one connection until it closes; return the refusal, if it was one."""
         send, receive = anyio.create_memory_object_stream[bytes](max_buffer_size=OUTGOING_BUFFER)
         refusal: ClientError | None = None
-        self._greeted = False
+        self._refreshes.connection_opened()
         async with anyio.create_task_group() as tg:
             self._session_scope = tg.cancel_scope
             try:
-                send.send_nowait(create_sync_message(self.doc))
-                local = self.awareness.get_local_state()
-                if local is not None:
-                    ids = [self.awareness.client_id]
-                    update = self.awareness.encode_awareness_update(ids)
-                    send.send_nowait(create_awareness_message(update))
+                for message in self._sync.greeting():
+                    send.send_nowait(message)
                 self._outgoing = send
                 tg.start_soon(self._send_loop, websocket, receive)
-                tg.start_soon(self._renew_awareness)
+                tg.start_soon(self._sync.renew_awareness)
                 refusal = await self._receive_loop(websocket, on_synced)
             finally:
                 self._outgoing = None
-                refreshes, self._refreshes = self._refreshes, []
-                for waiter in refreshes:  # unanswered: refused, or left to the reconnection
-                    waiter.error = refusal
-                    waiter.done.set()
+                # unanswered refreshes: refused, or left to the reconnection
+                self._refreshes.connection_ended(refusal)
                 send.close()
                 tg.cancel_scope.cancel()
                 with anyio.CancelScope(shield=True):
@@ -325,7 +273,7 @@ class DocumentLink:
                 self._session_scope = None
                 if self.connected:
                     self.connected = False
-                    self._drop_remote_awareness()
+                    self._sync.drop_remote_awareness()
                     self._on_change()
         return refusal
 
@@ -376,119 +324,28 @@ class DocumentLink:
         except ConnectionClosed:
             pass  # the receive loop sees the close and decides
 
-    async def _renew_awareness(self) -> None:
-        """Re-announce our state and forget silent peers, as pycrdt's `Awareness.start` does."""
-        outdated = AWARENESS_OUTDATED
-        while True:
-            await anyio.sleep(outdated / 10)
-            local = self.awareness.get_local_state()
-            meta = self.awareness.meta.get(self.awareness.client_id)
-            now = time.time()
-            if local is not None and meta and now - meta["lastUpdated"] / 1000 >= outdated / 2:
-                self.awareness.set_local_state(local)
-            silent = [
-                client
-                for client, client_meta in self.awareness.meta.items()
-                if client != self.awareness.client_id
-                and client in self.awareness.states
-                and now - client_meta["lastUpdated"] / 1000 >= outdated
-            ]
-            if silent:
-                self.awareness.remove_awareness_states(silent, "timeout")
-
-    def set_user(self, user: dict[str, Any]) -> None:
-        """Publish `user` as our awareness field ``user`` (keeping the other fields)."""
-        state = dict(self.awareness.get_local_state() or {})
-        if state.get("user") != user:
-            state["user"] = user
-            self.awareness.set_local_state(state)
-
-    # -- messages --------------------------------------------------------------------------
-
     def _handle(self, message: bytes, on_synced: Callable[[], None]) -> ClientError | None:
+        """Act on one message from the server; return the denial, if it was one."""
         if not message:
             return None
-        kind = message[0]
-        if kind == YMessageType.SYNC and len(message) > 1:
-            step = message[1]
-            payload = read_message(message[2:])
-            if step == YSyncMessageType.SYNC_STEP1:
-                # with what waits for a gap: the server keeps it until the gap fills
-                self._enqueue(_sync_step2(self._unsettled.encode(self.doc, payload)))
-            elif step in (YSyncMessageType.SYNC_STEP2, YSyncMessageType.SYNC_UPDATE):
-                self._apply_remote(payload)
-                if step == YSyncMessageType.SYNC_STEP2 and not self.connected:
-                    self.connected = True
-                    self.connections += 1
-                    on_synced()
-                    if self._on_sync is not None:
-                        self._on_sync()
-                    self._on_change()
-        elif kind == YMessageType.AWARENESS:
-            self.awareness.apply_awareness_update(read_message(message[1:]), self.origin)
-        elif kind == _MESSAGE_AUTH and message[1:2] == _AUTHENTICATED:
-            try:
-                _scope, identity = decode_authenticated(message[1:])
-            except ProtocolError:
-                log.warning("%s sent a malformed authenticated message", self.where)
-            else:
-                self.identity = identity
+        if message[0] == MESSAGE_AUTH:
+            auth = read_auth(message, self.where)
+            if isinstance(auth, ClientError):
+                return auth
+            if auth is not None:
+                self.identity = auth
                 if self._on_identity is not None:
-                    self._on_identity(identity)
-                if not self._greeted:
-                    self._greeted = True
-                elif self._refreshes:  # the answer to our oldest token refresh
-                    waiter = self._refreshes.pop(0)
-                    waiter.answered = True
-                    waiter.done.set()
-        elif kind == _MESSAGE_AUTH:
-            decoder = Decoder(message[2:])
-            reason = decoder.read_var_string() if len(message) > 2 else "permission denied"
-            return ClientError(
-                f"{self.where} denied access: {reason}",
-                code=int(CloseCode.FORBIDDEN),
-                reason=reason,
-            )
-        elif kind == _MESSAGE_QUERY_AWARENESS:
-            ids = list(self.awareness.states)
-            update = self.awareness.encode_awareness_update(ids)
-            self._enqueue(create_awareness_message(update))
-        # other message types are extensions this client does not speak: ignored
-        return None
-
-    def _apply_remote(self, update: bytes) -> None:
-        if update == _EMPTY_UPDATE:
-            return
-        doc = self.doc
-        unsettled = self._unsettled
-        self._applying_remote = True
-        try:
-            with doc.transaction(origin=self.origin):
-                unsettled.integrate(doc, update)
-        finally:
-            self._applying_remote = False
-        if unsettled:
-            # What waited and now follows on is sent on to the server: it may have come
-            # from elsewhere (an update applied to the document by its user).
-            with doc.transaction(origin=self.origin):
-                unsettled.settle(doc)
-        self._on_change()
-
-    def _on_doc_update(self, event: TransactionEvent) -> None:
-        if self._applying_remote:
-            return  # came from the server: never echo it back
-        update = event.update
-        if update != _EMPTY_UPDATE:
-            self._enqueue(create_update_message(update))
-
-    def _on_awareness(self, topic: str, payload: tuple[dict[str, Any], Any]) -> None:
-        changes, origin = payload
-        if topic == "update" and origin == "local":
-            ids = changes["added"] + changes["updated"] + changes["removed"]
-            update = self.awareness.encode_awareness_update(ids)
-            self._enqueue(create_awareness_message(update))
-        elif topic == "change":
+                    self._on_identity(auth)
+                self._refreshes.authenticated()
+            return None
+        if self._sync.handle(message) and not self.connected:  # the first sync step 2
+            self.connected = True
+            self.connections += 1
+            on_synced()
+            if self._on_sync is not None:
+                self._on_sync()
             self._on_change()
+        return None
 
     def _enqueue(self, message: bytes) -> None:
         outgoing = self._outgoing
@@ -503,17 +360,6 @@ class DocumentLink:
                 self._session_scope.cancel()
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             self._outgoing = None
-
-    def _replace_doc(self) -> None:
-        self.doc.unobserve(self._doc_subscription)
-        self.doc = Doc()
-        self._unsettled = unsettled_of(self.doc)
-        self._doc_subscription = self.doc.observe(self._on_doc_update)
-
-    def _drop_remote_awareness(self) -> None:
-        others = [client for client in self.awareness.states if client != self.awareness.client_id]
-        if others:
-            self.awareness.remove_awareness_states(others, "disconnect")
 
     def _fail(self, error: ClientError) -> None:
         log.warning("%s", error)
