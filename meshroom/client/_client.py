@@ -4,30 +4,32 @@ It joins the room document (participants, messages, awareness) and opens any
 number of documents, each over its own y-websocket socket, exactly as the
 JavaScript `WebsocketProvider` does, so a Python peer and a browser editor see
 each other's edits, cursors and messages live. Each socket reconnects on its
-own with exponential backoff and resyncs by state vector (see `_client_link`).
+own with exponential backoff and resyncs by state vector (see `_link`).
+
+This module is the client's public face; its sockets are `DocumentLinks`' (`_links`),
+what a message or an awareness state holds is `_presence`'s.
 """
 
 from __future__ import annotations
 
 import enum
-import json
-import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlsplit
 from uuid import uuid4
 
 import anyio
 import anyio.lowlevel
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskStatus
 from pycrdt import Array, Doc, Map
 
 from .._exceptions import ClientError, RoomNameError
+from .._retry import Backoff
 from ..protocol._names import validate_path, validate_room
-from ._backoff import Backoff
-from ._link import DocumentLink
+from ._links import DocumentLinks, socket_url
+from ._presence import MessageOutbox, check_awareness_fields, merge_awareness, room_message
 
 if TYPE_CHECKING:
     from meshdoc import MeshDocument, MeshSchema
@@ -102,17 +104,19 @@ class RoomClient:
         self._requested_id = id if id is not None else str(uuid4())
         self._participant_id: str | None = None  # what the server says, once it did
         self._token = token
-        self._backoff = backoff if backoff is not None else Backoff()
-        self._connect_timeout = connect_timeout
         self._state = ClientState.UNOPENED
-        self._task_group: TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
-        self._links: dict[str, DocumentLink] = {}
+        self._links = DocumentLinks(
+            self.room,
+            url_of=self._url,
+            user=self._user,
+            backoff=backoff if backoff is not None else Backoff(),
+            connect_timeout=connect_timeout,
+            on_room_sync=self._send_pending_messages,
+            on_identity=self._learn_identity,
+        )
         self._documents: dict[str, MeshDocument] = {}
-        self._opening: dict[str, anyio.Lock] = {}
-        self._changed = anyio.Event()
-        self._room_link: DocumentLink | None = None  # made in start(): it needs a loop
-        self._pending_messages: list[dict[str, Any]] = []
+        self._outbox = MessageOutbox()
 
     # -- identity ----------------------------------------------------------------------------
 
@@ -135,10 +139,7 @@ class RoomClient:
         if not isinstance(participant_id, str) or participant_id == self._participant_id:
             return
         self._participant_id = participant_id
-        for link in self._links.values():
-            link.set_user(self._user())
-        if self._room_link is not None:
-            self._room_link.set_user(self._user())
+        self._links.set_user(self._user())
 
     def _user(self) -> dict[str, Any]:
         return {"id": self.participant_id, "name": self.name, "kind": self.kind}
@@ -184,19 +185,16 @@ class RoomClient:
         self._state = ClientState.OPENED
         refusal: ClientError | None = None
         async with anyio.create_task_group() as task_group:
-            self._task_group = task_group
-            link = self._room_link = self._link("", Doc())
             try:
-                await task_group.start(link.run)
+                await self._links.join(task_group)
             except ClientError as error:
                 refusal = error
                 self._state = ClientState.CLOSED
                 task_group.cancel_scope.cancel()
             else:
-                self._links[""] = link
                 task_status.started()
                 await anyio.sleep_forever()
-        self._task_group = None
+        self._links.task_group = None
         if refusal is not None:
             raise refusal
 
@@ -205,12 +203,10 @@ class RoomClient:
         if self._state is ClientState.CLOSED:
             return
         self._state = ClientState.CLOSED
-        async with anyio.create_task_group() as closing:
-            for link in self._links.values():
-                closing.start_soon(link.close)
-        if self._task_group is not None:
-            self._task_group.cancel_scope.cancel()
-        self._notify()
+        await self._links.close_all()
+        if self._links.task_group is not None:
+            self._links.task_group.cancel_scope.cancel()
+        self._links.notify()
 
     async def refresh_token(self, token: str) -> None:
         """Present a fresh token on every open socket, before the current one expires.
@@ -237,19 +233,8 @@ class RoomClient:
             raise ValueError("token must be a non-empty string")
         self._check_open()
         self._token = token
-        links = list(self._links.items())
-        errors: list[ClientError] = []
-
-        async def refresh(path: str, link: DocumentLink) -> None:
-            try:
-                await link.refresh_token(token, self._url(path))
-            except ClientError as error:
-                errors.append(error)
-
-        async with anyio.create_task_group() as group:
-            for path, link in links:
-                group.start_soon(refresh, path, link)
-        self._notify()
+        errors = await self._links.refresh_token(token)
+        self._links.notify()
         if errors:
             raise errors[0]
 
@@ -292,25 +277,16 @@ class RoomClient:
                 name=path,
             )
         self._check_open()
-        async with self._opening.setdefault(path, anyio.Lock()):
-            link = self._links.get(path)
-            if link is None:
-                link = self._link(path, Doc())
-                assert self._task_group is not None
-                await self._task_group.start(link.run)
-                self._links[path] = link
-            return link.doc
+        return (await self._links.open(path)).doc
 
     async def close_document(self, path: str) -> None:
         """Disconnect from one document (its edits so far are flushed first)."""
-        link = self._links.pop(path, None) if path else None
         self._documents.pop(path, None)
-        if link is not None:
-            await link.close()
+        await self._links.close(path)
 
     def ydoc(self, path: str = "") -> Doc:
         """The underlying `pycrdt.Doc` of an open document (`""`: the room document)."""
-        return self._get_link(path).doc
+        return self._links.get(path).doc
 
     @property
     def documents(self) -> dict[str, MeshDocument]:
@@ -322,7 +298,7 @@ class RoomClient:
     @property
     def participants(self) -> dict[str, dict[str, Any]]:
         """Participant id → {name, kind, joinedAt, attributes}, as the server maintains it."""
-        return self._room_doc().get("participants", type=Map).to_py() or {}
+        return self._links.room_doc().get("participants", type=Map).to_py() or {}
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -332,7 +308,7 @@ class RoomClient:
         another comes after it) and the same for every peer; messages sent at once
         by peers that had not seen each other's are ordered by the CRDT, not by time.
         """
-        return self._room_doc().get("messages", type=Array).to_py() or []
+        return self._links.room_doc().get("messages", type=Array).to_py() or []
 
     async def send_message(self, content: str | Any, *, to: str | None = None) -> None:
         """Post a message to the room (`to=None`: everyone; else a participant id).
@@ -345,23 +321,9 @@ class RoomClient:
             ValueError: `to` is empty, or `content` is not JSON-serialisable.
             ClientError: the client is not open.
         """
-        if to is not None and (not isinstance(to, str) or not to):
-            raise ValueError(f"'to' must be a participant id or None, got {to!r}")
-        message: dict[str, Any] = {"from": self.participant_id, "to": to}
-        if isinstance(content, str):
-            message["text"] = content
-        else:
-            try:
-                json.dumps(content, allow_nan=False)
-            except (TypeError, ValueError) as error:
-                raise ValueError(f"message content is not JSON: {error}") from None
-            message["json"] = content
-        message["time"] = int(time.time() * 1000)
+        message = room_message(self.participant_id, content, to)
         self._check_open()
-        if self._room_link is not None and self._room_link.connected:
-            self._room_link.doc.get("messages", type=Array).append(message)
-        else:
-            self._pending_messages.append(message)
+        self._outbox.post(self._links.room, message)
         await anyio.lowlevel.checkpoint()
 
     def set_awareness(self, path: str, fields: dict[str, Any]) -> None:
@@ -375,33 +337,25 @@ class RoomClient:
             ValueError: `fields` is not a dict of JSON values.
             ClientError: `path` is not open.
         """
-        if not isinstance(fields, dict):
-            raise ValueError(f"awareness fields must be a dict, got {type(fields).__name__}")
-        try:
-            json.dumps(fields, allow_nan=False)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"awareness fields are not JSON: {error}") from None
-        awareness = self._get_link(path).awareness
-        state = dict(awareness.get_local_state() or {})
-        state.update(fields)
-        awareness.set_local_state(state)
+        check_awareness_fields(fields)
+        merge_awareness(self._links.get(path).awareness, fields)
 
     def awareness(self, path: str = "") -> dict[int, dict[str, Any]]:
         """Yjs client id → awareness state of everyone on `path`, ourselves included."""
-        return dict(self._get_link(path).awareness.states)
+        return dict(self._links.get(path).awareness.states)
 
     def client_id(self, path: str = "") -> int:
         """Our Yjs client id on `path` (the key of our own state in `awareness(path)`)."""
-        return self._get_link(path).awareness.client_id
+        return self._links.get(path).awareness.client_id
 
     @property
     def connected(self) -> bool:
         """Whether every open socket is currently connected and synced."""
-        return bool(self._links) and all(link.connected for link in self._links.values())
+        return self._links.connected
 
     def connections(self, path: str = "") -> int:
         """How many times the socket of `path` completed a handshake (1 + reconnects)."""
-        return self._get_link(path).connections
+        return self._links.get(path).connections
 
     # -- waiting -----------------------------------------------------------------------------
 
@@ -420,68 +374,26 @@ class RoomClient:
                 client was closed.
         """
         while True:
-            self._raise_link_error()
+            self._links.raise_error()
             if predicate():
                 return
             if self._state is ClientState.CLOSED:
                 raise ClientError(f"the client of room {self.room!r} is closed")
-            changed = self._changed
-            with anyio.move_on_after(0.2):  # also re-check state changed by other code
-                await changed.wait()
+            await self._links.next_change()  # at most 0.2 s: state changed by other code
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _room_doc(self) -> Doc:
-        return self._room_link.doc if self._room_link is not None else Doc()
-
     def _send_pending_messages(self) -> None:
-        pending, self._pending_messages = self._pending_messages, []
-        if pending:
-            doc = self._room_doc()
-            messages = doc.get("messages", type=Array)
-            with doc.transaction():
-                for message in pending:
-                    messages.append(message)
+        self._outbox.flush(self._links.room_doc())
 
     def _url(self, path: str) -> str:
         """The socket URL of `path`, with the current token."""
-        target = quote(self.room, safe="")
-        if path:
-            target += "/" + "/".join(quote(segment, safe="") for segment in path.split("/"))
         query = {"id": self._requested_id, "name": self.name, "kind": self.kind}
         if self._token is not None:
             query["token"] = self._token
-        return f"{self.url}/{target}?{urlencode(query)}"
-
-    def _link(self, path: str, doc: Doc) -> DocumentLink:
-        return DocumentLink(
-            self._url(path),
-            doc,
-            user=self._user(),
-            backoff=self._backoff,
-            connect_timeout=self._connect_timeout,
-            on_change=self._notify,
-            on_sync=self._send_pending_messages if path == "" else None,
-            on_identity=self._learn_identity,
-            ephemeral=path == "",  # presence lives and dies with the server process
-        )
-
-    def _get_link(self, path: str) -> DocumentLink:
-        link = self._links.get(path)
-        if link is None:
-            raise ClientError(f"document {path!r} is not open in room {self.room!r}")
-        return link
-
-    def _notify(self) -> None:
-        changed, self._changed = self._changed, anyio.Event()
-        changed.set()
+        return socket_url(self.url, self.room, path, query)
 
     def _check_open(self) -> None:
         if self._state is not ClientState.OPENED:
             raise ClientError(f"the client of room {self.room!r} is {self._state.name.lower()}")
-        self._raise_link_error()
-
-    def _raise_link_error(self) -> None:
-        for link in self._links.values():
-            if link.error is not None:
-                raise link.error
+        self._links.raise_error()
