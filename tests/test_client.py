@@ -194,6 +194,31 @@ async def test_an_unreachable_server_fails_at_the_connect_timeout_not_a_backoff_
     assert time.monotonic() - started < 2.5
 
 
+async def test_a_server_that_accepts_and_closes_fails_at_the_connect_timeout() -> None:
+    """A socket closed before the first sync is retried, but its backoff sleep (30 s
+    here) is cut at the connect deadline like a refused connection's."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    accepted = 0
+
+    async def accept_and_close(websocket: ServerConnection) -> None:
+        nonlocal accepted
+        accepted += 1
+        await websocket.close(1011, "not today")
+
+    slow = Backoff(initial=30.0, factor=1.0, maximum=30.0, jitter=0.0)
+    port = free_port()
+    async with serve(accept_and_close, "127.0.0.1", port):
+        client = RoomClient(f"ws://127.0.0.1:{port}", "team", connect_timeout=1.0, backoff=slow)
+        started = time.monotonic()
+        with pytest.raises(ClientError):  # closed, or not synced, by the deadline
+            async with client:
+                pass
+        elapsed = time.monotonic() - started
+    assert accepted >= 1
+    assert elapsed < 10, f"gave up after {elapsed:.1f} s: a backoff sleep ran past 1 s"
+
+
 async def test_clean_close_and_no_reuse(url: str) -> None:
     watcher = RoomClient(url, "team", name="Watcher", id="watcher")
     async with watcher, anyio.create_task_group() as group:

@@ -4,14 +4,14 @@ Each trial streams edits (one unique token each, one every ~4 ms) into one
 document, kills the server at a random moment, restarts it on the same folder
 and reads the document back. What the test tolerates, and nothing more: edits
 the client handed to its socket less than `MARGIN` (100 ms) before the SIGKILL
-may be missing (the server appends its log in batches every 50 ms, so the
-batch still buffered or being written when it dies is lost). Every edit sent
-earlier must be there, no edit appears twice, and nothing appears that was not
-sent. y-websocket has no acknowledgements, so "sent" is the client's clock,
-not the server's. Snapshots are made every ~0.1 s (debounce 0.05 s, max delay
-0.2 s) and the document holds a large text, so kills land during compactions
-too; the tokens accumulate over the trials, so every restart re-checks
-everything stored before.
+may be missing (the server appends each update to its log, fsynced, before it
+relays it, so what it loses is only what was still in the socket or in the
+write the kill interrupted). Every edit sent earlier must be there, no edit
+appears twice, and nothing appears that was not sent. y-websocket has no
+acknowledgements, so "sent" is the client's clock, not the server's.
+Snapshots are made every ~0.1 s (debounce 0.05 s, max delay 0.2 s) and the
+document holds a large text, so kills land during compactions too; the tokens
+accumulate over the trials, so every restart re-checks everything stored before.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from conftest import eventually, open_raw_peer, run_server
 from test_uvicorn_transport import _stalled_reader
 
 from meshroom import CloseCode, Limits
-from meshroom.protocol._messages import SyncMessage, SyncStep, encode_update
+from meshroom.protocol._messages import SyncMessage, SyncStep, encode_sync_step1, encode_update
 
 pytestmark = pytest.mark.anyio
 
@@ -68,6 +68,27 @@ async def test_the_slowest_readers_are_shed_when_the_server_budget_is_used_up():
         for session in closed:
             code, reason = session.close_reason
             assert code == CloseCode.SLOW_READER and "bytes for queued messages" in reason
+
+
+async def test_a_first_sync_larger_than_the_server_budget_is_sent_whole():
+    """Sync step 2 is exempt from the budget as from `send_queue_bytes`: a document
+    larger than `max_queued_bytes` still reaches a fresh client, which is not shed."""
+    size = 512 * 1024
+    async with (
+        run_server(limits=Limits(max_queued_bytes=64 * 1024)) as live,
+        live.server.open_document("big", "doc") as handle,
+    ):
+        handle.doc.get("t", type=pycrdt.Text).insert(0, "z" * size)
+        async with open_raw_peer(live.url("big", "doc")) as fresh:
+            await fresh.send(encode_sync_step1(b"\x00"))
+            reply = await fresh.recv_until(
+                lambda m: isinstance(m, SyncMessage) and m.step == SyncStep.STEP2, timeout=30
+            )
+            mirror = pycrdt.Doc()
+            mirror.apply_update(reply.payload)
+            assert len(mirror.get("t", type=pycrdt.Text)) == size
+            session = next(iter(live.server.room("big").documents["doc"].sessions))
+            assert session.close_reason is None
 
 
 async def test_connections_past_the_server_limit_are_told_to_come_back_later():

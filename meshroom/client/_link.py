@@ -202,7 +202,17 @@ class DocumentLink:
                         self._fail(error)
                         return
                     if not self._stopping:
-                        await anyio.sleep(next(delays))
+                        delay = next(delays)
+                        if not started:  # closed before the first sync: still the deadline
+                            remaining = deadline - anyio.current_time()
+                            if remaining <= 0:
+                                raise ClientError(
+                                    f"{self.where} closed the connection before the first "
+                                    f"sync, again until the {self._connect_timeout} s "
+                                    "connect timeout"
+                                )
+                            delay = min(delay, remaining)
+                        await anyio.sleep(delay)
         finally:
             self._stopped.set()
             self._sync.unobserve()

@@ -6,7 +6,9 @@ gigabytes between them. The budget adds up what every session has queued; past
 `Limits.max_queued_bytes`, the session holding the most is closed as a slow reader
 (the slowest one first: it is the one that stopped reading longest or fastest),
 until the total fits again. Honest clients, whose queues empty every loop turn,
-never hold enough of it to be chosen.
+never hold enough of it to be chosen. Replies a client asked for (the sync step 2 of
+its first sync) are not counted, as the per-session bound does not count them: the
+first sync of a document larger than the budget must still be sent.
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ class Outbox:
         self._outbox.append(message)
         self._outbox_bytes += len(message)
         if self._budget is not None:
-            self._budget.set(self, self._outbox_bytes)
+            self._budget.set(self, self._budgeted_bytes())
             if self.close_reason is not None:
                 return
         pushed = self._pushed
@@ -110,6 +110,11 @@ class Outbox:
         self._reply_bytes += len(message)
         self.enqueue(message)
 
+    def _budgeted_bytes(self) -> int:
+        """Queued bytes the server-wide `SendBudget` counts: replies are exempt there too,
+        or a document larger than `Limits.max_queued_bytes` could never be synced."""
+        return max(0, self._outbox_bytes - self._reply_bytes)
+
     def _compact_or_kill(self, incoming: int) -> None:
         """The queue is full: merge its updates; still (nearly) full means a slow reader.
 
@@ -121,7 +126,7 @@ class Outbox:
         self._outbox[:] = coalesce_updates(self._outbox)
         self._outbox_bytes = sum(map(len, self._outbox))
         if self._budget is not None:
-            self._budget.set(self, self._outbox_bytes)
+            self._budget.set(self, self._budgeted_bytes())
         # Three quarters: room to grow before the next merge, so merges stay rare.
         if len(self._outbox) * 4 >= limits.send_queue_size * 3:
             self.kill(
@@ -169,7 +174,7 @@ class Outbox:
         self._outbox_bytes -= sum(map(len, batch))
         self._reply_bytes = min(self._reply_bytes, self._outbox_bytes)
         if self._budget is not None:
-            self._budget.set(self, self._outbox_bytes)
+            self._budget.set(self, self._budgeted_bytes())
         return batch
 
     async def _writer(self) -> None:

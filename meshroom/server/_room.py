@@ -212,11 +212,16 @@ class Room:
                 await extension.on_store_document(payload)
 
     def close(self) -> None:
-        """Stop the change pipeline and forget documents (after they were stored)."""
+        """Stop the change pipeline and forget documents (after they were stored).
+
+        Each document drops its `pycrdt.Doc` now (`LiveDocument.close`): the closed
+        room's objects are only freed by the cyclic collector, which would keep every
+        loaded document's native memory until its next full collection.
+        """
         self.closed = True
         self._changes_send.close()
         self._commits_send.close()
         for document in self.documents.values():
-            document.stop_relaying()
+            document.close()
         self.presence_document.stop_relaying()
         self.presence.close()

@@ -7,9 +7,12 @@ What happens to an update the server accepted:
    journal (`LiveDocument.journal`), and the server holds an update until the
    journal wrote it, with every other update that arrived meanwhile in the same
    write (group commit). So an update any client has received survives a kill
-   -9. Changes that reach `on_change` without a server-loaded document (a
-   `StorageExtension` driven by hand) are buffered instead and appended within
-   `flush_interval` (default 50 ms);
+   -9. With a `journal` (a remote store) that write goes to the local journal,
+   and what it holds is uploaded to the provider within `flush_interval`
+   (default 50 ms). Changes that reach `on_change` without a server-loaded
+   document (a `StorageExtension` driven by hand), or whose provider does not
+   outlive the process (memory://), are buffered instead and appended within
+   `flush_interval`;
 2. a snapshot is scheduled `debounce` seconds (default 1 s) after the last
    change, but no later than `max_delay` (default 10 s) after the first unsaved
    one, so a document under constant editing is still compacted regularly;
@@ -72,8 +75,12 @@ class StorageExtension(DocumentWrites, Extension):
             (default 1.0: one write per burst of typing).
         max_delay: longest time a change waits for its snapshot under constant
             editing (default 10.0: bounds the log's length and load time).
-        flush_interval: longest time an accepted update waits in memory before it
-            is appended to the log (default 0.05: what a kill -9 may lose).
+        flush_interval: longest time an update that was not written before it was
+            relayed waits before it is appended to the provider's log (default 0.05):
+            how often what a `journal` holds is uploaded, and how long changes wait
+            that reach `on_change` without a server-loaded document, or whose provider
+            is not durable (memory://). A server-loaded document's updates on a
+            durable provider are in its log before anyone sees them, whatever this is.
         retry_initial: first backoff after a failed write (default 0.1 s), doubling
         retry_max: up to this many seconds between attempts (default 5.0).
         store_attempts: attempts `on_store_document` makes before it raises
