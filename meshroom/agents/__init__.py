@@ -20,11 +20,11 @@ from ._exceptions import ToolDefinitionError as ToolDefinitionError
 from ._llm import LLM as LLM
 from ._llm import LLMReply as LLMReply
 from ._llm import LLMToolCall as LLMToolCall
-from ._llm import OpenAILLM as OpenAILLM
 from ._loop import AgentEvent as AgentEvent
 from ._loop import AgentResult as AgentResult
 from ._loop import ToolCallRecord as ToolCallRecord
 from ._loop import run_loop as run_loop
+from ._openai import OpenAILLM as OpenAILLM
 from ._toolkit import Toolkit as Toolkit
 from ._tools import ErrorResponse as ErrorResponse
 from ._tools import FileResponse as FileResponse

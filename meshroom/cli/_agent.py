@@ -147,7 +147,7 @@ def agent(
     from rich.markup import escape
 
     from ..agents import Agent, AgentEvent, AgentResult, LLMError, OpenAILLM
-    from ..agents._llm import describe_error
+    from ..agents._openai_failures import describe_error
     from ..agents.toolkits import documents_toolkit, room_toolkit
     from ..testing import ScriptedLLMServer
 
