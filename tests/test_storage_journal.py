@@ -124,3 +124,54 @@ async def test_sigkill_with_a_journal_loses_no_relayed_edit(s3_endpoint: str, tm
                 process.kill()
                 process.wait()
     assert len(relayed) > 40
+
+
+async def test_doc_export_and_import_on_s3_count_what_the_journal_holds(
+    s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`meshroom doc export/import --storage s3://…` after a server stopped with S3 down:
+    the export shows the journaled edit, and an import replaces it for good (the next
+    start uploads the journal, which must not bring the replaced content back)."""
+    from test_cli_doc import meshroom, ok
+
+    from meshdoc.markdown import to_markdown
+    from meshroom.cli._doc_io import parse_content, replace_content
+
+    s3 = s3_storage(s3_endpoint)
+    flaky = FlakyStorage(s3)
+    folder = tmp_path / "journal"
+    extension = StorageExtension(
+        flaky, journal=LocalJournal(folder), retry_initial=0.05, retry_max=0.1
+    )
+    async with (
+        run_server(extensions=[extension]) as live,
+        RoomClient(live.base_url, "team", name="Ann") as ann,
+    ):
+        flaky.failures = DOWN
+        document = await ann.open("doc")
+        replace_content(document, parse_content("# While S3 is down\n", "markdown", "test"))
+        await eventually(lambda: flaky.failed >= 2)
+    assert await stored_text(s3) == ""  # only in the journal
+    flaky.failures = 0
+
+    for name, value in (
+        ("AWS_ENDPOINT_URL", s3_endpoint),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
+        monkeypatch.setenv(name, value)  # what the `meshroom doc` subprocesses use
+    where = ("team", "doc", "--storage", s3.url, "--journal", str(folder))
+    assert ok(await meshroom("doc", "export", *where)) == "# While S3 is down\n"
+    replacement = tmp_path / "replacement.md"
+    replacement.write_text("# Replaced\n")
+    ok(await meshroom("doc", "import", "team", "doc", str(replacement), *where[2:]))
+    assert ok(await meshroom("doc", "export", *where)) == "# Replaced\n"
+
+    restarted = StorageExtension(s3, journal=LocalJournal(folder))  # uploads the journal
+    async with (
+        run_server(extensions=[restarted]) as live,
+        RoomClient(live.base_url, "team", name="Cat") as cat,
+    ):
+        assert to_markdown(await cat.open("doc")) == "# Replaced\n"
+    assert await LocalJournal(folder).pending() == []

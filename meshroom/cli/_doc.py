@@ -14,6 +14,10 @@ Two ways to reach a document, one of them per call:
 - ``--storage URL`` (a folder or an fsspec URL, as `meshroom serve --storage`)
   reads and writes the stored snapshot and log directly, for when no server
   runs. Never while a server writes that storage: storage has one writer.
+  What a server stopped while a remote store was down left in its local
+  journal (``meshroom serve --journal``) counts as stored: it is read from
+  ``--journal DIR``, by default the folder `meshroom serve` journals that
+  storage URL in.
 
 Formats: Markdown (`meshdoc.markdown`, Tiptap's block names) or meshdoc's JSON
 (`MeshDocument.to_json`); an import guesses from the file name (``.json`` is
@@ -47,7 +51,7 @@ from ._doc_io import (
 from ._errors import CliError, error_text
 
 if TYPE_CHECKING:
-    from ..storage import FsspecStorage
+    from ..storage import FsspecStorage, LocalJournal
 
 doc_app = typer.Typer(
     name="doc",
@@ -63,6 +67,11 @@ _STORAGE_HELP = (
     "Storage folder or fsspec URL (as `meshroom serve --storage`), when no server runs on it."
 )
 _TIMEOUT_HELP = "Seconds to reach the server, retries included."
+_JOURNAL_HELP = (
+    "Local journal of the server that wrote --storage (as `meshroom serve --journal`); "
+    "its edits not uploaded yet count as stored. Default for remote storage: the folder "
+    "`meshroom serve` uses for that URL."
+)
 
 
 def _check_names(room: str, path: str) -> None:
@@ -100,6 +109,27 @@ def _open_storage(value: str) -> FsspecStorage:
         raise CliError(f"storage {value}: {error}", exit_code=EXIT_BAD_INPUT) from None
 
 
+def _open_journal(storage: str, journal: Path | None) -> LocalJournal | None:
+    """The journal `meshroom serve --storage STORAGE` would upload at its next start.
+
+    Why: a server stopped while its remote store was down keeps the edits it could not
+    upload there; reading (or replacing) the store without them would export an old
+    document, or let the next start bring back content an import replaced.
+    """
+    from ..storage import LocalJournal, storage_url
+    from ._serve import _default_journal, _is_remote
+
+    if journal is not None:
+        if not journal.is_dir():
+            raise CliError(f"journal {journal}: no such folder", exit_code=EXIT_BAD_INPUT)
+        return LocalJournal(journal)
+    target = storage_url(storage)
+    if not _is_remote(target):
+        return None  # a local folder's log is on the disk: `serve` keeps no journal for it
+    folder = Path(_default_journal(target))
+    return LocalJournal(folder) if folder.is_dir() else None
+
+
 def _run(work: object, *args: object) -> object:
     """Run `work(*args)` on an event loop; any failure but a `CliError` is exit 3, one line."""
     try:
@@ -120,6 +150,7 @@ def export(
     url: str | None = typer.Option(None, "--url", "-u", help=_URL_HELP),
     token: str | None = typer.Option(None, "--token", help="Access token (with --url)."),
     storage: str | None = typer.Option(None, "--storage", help=_STORAGE_HELP),
+    journal: Path | None = typer.Option(None, "--journal", file_okay=False, help=_JOURNAL_HELP),
     output: Path | None = typer.Option(
         None, "--output", "-o", dir_okay=False, help="Write here instead of stdout."
     ),
@@ -133,7 +164,10 @@ def export(
         document = _run(export_from_server, url, token, room, path, connect_timeout)
     else:
         assert storage is not None
-        document = _run(export_from_storage, _open_storage(storage), storage, room, path)
+        opened = _open_storage(storage)
+        document = _run(
+            export_from_storage, opened, storage, room, path, _open_journal(storage, journal)
+        )
     text = render(document, fmt)  # type: ignore[arg-type]
     if output is None:
         typer.echo(text, nl=False)
@@ -155,6 +189,7 @@ def import_(
     url: str | None = typer.Option(None, "--url", "-u", help=_URL_HELP),
     token: str | None = typer.Option(None, "--token", help="Access token (with --url)."),
     storage: str | None = typer.Option(None, "--storage", help=_STORAGE_HELP),
+    journal: Path | None = typer.Option(None, "--journal", file_okay=False, help=_JOURNAL_HELP),
     connect_timeout: float = typer.Option(10.0, "--connect-timeout", min=0.1, help=_TIMEOUT_HELP),
 ) -> None:
     """Write a file into a document, replacing all its content in one transaction.
@@ -178,4 +213,5 @@ def import_(
         _run(import_to_server, url, token, room, path, content, connect_timeout)
     else:
         assert storage is not None
-        _run(import_to_storage, _open_storage(storage), room, path, content)
+        opened = _open_storage(storage)
+        _run(import_to_storage, opened, room, path, content, _open_journal(storage, journal))

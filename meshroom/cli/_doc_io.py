@@ -3,7 +3,9 @@
 A document reaches the shell either through a running server (as a
 `RoomClient` peer, so every connected editor sees an import at once) or, when
 no server runs, straight through the storage it keeps (snapshot + log, as the
-server would load them). Either way an import replaces the document's content
+server would load them, plus what the local journal of a server that stopped
+while a remote store was down still holds: the next start uploads it, so it is
+part of the document already). Either way an import replaces the document's content
 in one transaction: peers see one change, and an undo step covers it whole.
 
 Documents are opened untyped (the server does not know their schema either):
@@ -22,7 +24,7 @@ from ._errors import CliError
 if TYPE_CHECKING:
     from meshdoc import MeshDocument
 
-    from ..storage import FsspecStorage
+    from ..storage import FsspecStorage, LocalJournal
 
 __all__ = [
     "FORMATS",
@@ -147,7 +149,10 @@ async def import_to_server(
 # -- straight through storage ---------------------------------------------------------------
 
 
-async def _load(storage: FsspecStorage, room: str, path: str) -> MeshDocument:
+async def _load(
+    storage: FsspecStorage, room: str, path: str, journaled: list[bytes]
+) -> MeshDocument:
+    """Snapshot, log, then the journaled updates: what the next server start would load."""
     from meshdoc import MeshDocument
 
     from ..storage._tracked import apply_all
@@ -155,18 +160,29 @@ async def _load(storage: FsspecStorage, room: str, path: str) -> MeshDocument:
     document = MeshDocument(None)
     snapshot = await storage.read_snapshot(room, path)
     records = await storage.read_log(room, path)
-    apply_all(document.doc, snapshot, records, f"{room}/{path}")
+    apply_all(document.doc, snapshot, records + journaled, f"{room}/{path}")
     return document
 
 
+async def _journaled(journal: LocalJournal | None, room: str, path: str) -> list[bytes]:
+    return [] if journal is None else await journal.read(room, path)
+
+
 async def export_from_storage(
-    storage: FsspecStorage, where: str, room: str, path: str
+    storage: FsspecStorage,
+    where: str,
+    room: str,
+    path: str,
+    journal: LocalJournal | None = None,
 ) -> MeshDocument:
-    """The stored document, replayed from its snapshot and log.
+    """The stored document, replayed from its snapshot, log and `journal` (if any).
 
     Raises:
         CliError: no such room or document in the storage (exit 1, naming what is there).
     """
+    journaled = await _journaled(journal, room, path)
+    if journaled:  # maybe never uploaded at all: the journal alone has the document
+        return await _load(storage, room, path, journaled)
     rooms = await storage.list_rooms()
     if room not in rooms:
         raise CliError(f"no room {room!r} in {where}", exit_code=EXIT_MISSING)
@@ -178,13 +194,21 @@ async def export_from_storage(
             + (f" (it has: {stored})" if stored else ""),
             exit_code=EXIT_MISSING,
         )
-    return await _load(storage, room, path)
+    return await _load(storage, room, path, journaled)
 
 
 async def import_to_storage(
-    storage: FsspecStorage, room: str, path: str, content: MeshDocument
+    storage: FsspecStorage,
+    room: str,
+    path: str,
+    content: MeshDocument,
+    journal: LocalJournal | None = None,
 ) -> None:
-    """Replace the stored document's content: load it, replace, write one compacted snapshot."""
-    document = await _load(storage, room, path)
+    """Replace the stored document's content: load it, replace, write one compacted snapshot.
+
+    The journaled updates are loaded too, so the replacement deletes their content
+    as well: the next server start uploads them again, and they then change nothing.
+    """
+    document = await _load(storage, room, path, await _journaled(journal, room, path))
     replace_content(document, content)
     await storage.compact(room, path, document.get_update())

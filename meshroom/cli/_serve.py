@@ -36,7 +36,7 @@ from . import app
 from ._preflight import check_listen, check_redis_option, check_storage_option
 
 if TYPE_CHECKING:
-    from .auth import RevocationList
+    from ..auth import RevocationList
 
 __all__ = ["ServeConfig", "build_app", "build_server", "serve"]
 

@@ -107,6 +107,21 @@ class LocalJournal:
 
     # -- reading ---------------------------------------------------------------------------
 
+    async def read(self, room: str, path: str) -> list[bytes]:
+        """The document's journaled updates, oldest first ([] when it has none).
+
+        What a stopped server left here is part of the document until the next start
+        uploads it: a tool reading the store alone (`meshroom doc export`) adds these.
+        """
+        return await anyio.to_thread.run_sync(self._read, room, path)
+
+    def _read(self, room: str, path: str) -> list[bytes]:
+        folder = self.folder / _key(room, path)
+        updates: list[bytes] = []
+        for seq in _segments(folder):
+            updates.extend(decode_records((folder / f"{seq:012d}{_SEGMENT}").read_bytes()).records)
+        return updates
+
     async def pending(self) -> list[tuple[str, str, list[bytes]]]:
         """(room, path, updates) of every document with journaled updates, oldest first."""
         return await anyio.to_thread.run_sync(self._pending)
