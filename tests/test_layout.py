@@ -89,21 +89,25 @@ MODULES = _modules()
 
 def _imports(name: str) -> Iterator[tuple[str, int]]:
     """Every module `name` imports (absolute names, not yet filtered), with its line."""
-    path, is_package = MODULES[name]
-    base = name.split(".") if is_package else name.split(".")[:-1]
+    path = MODULES[name][0]
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield alias.name, node.lineno
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                anchor = base[: len(base) - node.level + 1]
-                target = ".".join(anchor + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            yield target, node.lineno
-            for alias in node.names:  # `from . import x` imports the module x
-                yield f"{target}.{alias.name}", node.lineno
+        yield from _imports_of_node(name, node)
+
+
+def _imports_of_node(name: str, node: ast.AST) -> list[tuple[str, int]]:
+    """What one statement of module `name` imports: the module first, then each name."""
+    if isinstance(node, ast.Import):
+        return [(alias.name, node.lineno) for alias in node.names]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    base = name.split(".") if MODULES[name][1] else name.split(".")[:-1]
+    if node.level:
+        anchor = base[: len(base) - node.level + 1]
+        target = ".".join(anchor + ([node.module] if node.module else []))
+    else:
+        target = node.module or ""
+    # `from . import x` imports the module x
+    return [(target, node.lineno)] + [(f"{target}.{a.name}", node.lineno) for a in node.names]
 
 
 def _graph() -> dict[str, set[str]]:
@@ -216,3 +220,17 @@ def test_a_module_over_400_lines_says_why_at_its_top():
         if len(lines) > MAX_LINES and f"Longer than {MAX_LINES} lines" not in docstring:
             long.append(f"{path.relative_to(ROOT)}: {len(lines)} lines")
     assert not long, "split these, or say why they stay whole:\n" + "\n".join(long)
+
+
+def test_every_import_of_the_project_names_a_module_that_exists():
+    """An import inside a function fails only when it runs: find it here instead."""
+    missing = []
+    for name in sorted(MODULES):
+        path = MODULES[name][0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            (target, line), *_ = _imports_of_node(name, node)
+            if target.split(".")[0] in PACKAGES and target not in MODULES:
+                missing.append(f"{path.relative_to(ROOT)}:{line} imports {target}")
+    assert not missing, "\n".join(missing)
