@@ -196,53 +196,6 @@ async def test_edits_reach_readers_and_a_merged_frame_is_one_update():
                 assert str(stalled_text) == str(text)
 
 
-async def test_a_burst_read_at_once_reaches_every_reader_in_order_and_nothing_waits():
-    """More updates than one batch (`_MAX_BATCH`), sent in one write: each reader gets
-    them all in order (every frame follows on from the one before, so nothing waits
-    for a gap), and the last of them leave while no more traffic comes."""
-    from meshroom.server._outbox import _MAX_BATCH
-
-    burst = _MAX_BATCH * 2 + 50
-    async with run_server() as live:
-        url = live.url("burst", "doc")
-        async with (
-            _stalled_reader(url, live.port, receive_buffer=None) as writer,
-            open_raw_peer(url) as first,
-            open_raw_peer(url) as second,
-        ):
-            await writer.read_until(
-                lambda: any(
-                    isinstance(m, SyncMessage) and m.step == SyncStep.STEP1 for m in writer.messages
-                )
-            )
-            await first.recv()
-            await second.recv()
-            source = pycrdt.Doc(client_id=11)
-            text = source.get("t", type=pycrdt.Text)
-            updates = []
-            for index in range(burst):
-                state = source.get_state()
-                text.insert(len(text), f"{index},")
-                updates.append(encode_update(source.get_update(state)))
-            await writer.send_together(updates)
-            for reader in (first, second):
-                mirror = pycrdt.Doc()
-                mirrored = mirror.get("t", type=pycrdt.Text)
-                frames = 0
-                while str(mirrored) != str(text):
-                    message = await reader.recv(timeout=20)
-                    if isinstance(message, SyncMessage) and message.step == SyncStep.UPDATE:
-                        frames += 1
-                        before = len(mirrored)
-                        mirror.apply_update(message.payload)
-                        # a frame ahead of one it follows on from would wait, adding nothing
-                        assert len(mirrored) > before, f"frame {frames} came out of order"
-                        assert str(text).startswith(str(mirrored))
-                assert frames <= burst
-            document = live.server.room("burst").documents["doc"]
-            assert [session._outbox for session in document.sessions] == [[], [], []]
-
-
 class _BusySocket:
     """A `PushConnection` whose socket is full: nothing can be written for now."""
 
@@ -393,19 +346,3 @@ async def test_shutdown_tells_clients_to_come_back():
     with anyio.fail_after(10):
         await websocket.wait_closed()
     assert websocket.close_code in (1012, CloseCode.GOING_AWAY)
-
-
-def test_a_broadcast_frame_is_built_once_and_a_large_one_is_not_kept():
-    """Readers of one broadcast share its frame; a large message's frame is not held on to
-    after it left (a first sync the size of the document would stay in memory)."""
-    from meshroom.transport import _wire as _ws_wire
-
-    small = encode_update(_update(21, "hello"))
-    assert _ws_wire.binary_frame(small) is _ws_wire.binary_frame(small)
-    other = encode_update(_update(22, "world"))
-    assert _ws_wire.binary_frame(other) == bytes((0x82, len(other))) + other
-    large = encode_update(_update(23, "x" * (_ws_wire._LAST_FRAME_BYTES + 1)))
-    frame = _ws_wire.binary_frame(large)
-    assert frame[:2] == b"\x82\x7f" and int.from_bytes(frame[2:10], "big") == len(large)
-    assert frame[10:] == large
-    assert _ws_wire._LastFrame.last == (None, b"")

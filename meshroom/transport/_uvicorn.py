@@ -4,8 +4,9 @@ Under plain ASGI a connection costs an ASGI task, a receive queue, Starlette's
 frames and a session writer task, and every delivered message wakes a task.
 This protocol replaces uvicorn's WebSocket implementation: frames are parsed
 in `data_received` (websockets' sans-I/O parser) and handed to the session at
-once; what the sessions queued is written when the read is handled (edits
-from elsewhere: on the loop's next turn, `Deferred`), merged as under ASGI.
+once; what the sessions queued is written when the read is handled, and every
+`_WRITE_AFTER` (2 ms) of a long one (edits from elsewhere: on the loop's next
+turn, `Deferred`), merged as under ASGI.
 An admitted connection costs no task, and a message reaches twenty readers
 without a single task switch.
 
@@ -22,6 +23,10 @@ from meshroom.transport import uvicorn_websocket
 server = Server()
 uvicorn.run(create_app(server), port=8765, ws=uvicorn_websocket(server))
 ```
+
+Longer than 400 lines: one asyncio protocol, whose callbacks (the handshake, reads,
+writes, pauses, the keepalive, the close) share its state; the bytes it writes without a
+socket are in `_wire`.
 """
 
 from __future__ import annotations
@@ -68,6 +73,11 @@ access_log = logging.getLogger("uvicorn.error")
 _INBOX_PAUSE_BYTES = 1024 * 1024
 #: Seconds a closing socket waits for the peer's close frame before it is cut.
 _CLOSE_TIMEOUT = 10.0
+#: Seconds of handling one read (hundreds of messages once a burst piled up) before
+#: what it queued is written anyway: readers then work while the rest is handled, and
+#: the first message does not wait for the last. Against writing once per read, the
+#: fan-out burst gains throughput at the same p99; 0.5 ms splits into too many frames.
+_WRITE_AFTER = 0.002
 
 
 class RoomWebSocketProtocol(asyncio.Protocol):
@@ -157,12 +167,18 @@ class RoomWebSocketProtocol(asyncio.Protocol):
             self._handshake(data)
             return
         conn.receive_data(data)
+        deferred = self._deferred
+        clock = time.perf_counter
+        due = clock() + _WRITE_AFTER
         for event in conn.events_received():
             self._frame(event)
+            if clock() >= due:  # a long read: write what is queued so far
+                deferred.run()
+                due = clock() + _WRITE_AFTER
         self._write_pending()
         # every message of this read is handled: write what they queued now, merged,
         # rather than on the loop's next turn
-        self._deferred.run()
+        deferred.run()
 
     def eof_received(self) -> bool | None:
         if self._conn is not None:
