@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .._retry import Backoff
 from ..server._document import unsettled_of
 from ._followed import REDIS_ORIGIN, Followed
 from ._streams import KIND_COMPACTED, after, decode_entry, encode_entry
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from ._awareness import AwarenessRelay
 
 __all__ = ["StreamReader"]
+
+#: Pauses after failed stream reads (Redis away): 1 s, growing to 5 s.
+READ_RETRY = Backoff(initial=1.0, maximum=5.0, jitter=0.0)
 
 log = logging.getLogger("meshroom.cluster")
 
@@ -79,6 +83,7 @@ class StreamReader:
                 del self._followed[key]
 
     async def run(self) -> None:
+        failures = 0
         while True:
             self.prune()
             self._expire_awareness()
@@ -95,9 +100,12 @@ class StreamReader:
             try:
                 answer = await self._client.xread(streams, count=500, block=self._block_ms)
             except Exception:
-                log.exception("cluster: reading streams failed; retrying")
-                await anyio.sleep(1)
+                failures += 1
+                delay = READ_RETRY.delay(failures)
+                log.exception("cluster: reading streams failed; retrying in %.1f s", delay)
+                await anyio.sleep(delay)
                 continue
+            failures = 0
             for raw_key, entries in answer or []:
                 key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
                 if key == self._wake_key:
