@@ -70,7 +70,7 @@ def _command(name: str, port: int) -> list[str]:
 def _serve(port: int, *, storage: str | None, bare: bool = False) -> None:
     """`meshroom serve --grace-period 0` (its app, transport and limits), on `storage`,
     or without storage at all when `bare` (no CLI option turns the default off)."""
-    from meshroom import _cli_serve
+    from meshroom.cli import _serve as _cli_serve
 
     if bare:
         _cli_serve._storage_extension = lambda url, config: None  # type: ignore[assignment]

@@ -40,6 +40,7 @@ from ..protocol._close_codes import CloseCode
 from ..protocol._names import validate_path, validate_room
 from ._budget import SendBudget
 from ._connection import Connection
+from ._heap import trim_heap
 from ._hooks import Extension
 from ._limits import Limits
 from ._room import Room
@@ -230,6 +231,7 @@ class Server:
             ):
                 del self._rooms[room.name]
                 room.close()
+                trim_heap()
                 log.info("room %r closed", room.name)
             return
 
