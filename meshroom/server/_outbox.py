@@ -11,6 +11,7 @@ it read (`_flush`). Both merge queued updates into one frame.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import anyio
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from ._limits import Limits
 
 __all__ = ["Outbox"]
+
+log = logging.getLogger("meshroom.server")
 
 #: Most queued messages merged into one send; bounds the work of one merge.
 _MAX_BATCH = 256
@@ -65,8 +68,12 @@ class Outbox:
         self.close_reason: tuple[int, str] | None = None
 
     def kill(self, code: int, reason: str) -> None:
-        """Close the connection with `code` now (the session decides how)."""
-        raise NotImplementedError
+        """Decide to close with `code` and `reason` (the first decision stands): nothing more
+        is queued. `Session.kill` then stops the connection itself."""
+        if self.close_reason is None:
+            self.close_reason = (int(code), reason)
+            if code not in (CloseCode.NORMAL, CloseCode.GOING_AWAY):
+                log.info("closing %r: %s (%s)", self, reason, int(code))
 
     def enqueue(self, message: bytes) -> None:
         """Queue a message for this client without waiting; overflow closes the session."""

@@ -110,10 +110,7 @@ class Session(Inbound):
 
     def kill(self, code: int, reason: str) -> None:
         """Close this session with `code` (from any task, without waiting)."""
-        if self.close_reason is None:
-            self.close_reason = (int(code), reason)
-            if code not in (CloseCode.NORMAL, CloseCode.GOING_AWAY):
-                log.info("closing %r: %s (%s)", self, reason, int(code))
+        super().kill(code, reason)
         if self._scope is not None:
             self._scope.cancel()
         on_end, self._on_end = self._on_end, None
