@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from pycrdt import Doc, TransactionEvent
 
+from meshdoc.updates import unsettled_of
+
 from .._retry import Backoff
 from ..protocol._messages import encode_update
 from ._awareness import AwarenessStore
 
 if TYPE_CHECKING:
-    from meshdoc.updates._gaps import Unsettled
-
     from ._peer import Peer
 
 __all__ = ["Journal", "LiveDocument", "unsettled_of"]
@@ -50,17 +50,6 @@ Journal = Callable[[list[bytes]], Awaitable[None]]
 JOURNAL_RETRY = Backoff(initial=0.1, maximum=5.0, jitter=0.0)
 
 log = logging.getLogger("meshroom.server")
-
-
-def unsettled_of(doc: Doc) -> Unsettled:
-    """The updates waiting for a gap in `doc` (meshdoc's, shared by every path applying
-    peers' updates to it: sessions, storage, cluster, client links, a `MeshDocument`).
-
-    Imported on use: importing meshroom does not import meshdoc.
-    """
-    from meshdoc.updates._gaps import unsettled_of as of_doc
-
-    return of_doc(doc)
 
 
 def _transaction_origin(doc: Doc) -> Any:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from meshdoc.updates import check_update
+
 from .._exceptions import ProtocolError
 from ..protocol._close_codes import CloseCode
 from ..protocol._messages import (
@@ -105,8 +107,6 @@ class Inbound(Outbox):
         The update is checked before it reaches the room document's scratch copy: that
         copy is applied to directly, not through the document's `Unsettled`.
         """
-        from meshdoc.updates._scan import check_update
-
         try:
             check_update(update)
         except ValueError as error:

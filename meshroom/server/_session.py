@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio import CancelScope
 
+from meshdoc.updates import check_state_vector
+
 from .._exceptions import ProtocolError
 from ..protocol._close_codes import CloseCode
 from ..protocol._messages import (
@@ -290,10 +292,6 @@ class Session(Inbound):
         message = decode_message(data)
         match message:
             case SyncMessage(step=SyncStep.STEP1, payload=state_vector):
-                # Imported on use, like the document's `Unsettled` (a document is open, so
-                # meshdoc is loaded): importing meshroom does not import meshdoc.
-                from meshdoc.updates._scan import check_state_vector
-
                 try:
                     check_state_vector(state_vector)  # before yrs sizes a map from its count
                     missing = self.document.doc.get_update(state_vector)
