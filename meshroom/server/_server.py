@@ -231,8 +231,9 @@ class Server:
             ):
                 del self._rooms[room.name]
                 room.close()
-                trim_heap()
                 log.info("room %r closed", room.name)
+                # A trim walks the heap (milliseconds for a large one): not on the loop.
+                await anyio.to_thread.run_sync(trim_heap)
             return
 
     @asynccontextmanager
