@@ -1,13 +1,18 @@
-"""The room document: participants and room messages, as shared types any Yjs client reads.
+"""The room document: participants, documents, toolkits, queues and messages, as shared types.
 
-Layout of the room document (path ``""``, never stored)::
+Layout of the room document (path ``""``, never stored; docs/room-document.md has each
+entry's fields)::
 
     participants: Map   participant id -> {"name", "kind", "joinedAt", "attributes"}
+    documents:    Map   document path -> {"size", "modified", "stored", "open"}
+    toolkits:     Map   "offerer/toolkit" -> {"name", "description", "offeredBy", "tools"}
+    queues:       Map   queue name -> {"length", "consumers"}
     messages:     Array [{"from", "to", "text" | "json", "time"}, ...]   (bounded)
 
-The server owns `participants`: a participant appears with their first
-connection to any document of the room and disappears with their last. Clients
-may only append messages, signed with their own participant id. A client update
+The server owns the maps: a participant appears with their first connection to
+any document of the room and disappears with their last; the other maps follow
+what the server knows (`set_entry`, `remove_entry`). Clients may only append
+messages, signed with their own participant id. A client update
 is first checked on a scratch copy of the document (a mirror kept up to date, so
 a check costs what the update changes, not what the room holds): one that deletes messages or
 adds other shared types is refused and never touches the live document. One that
@@ -39,6 +44,10 @@ __all__ = ["Presence", "check_message"]
 
 #: Transaction origin of the server's own edits to the room document.
 SERVER_ORIGIN = "meshroom-server"
+#: The maps of the room document only the server writes.
+SERVER_MAPS = ("participants", "documents", "toolkits", "queues")
+#: Every shared type of the room document.
+ROOM_ROOTS = (*SERVER_MAPS, "messages")
 _MESSAGE_KEYS = {"from", "to", "text", "json", "time"}
 #: Longest message text accepted, in characters (room messages are chat, not documents).
 MAX_MESSAGE_TEXT = 64 * 1024
@@ -85,11 +94,13 @@ class Presence:
     def __init__(self, doc: Doc, *, max_messages: int) -> None:
         self.doc = doc
         self.max_messages = max_messages
-        self.participants = doc.get("participants", type=Map)
+        self.maps = {name: doc.get(name, type=Map) for name in SERVER_MAPS}
+        self.participants = self.maps["participants"]
         self.messages = doc.get("messages", type=Array)
         self._connections: dict[str, int] = {}
-        #: The authoritative participant entries (what `participants` must hold).
-        self._entries: dict[str, dict[str, Any]] = {}
+        #: The authoritative entries of each server map (what the shared maps must hold).
+        self._owned: dict[str, dict[str, Any]] = {name: {} for name in SERVER_MAPS}
+        self._entries = self._owned["participants"]
         #: A mirror of `doc` client updates are checked on first; None until needed
         #: (and after a refused update, which it holds but `doc` does not).
         self._scratch: _Scratch | None = None
@@ -115,9 +126,7 @@ class Presence:
                 "joinedAt": _now_ms(),
                 "attributes": dict(access.attributes),
             }
-            self._entries[access.participant_id] = entry
-            with self.doc.transaction(origin=SERVER_ORIGIN):
-                self.participants[access.participant_id] = entry
+            self.set_entry("participants", access.participant_id, entry)
 
     def leave(self, access: Access) -> None:
         """Count one connection less; remove the participant with their last one."""
@@ -126,10 +135,28 @@ class Presence:
             self._connections[access.participant_id] = count
             return
         self._connections.pop(access.participant_id, None)
-        self._entries.pop(access.participant_id, None)
+        self.remove_entry("participants", access.participant_id)
+
+    def set_entry(self, root: str, key: str, value: Any) -> None:
+        """Write `key` of the server map `root` (what clients may not change)."""
+        owned = self._owned[root]
+        if owned.get(key) == value and key in owned:
+            return
+        owned[key] = value
         with self.doc.transaction(origin=SERVER_ORIGIN):
-            if access.participant_id in self.participants:
-                del self.participants[access.participant_id]
+            self.maps[root][key] = value
+
+    def remove_entry(self, root: str, key: str) -> None:
+        """Remove `key` from the server map `root` (nothing if absent)."""
+        self._owned[root].pop(key, None)
+        shared = self.maps[root]
+        if key in shared:
+            with self.doc.transaction(origin=SERVER_ORIGIN):
+                del shared[key]
+
+    def entries(self, root: str) -> dict[str, Any]:
+        """The server's entries of map `root`, as plain data (a copy)."""
+        return dict(self._owned[root])
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Participants as plain data."""
@@ -232,10 +259,7 @@ class Presence:
         events: list[tuple[str, Any]] = []
         subscriptions = [
             (shared, shared.observe_deep(_recorder(name, events)))
-            for name, shared in (
-                ("participants", scratch.participants),
-                ("messages", scratch.messages),
-            )
+            for name, shared in (*scratch.maps.items(), ("messages", scratch.messages))
         ]
         try:
             scratch.doc.apply_update(update)
@@ -245,12 +269,12 @@ class Presence:
             for shared, subscription in subscriptions:
                 shared.unobserve(subscription)
         if set(scratch.doc.keys()) != before_roots:
-            return _Verdict("the room document only has 'participants' and 'messages'", False)
-        participants_changed = False
+            return _Verdict(f"the room document only has {', '.join(ROOM_ROOTS)}", False)
+        maps_changed: set[str] = set()
         added: list[tuple[int, Any]] = []
         for root, event in events:
-            if root == "participants":
-                participants_changed = True
+            if root != "messages":
+                maps_changed.add(root)
                 continue
             if event.path:
                 return _Verdict("room messages can only be appended", False)
@@ -268,8 +292,9 @@ class Presence:
         forged = [
             index for index, message in added if check_message(message, sender=sender) is not None
         ]
-        if participants_changed and (scratch.participants.to_py() or {}) != self._entries:
-            return _Verdict("participants are maintained by the server", True, forged)
+        for root in sorted(maps_changed):
+            if (scratch.maps[root].to_py() or {}) != self._owned[root]:
+                return _Verdict(f"{root} are maintained by the server", True, forged)
         if forged:
             problem = check_message(dict(added)[forged[0]], sender=sender)
             return _Verdict(problem, True, forged)
@@ -300,13 +325,15 @@ class Presence:
         """
         with self.doc.transaction():
             apply(True)
-            current = self.participants.to_py() or {}
-            for key in current:
-                if key not in self._entries:
-                    del self.participants[key]
-            for key, entry in self._entries.items():
-                if current.get(key) != entry:
-                    self.participants[key] = entry
+            for root, shared in self.maps.items():
+                owned = self._owned[root]
+                current = shared.to_py() or {}
+                for key in current:
+                    if key not in owned:
+                        del shared[key]
+                for key, entry in owned.items():
+                    if current.get(key) != entry:
+                        shared[key] = entry
             for index in reversed(forged):
                 del self.messages[index]
 
@@ -342,9 +369,9 @@ def _recorder(root: str, events: list[tuple[str, Any]]) -> Callable[[list[Any]],
 class _Scratch:
     """A copy of the room document, kept equal to the live one by `Presence._mirror`."""
 
-    __slots__ = ("doc", "messages", "participants")
+    __slots__ = ("doc", "maps", "messages")
 
     def __init__(self) -> None:
         self.doc = Doc()
-        self.participants = self.doc.get("participants", type=Map)
+        self.maps = {name: self.doc.get(name, type=Map) for name in SERVER_MAPS}
         self.messages = self.doc.get("messages", type=Array)
