@@ -40,6 +40,12 @@ class Access:
     kind: ParticipantKind = "person"
     read_only: bool = False
     attributes: dict[str, Any] = field(default_factory=dict)
+    #: Whether the participant may post room messages (a read-only token may, by default).
+    may_message: bool = True
+    #: Whether the participant may offer toolkits to the room (room calls, type 5).
+    may_offer_tools: bool = True
+    #: Whether the participant may call tools others offer.
+    may_call_tools: bool = True
     #: Unix time at which the server closes the connection with 4401 (None: never), so
     #: that a session does not outlive its credentials. `JwtAuth(close_at_expiry=True)`
     #: sets it from the token's ``exp``; a token refresh moves it.
