@@ -36,6 +36,7 @@ from anyio.abc import TaskGroup
 
 from ._llm import LLM
 from ._loop import AgentEvent, AgentResult, run_loop, summarize_call
+from ._remote import room_toolkits
 from ._toolkit import Toolkit
 from ._tools import ToolContext
 
@@ -74,6 +75,9 @@ class Agent:
         answer_messages: While connected, answer room messages addressed to the
             agent (sent `to` its id, or to everyone starting with `@name`).
         participant_id: The agent's participant id (default: the client's UUID).
+        room_tools: Also use the toolkits other participants offer in the room (a
+            browser's `ui` toolkit, another agent offered as a tool), as they are
+            listed when each run starts.
     """
 
     def __init__(
@@ -89,6 +93,7 @@ class Agent:
         on_event: Callable[[AgentEvent], Any] | None = None,
         answer_messages: bool = True,
         participant_id: str | None = None,
+        room_tools: bool = True,
     ) -> None:
         if not name.strip():
             raise ValueError("an agent needs a name")
@@ -108,6 +113,7 @@ class Agent:
         self.on_event = on_event
         self.answer_messages = answer_messages
         self._participant_id = participant_id
+        self.room_tools = room_tools
         self.client: Any = None
         self._busy = anyio.Lock()
 
@@ -129,7 +135,7 @@ class Agent:
     def room(self) -> str:
         return str(self.client.room) if self.client is not None else ""
 
-    def instructions(self) -> str:
+    def instructions(self, toolkits: Sequence[Toolkit] | None = None) -> str:
         """The system prompt: who the agent is, its rules, then each toolkit's rules."""
         lines = [f"You are {self.name}, an AI agent working in a shared room"]
         if self.room:
@@ -140,9 +146,19 @@ class Agent:
             "work is done, answer with a short summary and no tool calls."
         )
         lines += self.rules
-        for toolkit in self.toolkits:
+        for toolkit in self.available_toolkits() if toolkits is None else toolkits:
             lines += toolkit.all_rules
         return "\n\n".join(line for line in lines if line)
+
+    def available_toolkits(self) -> list[Toolkit]:
+        """The agent's own toolkits, then (with `room_tools`) those offered in the room."""
+        kits = list(self.toolkits)
+        listed = getattr(self.client, "toolkits", None) if self.room_tools else None
+        if listed:
+            taken = {tool.name for toolkit in kits for tool in toolkit}
+            participants = getattr(self.client, "participants", {}) or {}
+            kits += room_toolkits(listed, participants, exclude=self.id, taken=taken)
+        return kits
 
     # -- joining a room ----------------------------------------------------------------------
 
@@ -251,11 +267,12 @@ class Agent:
                 )
 
         async with self._busy:
+            toolkits = self.available_toolkits()
             return await run_loop(
                 llm=self.llm,
-                instructions=self.instructions(),
+                instructions=self.instructions(toolkits),
                 messages=messages,
-                toolkits=self.toolkits,
+                toolkits=toolkits,
                 context=context,
                 max_steps=self.max_steps,
                 time_limit=self.time_limit,

@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from ._exceptions import ToolDefinitionError
+from ._remote_wire import encode_response
 from ._tools import ErrorResponse, Tool, ToolContext, ToolResponse
 
 __all__ = ["Toolkit", "find_tool", "validation_errors"]
@@ -48,14 +49,27 @@ def _deepest(error: ValidationError) -> ValidationError:
 class Toolkit:
     """A named group of tools, plus rules that go into the agent's instructions.
 
+    A toolkit can also be offered to a whole room (`RoomClient.offer(toolkit)`): its
+    tools then run here when any participant calls them, validated the same way.
+
     Args:
-        name: What the toolkit is called (shown in logs and progress).
+        name: What the toolkit is called (shown in logs and progress, and its name in
+            the room when offered: letters, digits, ``_ . -``).
         tools: Its tools; names must be unique.
         rules: Sentences added to the agent's instructions when the toolkit is offered.
+        description: What the toolkit is for, shown to the room when offered.
     """
 
-    def __init__(self, name: str, tools: Iterable[Tool], rules: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        name: str,
+        tools: Iterable[Tool],
+        rules: Sequence[str] = (),
+        *,
+        description: str = "",
+    ) -> None:
         self.name = name
+        self.description = description
         self.rules = tuple(rules)
         self._tools: dict[str, Tool] = {}
         self._validators: dict[str, Draft202012Validator] = {}
@@ -147,6 +161,39 @@ class Toolkit:
         except Exception as error:  # the model reads the failure and may correct its call
             logger.debug("tool %s failed", name, exc_info=True)
             return ErrorResponse(f"{name} failed: {error}", details={"type": type(error).__name__})
+
+    # -- offered to a room -------------------------------------------------------------
+
+    def offer_spec(self) -> dict[str, Any]:
+        """What the room lists when this toolkit is offered (docs/room-document.md)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "tools": [
+                {
+                    "name": item.name,
+                    "description": item.description,
+                    "inputSchema": item.input_schema,
+                }
+                for item in self
+            ],
+        }
+
+    async def run_remote(
+        self, tool: str, arguments: dict[str, Any], *, caller: str, peer: Any
+    ) -> dict[str, Any]:
+        """Run a call another participant made through the room; the wire reply.
+
+        The tool runs as `peer` (the client the toolkit was offered on) on behalf of
+        `caller`; its response travels as `encode_response` writes it.
+        """
+        context = ToolContext(
+            room=str(getattr(peer, "room", "")),
+            caller=str(getattr(peer, "participant_id", "")),
+            on_behalf_of=caller,
+            client=peer,
+        )
+        return encode_response(await self.execute(context, tool, arguments))
 
 
 def find_tool(toolkits: Iterable[Toolkit], name: str) -> Toolkit | None:

@@ -7,7 +7,16 @@ imports the protocol, never the server.
 from __future__ import annotations
 
 from .._retry import Backoff
+from ._calls import Offerable, RoomCallError, ToolCalls
 from ._client import ClientState, RoomClient
 from ._link import RemoteOrigin
 
-__all__ = ["Backoff", "ClientState", "RemoteOrigin", "RoomClient"]
+__all__ = [
+    "Backoff",
+    "ClientState",
+    "Offerable",
+    "RemoteOrigin",
+    "RoomCallError",
+    "RoomClient",
+    "ToolCalls",
+]

@@ -30,6 +30,8 @@ from meshdoc.updates import Unsettled
 
 from .._exceptions import ClientError
 from .._retry import Backoff
+from ..protocol._calls import encode_room_call
+from ..protocol._messages import MessageType
 from ._auth import MESSAGE_AUTH, TokenRefreshes, read_auth
 from ._socket import FATAL_CLOSE_CODES, open_socket
 from ._sync import DocumentSync
@@ -95,6 +97,8 @@ class DocumentLink:
         on_change: Callable[[], None],
         on_sync: Callable[[], None] | None = None,
         on_identity: Callable[[dict[str, Any]], None] | None = None,
+        on_room_call: Callable[[bytes], None] | None = None,
+        on_disconnect: Callable[[], None] | None = None,
         ephemeral: bool = False,
     ) -> None:
         self.url = url
@@ -109,6 +113,8 @@ class DocumentLink:
         self._on_change = on_change
         self._on_sync = on_sync
         self._on_identity = on_identity
+        self._on_room_call = on_room_call
+        self._on_disconnect = on_disconnect
         #: Who the server says this connection is (``id``, ``name``, ``kind``), once told.
         self.identity: dict[str, Any] | None = None
         self._ephemeral = ephemeral
@@ -281,6 +287,8 @@ class DocumentLink:
                 with anyio.CancelScope(shield=True):
                     await websocket.close()
                 self._session_scope = None
+                if self._on_disconnect is not None:
+                    self._on_disconnect()
                 if self.connected:
                     self.connected = False
                     self._sync.drop_remote_awareness()
@@ -348,6 +356,10 @@ class DocumentLink:
                     self._on_identity(auth)
                 self._refreshes.authenticated()
             return None
+        if message[0] == MessageType.ROOM_CALL:
+            if self._on_room_call is not None:
+                self._on_room_call(message[1:])
+            return None
         if self._sync.handle(message) and not self.connected:  # the first sync step 2
             self.connected = True
             self.connections += 1
@@ -356,6 +368,13 @@ class DocumentLink:
                 self._on_sync()
             self._on_change()
         return None
+
+    def send_room_call(self, call: dict[str, Any]) -> bool:
+        """Send one room call now; False (nothing sent) while not connected."""
+        if self._outgoing is None or not self.connected:
+            return False
+        self._enqueue(encode_room_call(call))
+        return self._outgoing is not None
 
     def _enqueue(self, message: bytes) -> None:
         outgoing = self._outgoing

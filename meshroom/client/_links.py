@@ -44,6 +44,8 @@ class DocumentLinks:
         connect_timeout: How long each link's first connection may take.
         on_room_sync: Called after each handshake of the room document's link.
         on_identity: Called with who the server says a connection is.
+        on_room_call: Called with the body of each room call the room's link receives.
+        on_room_disconnect: Called when the room document's connection drops.
     """
 
     def __init__(
@@ -56,6 +58,8 @@ class DocumentLinks:
         connect_timeout: float,
         on_room_sync: Callable[[], None],
         on_identity: Callable[[dict[str, Any]], None],
+        on_room_call: Callable[[bytes], None] | None = None,
+        on_room_disconnect: Callable[[], None] | None = None,
     ) -> None:
         self._room = room
         self._url_of = url_of
@@ -64,6 +68,8 @@ class DocumentLinks:
         self._connect_timeout = connect_timeout
         self._on_room_sync = on_room_sync
         self._on_identity = on_identity
+        self._on_room_call = on_room_call
+        self._on_room_disconnect = on_room_disconnect
         self._changed = anyio.Event()
         self._links: dict[str, DocumentLink] = {}
         self._opening: dict[str, anyio.Lock] = {}
@@ -82,6 +88,8 @@ class DocumentLinks:
             on_change=self.notify,
             on_sync=self._on_room_sync if path == "" else None,
             on_identity=self._on_identity,
+            on_room_call=self._on_room_call if path == "" else None,
+            on_disconnect=self._on_room_disconnect if path == "" else None,
             ephemeral=path == "",  # presence lives and dies with the server process
         )
 

@@ -9,11 +9,14 @@ server)::
     2 AUTH             client -> server: var-string token
                        server -> client: var-uint 0 (permission denied) + var-string reason
     3 QUERY_AWARENESS  no body; the answer is an AWARENESS message with every state
+    5 ROOM_CALL        var-string JSON object: offering tools, calling them (see `_calls`)
 
 Decoding never trusts its input: a truncated var-uint, a length that runs past
 the end or a sync step that does not exist raise `ProtocolError`; an unknown
 message type decodes to `UnknownMessage` so the caller can ignore it, as
-standard clients do. Merging runs of queued update messages into one is in `_merge`.
+standard clients do. Merging runs of queued update messages into one is in `_merge`;
+room calls' JSON bodies are read in `_calls`. Longer than 400 lines: every y-websocket
+message and the one untrusted-bytes reader they share, in one place.
 
 ```py
 from meshroom.protocol._messages import SyncMessage, SyncStep, decode_message, encode_update
@@ -45,6 +48,7 @@ __all__ = [
     "Message",
     "MessageType",
     "QueryAwarenessMessage",
+    "RoomCallMessage",
     "SyncMessage",
     "SyncStep",
     "UnknownMessage",
@@ -91,6 +95,10 @@ class MessageType(enum.IntEnum):
     AWARENESS = 1
     AUTH = 2
     QUERY_AWARENESS = 3
+    #: Room calls (toolkits offered, tool calls, work queues): a JSON object as a
+    #: var-string, the layout of Hocuspocus's stateless message. Not y-websocket's:
+    #: its provider logs and ignores it.
+    ROOM_CALL = 5
 
 
 class SyncStep(enum.IntEnum):
@@ -129,6 +137,13 @@ class QueryAwarenessMessage:
 
 
 @dataclass(frozen=True)
+class RoomCallMessage:
+    """A room call; `body` is still encoded (`decode_room_call` reads it)."""
+
+    body: bytes
+
+
+@dataclass(frozen=True)
 class UnknownMessage:
     """A message type this server does not know: ignored, never fatal."""
 
@@ -136,7 +151,14 @@ class UnknownMessage:
     body: bytes
 
 
-Message = SyncMessage | AwarenessMessage | AuthMessage | QueryAwarenessMessage | UnknownMessage
+Message = (
+    SyncMessage
+    | AwarenessMessage
+    | AuthMessage
+    | QueryAwarenessMessage
+    | RoomCallMessage
+    | UnknownMessage
+)
 
 
 @dataclass(frozen=True)
@@ -245,6 +267,8 @@ def decode_message(data: bytes) -> Message:
             return AuthMessage(reader.rest())
         case MessageType.QUERY_AWARENESS:
             return QueryAwarenessMessage()
+        case MessageType.ROOM_CALL:
+            return RoomCallMessage(reader.rest())
         case _:
             return UnknownMessage(kind, reader.rest())
 
