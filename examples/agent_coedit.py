@@ -106,7 +106,7 @@ def show(document: Any, title: str) -> None:
 async def ann_types(client: RoomClient, paragraph_id: str, stop: anyio.Event) -> int:
     """Ann keeps adding words to her own paragraph until told to stop."""
     words = ["also", "check", "the", "dashboard", "and", "the", "release", "notes"]
-    document = client.documents[PATH]
+    document = client.open_documents[PATH]
     typed = 0
     while not stop.is_set():
         text = document.get_node_by_id(paragraph_id).text
@@ -169,7 +169,7 @@ async def co_edit(url: str, base_url: str | None, model: str, api_key: str | Non
             result = await agent.run(INSTRUCTION)
             await anyio.sleep(0.1)
             stop.set()
-            agent_copy = agent.client.documents[PATH]
+            agent_copy = agent.client.open_documents[PATH]
             with anyio.fail_after(5):  # both replicas converge
                 await ann.wait_for(lambda: agent_copy.to_json() == document.to_json())
         print(f"\nagent: {result.text} ({result.steps} steps, stop: {result.stop_reason})")

@@ -73,7 +73,7 @@ async def typist(
     client: RoomClient, element_id: str, prefix: str, stop: anyio.Event, typed: list[int]
 ) -> None:
     """Type `<prefix N>` at the end of one's own paragraph every few ms until `stop`."""
-    document = client.documents[PATH]
+    document = client.open_documents[PATH]
     while not stop.is_set():
         text = document.get_node_by_id(element_id).text
         text.insert(len(text), f"<{prefix}{typed[0]}>")
@@ -165,7 +165,7 @@ async def test_agent_restructures_while_people_type(live_server):
                 result = await agent.run("Add a schedule section and fix the date.")
                 await anyio.sleep(0.05)
                 stop.set()
-                agent_doc = agent.client.documents[PATH]
+                agent_doc = agent.client.open_documents[PATH]
 
                 def converged() -> bool:
                     docs = [document, bob_doc, agent_doc]

@@ -279,7 +279,7 @@ async def test_open_returns_a_synced_mesh_document(url: str) -> None:
         assert bob_doc.to_json() == ann_doc.to_json()
         assert "written before Bob came" in str(bob_doc.to_json())
         assert await bob.open("notes/plan") is bob_doc
-        assert bob.documents == {"notes/plan": bob_doc}
+        assert bob.open_documents == {"notes/plan": bob_doc}
         heading = bob_doc.root.append_child("heading")
         with anyio.fail_after(5):
             await ann.wait_for(lambda: heading.id in str(ann_doc.to_json()))

@@ -91,7 +91,7 @@ async def converged(a: RoomClient, b: RoomClient) -> None:
     def same() -> bool:
         return (
             a.ydoc(PATH).get_state() == b.ydoc(PATH).get_state()
-            and a.documents[PATH].to_json() == b.documents[PATH].to_json()
+            and a.open_documents[PATH].to_json() == b.open_documents[PATH].to_json()
         )
 
     with anyio.fail_after(5):
@@ -193,7 +193,7 @@ async def test_schema_violations_are_reported_and_change_nothing(room, live_serv
     assert isinstance(result, ErrorResponse) and "diagonal" in result.message
     result = await call(toolkit, context, "get_element", path=PATH, id="no-such-id")
     assert isinstance(result, ErrorResponse) and "no-such-id" in result.message
-    assert agent.documents[PATH].to_json() == before
+    assert agent.open_documents[PATH].to_json() == before
     # A marker the agent writes after the refused calls, on the same socket, reaches the
     # server after anything they sent: then the server's own copy must be unchanged.
     agent.ydoc(PATH).get("marker", type=Map)["written"] = True
@@ -332,13 +332,14 @@ async def test_rewrite_keeps_concurrent_typing_and_undo_is_per_origin(room):
 
 
 async def test_list_documents(room):
-    toolkit, context = room[:2]
+    """Without a storage object: the room document lists what others have open too."""
+    toolkit, context, agent = room[:3]
     await call(toolkit, context, "read_document", path="other/doc", format="outline")
-    listed = await call(toolkit, context, "list_documents")
-    assert listed.data == ["other/doc"]  # open through the agent's client
-    await call(toolkit, context, "read_document", path=PATH, format="outline")
+    with anyio.fail_after(5):  # Ann's document, from the room document
+        await agent.wait_for(lambda: PATH in agent.documents)
     listed = await call(toolkit, context, "list_documents")
     assert listed.data == ["notes/plan", "other/doc"]
+    assert agent.documents[PATH]["open"] == ["ann"]
 
 
 async def test_markdown_read_insert_and_undo(live_server):

@@ -159,7 +159,7 @@ def without_empty_attrs(node: Any) -> Any:
 
 
 async def converged(pages: list[Any], client: RoomClient) -> bool:
-    expected = without_empty_attrs(markdown.to_prosemirror(client.documents[PATH]))
+    expected = without_empty_attrs(markdown.to_prosemirror(client.open_documents[PATH]))
     for page in pages:
         if without_empty_attrs(await page_json(page)) != expected:
             return False

@@ -90,14 +90,28 @@ class EmbeddedPeer:
             return self._documents[path]
         assert self._stack is not None
         document = await self._stack.enter_async_context(
-            self.server.open_document(self.room, path, schema, fragment=fragment)
+            self.server.open_document(
+                self.room, path, schema, fragment=fragment, participant=self.id
+            )
         )
         self._documents[path] = document
         return document
 
     @property
-    def documents(self) -> dict[str, MeshDocument]:
+    def open_documents(self) -> dict[str, MeshDocument]:
+        """The documents this peer opened, by path (as `RoomClient.open_documents`)."""
         return dict(self._documents)
+
+    @property
+    def documents(self) -> dict[str, dict[str, Any]]:
+        """The room's documents as the room document lists them (as `RoomClient.documents`)."""
+        return self._live_room().directory.entries()
+
+    async def list_documents(self) -> dict[str, dict[str, Any]]:
+        """The room's documents, once the stored ones are listed (as `RoomClient`'s)."""
+        room = self._live_room()
+        await room.wait_listed()
+        return room.directory.entries()
 
     def ydoc(self, path: str = "") -> Doc:
         """The live `pycrdt.Doc` of `path` (`""`: the room's presence document)."""

@@ -7,7 +7,9 @@ each other's edits, cursors and messages live. Each socket reconnects on its
 own with exponential backoff and resyncs by state vector (see `_link`).
 
 This module is the client's public face; its sockets are `DocumentLinks`' (`_links`),
-what a message or an awareness state holds is `_presence`'s.
+what a message or an awareness state holds is `_presence`'s. Longer than 400 lines: it is
+the one class users hold (lifecycle, documents, presence), each method a short delegate
+with its documentation.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pycrdt import Array, Doc, Map
 from .._exceptions import ClientError, RoomNameError
 from .._retry import Backoff
 from ..protocol._names import validate_path, validate_room
+from ._documents import DocumentList, DocumentsCallback
 from ._links import DocumentLinks, socket_url
 from ._presence import MessageOutbox, check_awareness_fields, merge_awareness, room_message
 
@@ -116,6 +119,7 @@ class RoomClient:
             on_identity=self._learn_identity,
         )
         self._documents: dict[str, MeshDocument] = {}
+        self._document_list = DocumentList(self._links.room_doc)
         self._outbox = MessageOutbox()
 
     # -- identity ----------------------------------------------------------------------------
@@ -289,9 +293,43 @@ class RoomClient:
         return self._links.get(path).doc
 
     @property
-    def documents(self) -> dict[str, MeshDocument]:
-        """Open documents by path."""
+    def open_documents(self) -> dict[str, MeshDocument]:
+        """The documents this client opened (`open`), by path."""
         return dict(self._documents)
+
+    @property
+    def documents(self) -> dict[str, dict[str, Any]]:
+        """The room's documents, stored and open, as the server lists them in the room
+        document: path → {size, modified (ms since the epoch, or None), stored, open
+        (the participant ids that have it open, sorted)}. Live: read it again, wait on
+        it with `wait_for`, or subscribe with `on_documents_changed`."""
+        return self._document_list.current()
+
+    async def list_documents(self) -> dict[str, dict[str, Any]]:
+        """The room's documents (as `documents`), once the room document is synced.
+
+        Needs no storage object: the server lists stored documents in the room document
+        when the room opens, before the room document's first sync.
+
+        Raises:
+            ClientError: the client is not open.
+        """
+        self._check_open()
+        await self.wait_for(lambda: self._links.room is not None and self._links.room.connected)
+        return self.documents
+
+    def on_documents_changed(self, callback: DocumentsCallback) -> Callable[[], None]:
+        """Call `callback(documents)` after each change of `documents`; return a function
+        that unsubscribes it.
+
+        ```py
+        stop = room.on_documents_changed(lambda documents: print(sorted(documents)))
+        ```
+
+        Called on the event loop, inside the change's transaction: keep it short (set an
+        event, queue the value) and do not edit the room document from it.
+        """
+        return self._document_list.subscribe(callback)
 
     # -- presence ----------------------------------------------------------------------------
 
@@ -384,6 +422,7 @@ class RoomClient:
     # -- internals ---------------------------------------------------------------------------
 
     def _send_pending_messages(self) -> None:
+        self._document_list.rebind()  # a new room document after each reconnection
         self._outbox.flush(self._links.room_doc())
 
     def _url(self, path: str) -> str:

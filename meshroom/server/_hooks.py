@@ -12,6 +12,7 @@ Document hooks are never called for a room's own presence document (path
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,7 +24,10 @@ __all__ = [
     "AuthenticatePayload",
     "ChangePayload",
     "ConnectionPayload",
+    "DeleteDocumentPayload",
+    "DocumentInfo",
     "Extension",
+    "ListDocumentsPayload",
     "LoadDocumentPayload",
     "StoreDocumentPayload",
 ]
@@ -80,6 +84,10 @@ class LoadDocumentPayload:
     #: The server's `LiveDocument` holding `doc` (its awareness store, its sessions and
     #: `broadcast_listeners`), for extensions that relay awareness, like scale-out.
     document: Any = None
+    #: ``saved(size, modified)``: a storing extension calls it after each write of this
+    #: document (bytes now stored, Unix time of the write), so that the room document's
+    #: `documents` map shows it stored, with its size, without the server knowing storage.
+    saved: Callable[[int, float], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,32 @@ class StoreDocumentPayload:
     path: str
     doc: Doc
     reason: Literal["room-close", "shutdown", "explicit"]
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """A stored document, as the extension storing it knows it (see `on_list_documents`)."""
+
+    path: str
+    #: Bytes stored for it (its snapshot and log); 0 when unknown.
+    size: int = 0
+    #: Unix time of its last write; None when unknown.
+    modified: float | None = None
+
+
+@dataclass(frozen=True)
+class ListDocumentsPayload:
+    """A room was opened in this process: which documents are stored for it?"""
+
+    room: str
+
+
+@dataclass(frozen=True)
+class DeleteDocumentPayload:
+    """`Server.delete_document` removes `path` of `room`: forget it wherever it is kept."""
+
+    room: str
+    path: str
 
 
 @dataclass(frozen=True)
@@ -138,6 +172,17 @@ class Extension:
 
     async def on_load_document(self, payload: LoadDocumentPayload) -> None:
         """Apply stored state into `payload.doc` before any client syncs."""
+
+    async def on_list_documents(self, payload: ListDocumentsPayload) -> list[DocumentInfo] | None:
+        """The documents stored for `payload.room`; None if this extension stores none.
+
+        Called once when a room opens, so that its room document lists stored documents
+        before anyone opens them; the lists of several extensions are merged.
+        """
+        return None
+
+    async def on_delete_document(self, payload: DeleteDocumentPayload) -> None:
+        """Remove the document from wherever this extension keeps it (raise to refuse)."""
 
     async def on_change(self, payload: ChangePayload) -> None:
         """Called for every update accepted into a document (keep it cheap: buffer, don't block)."""

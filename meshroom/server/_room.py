@@ -1,7 +1,10 @@
 """A room: its live documents, its presence document, and the change pipeline to extensions.
 
 A room is provisioned by the server on first use and kept while anything holds
-it (a connection, a server-side `open_document`). Each document is loaded once
+it (a connection, a server-side `open_document`). On opening, it asks the
+extensions which documents are stored (`on_list_documents`) for the room
+document's `documents` map (`_directory`); the room document's first sync waits
+for that list briefly, document connections not at all. Each document is loaded once
 (`on_load_document`, in priority order) however many clients race to open it:
 the first opener loads, the others wait on the same event. Accepted changes
 are queued and handed to `on_change` hooks in order by the room's own task, so
@@ -10,6 +13,7 @@ a slow hook never delays the relay to clients.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Sequence
@@ -18,8 +22,18 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 from anyio.abc import TaskStatus
 
+from .._exceptions import MeshroomError
+from ._directory import Directory
 from ._document import LiveDocument
-from ._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
+from ._hooks import (
+    ChangePayload,
+    DeleteDocumentPayload,
+    DocumentInfo,
+    Extension,
+    ListDocumentsPayload,
+    LoadDocumentPayload,
+    StoreDocumentPayload,
+)
 from ._presence import Presence
 
 if TYPE_CHECKING:
@@ -34,12 +48,15 @@ StoreReason = Literal["room-close", "shutdown", "explicit"]
 #: Seconds `store` waits for held updates to be written before it gives up (and the
 #: server retries later, keeping the room open).
 DURABLE_WAIT = 10.0
+#: Seconds the room document's first sync waits for the list of stored documents, so that
+#: a client reading `documents` right after its sync sees them (a slow store: later).
+LISTING_WAIT = 2.0
 
 
-def _listens(extension: Extension) -> bool:
-    """Whether `extension` has an `on_change` of its own (not the base class's no-op)."""
-    hook = getattr(extension, "on_change", None)
-    return getattr(hook, "__func__", None) is not Extension.on_change
+def _listens(extension: Extension, hook_name: str = "on_change") -> bool:
+    """Whether `extension` has a hook of its own (not the base class's no-op)."""
+    hook = getattr(extension, hook_name, None)
+    return getattr(hook, "__func__", None) is not getattr(Extension, hook_name)
 
 
 class Room:
@@ -54,6 +71,9 @@ class Room:
         self.presence_document = LiveDocument(name, "", self._queue_change)
         self.presence = Presence(self.presence_document.doc, max_messages=max_messages)
         self.presence_document.start_relaying()
+        #: The room document's `documents` map: stored and open documents, who has them.
+        self.directory = Directory(self.presence)
+        self._listed = anyio.Event()
         #: Connections and server-side handles keeping the room open.
         self.holders = 0
         #: How many times a holder let go (each release restarts the grace period).
@@ -103,6 +123,8 @@ class Room:
                 the next open tries again).
         """
         if path == "":
+            with anyio.move_on_after(LISTING_WAIT):
+                await self._listed.wait()
             return self.presence_document
         document = self.documents.get(path)
         if document is not None:
@@ -117,7 +139,11 @@ class Room:
         self._loaded[path] = loaded
         try:
             payload = LoadDocumentPayload(
-                room=self.name, path=path, doc=document.doc, document=document
+                room=self.name,
+                path=path,
+                doc=document.doc,
+                document=document,
+                saved=functools.partial(self.directory.saved, path),
             )
             for extension in self._extensions:
                 await extension.on_load_document(payload)
@@ -129,8 +155,69 @@ class Room:
             loaded.set()
         self._load_errors.pop(path, None)
         document.start_relaying()
+        self.directory.loaded(path)
         log.debug("room %r: document %r loaded", self.name, path)
         return document
+
+    async def list_stored(self) -> None:
+        """Ask the extensions which documents are stored for this room; list them.
+
+        Run once when the room opens (by the server, in a task of its own). A failing
+        extension is logged and lists nothing: the room still opens.
+        """
+        self.directory.listing_started()
+        infos: list[DocumentInfo] = []
+        try:
+            for extension in self._extensions:
+                if not _listens(extension, "on_list_documents"):
+                    continue
+                try:
+                    found = await extension.on_list_documents(ListDocumentsPayload(self.name))
+                except Exception:
+                    log.exception(
+                        "on_list_documents of %s failed for %r", type(extension).__name__, self.name
+                    )
+                    continue
+                infos.extend(found or ())
+            if not self.closed:
+                self.directory.stored(infos)
+        finally:
+            self._listed.set()
+
+    async def wait_listed(self) -> None:
+        """Wait until `list_stored` listed the stored documents (or gave up)."""
+        await self._listed.wait()
+
+    async def delete_document(self, path: str) -> None:
+        """Remove `path`: from the extensions (`on_delete_document`), the room, `documents`.
+
+        Raises:
+            MeshroomError: someone has it open (a connection or a server-side handle).
+            Exception: whatever an `on_delete_document` hook raised (the document stays
+                listed; storage may hold it still).
+        """
+        holders = self.directory.holders(path)
+        if holders:
+            raise MeshroomError(
+                f"document {path!r} of room {self.name!r} is open ({', '.join(holders)})"
+            )
+        document = self.documents.get(path)
+        if document is not None:
+            await self._loaded[path].wait()
+            await document.durable()
+        await self.drain_changes()  # a queued change would hand storage the old state
+        payload = DeleteDocumentPayload(room=self.name, path=path)
+        for extension in self._extensions:
+            await extension.on_delete_document(payload)
+        if self.directory.holders(path):
+            # opened while the hooks ran: its live state stays (and is stored again)
+            raise MeshroomError(f"document {path!r} of room {self.name!r} was opened meanwhile")
+        document = self.documents.pop(path, None)
+        self._loaded.pop(path, None)
+        if document is not None:
+            document.close()
+        self.directory.deleted(path)
+        log.info("room %r: document %r deleted", self.name, path)
 
     # -- changes ---------------------------------------------------------------------------
 

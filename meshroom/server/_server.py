@@ -34,7 +34,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from .._exceptions import MeshroomError
+from .._exceptions import MeshroomError, RoomNameError
 from .._retry import Backoff
 from ..protocol._close_codes import CloseCode
 from ..protocol._names import validate_path, validate_room
@@ -197,6 +197,7 @@ class Server:
             room = Room(name, extensions=self.extensions, max_messages=self.limits.room_messages)
             self._rooms[name] = room
             group.start_soon(room.run_changes)
+            group.start_soon(room.list_stored)
             log.info("room %r opened", name)
         room.holders += 1
         return room
@@ -245,12 +246,15 @@ class Server:
         *,
         fragment: str = "default",
         origin: Any = None,
+        participant: str | None = None,
     ) -> AsyncIterator[Any]:
         """Hold a room's live document from the server side (the room stays open meanwhile).
 
         Yields a `meshdoc.MeshDocument` over the live `pycrdt.Doc` (its `.doc`). Edits
         made through it reach every client and the `on_change` hooks, like a client's;
-        `origin` (when given) is the transaction origin of its writes.
+        `origin` (when given) is the transaction origin of its writes. `participant`
+        (an embedded agent's id) is listed in the room document's ``documents`` map as
+        having it open, as a connection's participant is.
 
         Raises:
             RoomNameError: bad room name or path.
@@ -260,7 +264,31 @@ class Server:
         live_room = self._acquire(room)
         try:
             document = await live_room.open_document(path)
-            yield _wrap_document(document.doc, schema, fragment, origin)
+            if path:
+                live_room.directory.opened(path, participant)
+            try:
+                yield _wrap_document(document.doc, schema, fragment, origin)
+            finally:
+                if path:
+                    live_room.directory.closed(path, participant)
+        finally:
+            self._release(live_room)
+
+    async def delete_document(self, room: str, path: str) -> None:
+        """Delete a document from storage (`on_delete_document`), the room and its
+        ``documents`` map; refused while open (that copy would bring it back).
+
+        Raises:
+            RoomNameError: bad room name or path (or ``""``: the room document).
+            MeshroomError: the document is open. Exception: an `on_delete_document` hook's.
+        """
+        validate_room(room)
+        if not validate_path(path):
+            raise RoomNameError("the room document cannot be deleted", name=path)
+        live_room = self._acquire(room)
+        try:
+            await live_room.wait_listed()
+            await live_room.delete_document(path)
         finally:
             self._release(live_room)
 

@@ -204,6 +204,8 @@ async def _admit(
     payload = ConnectionPayload(room=room.name, path=document.path, access=access, session=session)
     room.presence.join(access)  # before joining the relay: the state includes it
     document.sessions.add(session)
+    if document.path:
+        room.directory.opened(document.path, access.participant_id)
     stack.push_async_callback(_leave, server, session, payload)
     log.info(
         "connect %s %r to %r/%r%s",
@@ -224,6 +226,8 @@ async def _leave(server: ServingHost, session: Session, payload: ConnectionPaylo
     with anyio.CancelScope(shield=True):
         document.sessions.discard(session)
         session.remove_awareness()
+        if document.path:
+            room.directory.closed(document.path, access.participant_id)
         room.presence.leave(access)
         code = session.close_reason[0] if session.close_reason else CloseCode.NORMAL
         log.info(

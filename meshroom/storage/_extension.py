@@ -37,7 +37,15 @@ import anyio
 
 from .._exceptions import StorageError
 from .._retry import Backoff
-from ..server._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
+from ..server._hooks import (
+    ChangePayload,
+    DeleteDocumentPayload,
+    DocumentInfo,
+    Extension,
+    ListDocumentsPayload,
+    LoadDocumentPayload,
+    StoreDocumentPayload,
+)
 from ._journal import LocalJournal
 from ._tracked import STORAGE_ORIGIN, TrackedDocument, apply_all
 from ._writes import DocumentWrites
@@ -201,6 +209,7 @@ class StorageExtension(DocumentWrites, Extension):
         records = await self.provider.read_log(payload.room, payload.path)
         apply_all(payload.doc, snapshot, records, f"{payload.room}/{payload.path}")
         document = self._track(payload.room, payload.path, payload.doc, loaded=True)
+        document.saved = payload.saved
         live = payload.document
         durable = getattr(self.provider, "durable", True)  # memory://: nothing to wait for
         if durable and live is not None and hasattr(live, "journal"):
@@ -244,6 +253,38 @@ class StorageExtension(DocumentWrites, Extension):
         await self._store_with_retries(document)
         if payload.reason != "explicit":
             self._forget(document)
+
+    async def on_list_documents(self, payload: ListDocumentsPayload) -> list[DocumentInfo]:
+        """The room's stored documents, with their sizes and last writes where the
+        provider can tell (`FsspecStorage.stat_documents`; any provider lists paths).
+
+        Raises:
+            StorageError: the store cannot be listed (the room opens; nothing is listed).
+        """
+        stat = getattr(self.provider, "stat_documents", None)
+        if stat is not None:
+            return list(await stat(payload.room))
+        paths = await self.provider.list_documents(payload.room)
+        return [DocumentInfo(path) for path in paths]
+
+    async def on_delete_document(self, payload: DeleteDocumentPayload) -> None:
+        """Drop what is buffered for the document and remove its snapshot and log.
+
+        Waits for a write in flight first, so that it cannot bring the document back.
+
+        Raises:
+            StorageError: the provider could not delete it.
+        """
+        self._check_open()
+        document = self._docs.get((payload.room, payload.path))
+        if document is not None:
+            self._forget(document)
+            async with document.compact_lock, document.flush_lock, document.journal_lock:
+                document.pending.clear()
+        if self.journal is not None:  # edits not uploaded yet would come back at the next start
+            before = await self.journal.rotate(payload.room, payload.path)
+            await self.journal.drop(payload.room, payload.path, before)
+        await self.provider.delete(payload.room, payload.path)
 
     # -- public helpers ----------------------------------------------------------
 

@@ -27,8 +27,10 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any, Literal
 
+from ..server._hooks import DocumentInfo
 from ._files import FsspecFileArea
 from ._log import decode_records, encode_records
 from ._names import (
@@ -291,6 +293,41 @@ class FsspecStorage(FsspecFileArea):
 
         return await self._run(f"{room}: list documents", find)
 
+    async def stat_documents(self, room: str) -> list[DocumentInfo]:
+        """The room's stored documents with the bytes they take (snapshot and log) and the
+        time of their last write, in one listing: what the room document's `documents`
+        map shows before anyone opens them (`StorageExtension.on_list_documents`)."""
+        docs = f"{self._room_dir(room)}/docs"
+
+        def find() -> list[DocumentInfo]:
+            self.fs.invalidate_cache(docs)
+            try:
+                found = self.fs.find(docs, detail=True)
+            except FileNotFoundError:
+                return []
+            base = self.fs._strip_protocol(docs).rstrip("/") + "/"
+            sizes: dict[str, int] = {}
+            modified: dict[str, float | None] = {}
+            for entry, info in found.items():
+                relative = self.fs._strip_protocol(entry)[len(base) :]
+                segments = relative.split("/")
+                for depth, segment in enumerate(segments[:-1]):
+                    if segment.endswith(DOC_SUFFIX):
+                        path = decode_document_path("/".join(segments[: depth + 1]))
+                        if segments[-1].endswith(".tmp"):
+                            break  # a snapshot being written (or left by a killed process)
+                        sizes[path] = sizes.get(path, 0) + int(info.get("size") or 0)
+                        written = _modified(info)
+                        previous = modified.get(path)
+                        if written is not None and (previous is None or written > previous):
+                            modified[path] = written
+                        else:
+                            modified.setdefault(path, previous)
+                        break
+            return [DocumentInfo(path, sizes[path], modified[path]) for path in sorted(sizes)]
+
+        return await self._run(f"{room}: list documents", find)
+
     def forget(self, room: str, path: str) -> None:
         """Forget what this process knows of a document's log (its next segment number,
         the segment it appends to), so that the next write lists the log again.
@@ -319,6 +356,22 @@ class FsspecStorage(FsspecFileArea):
                 self.fs.rm(doc_dir, recursive=True)
 
         await self._run(f"{room}/{path}: delete", delete)
+
+
+def _modified(info: dict[str, Any]) -> float | None:
+    """Unix time of a file's last write from an fsspec listing entry (each filesystem
+    names it its own way: ``mtime`` locally, ``created`` in memory, ``LastModified`` on s3)."""
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(key)
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=timezone.utc)
+            return value.timestamp()
+        if isinstance(value, (int, float)):
+            return float(value)
+    return None
 
 
 def _cat_or_empty(storage: FsspecStorage, segment: str) -> bytes:

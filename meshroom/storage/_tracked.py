@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -45,6 +46,9 @@ class TrackedDocument:
     #: them, so `on_change` only schedules snapshots.
     journaled: bool = False
     closed: bool = False
+    #: ``saved(size, modified)`` from the server (`LoadDocumentPayload.saved`): told after
+    #: each snapshot, so the room document lists the document as stored, with its size.
+    saved: Callable[[int, float], None] | None = None
     wake: anyio.Event = field(default_factory=anyio.Event)
     flush_lock: anyio.Lock = field(default_factory=anyio.Lock)
     #: Held while an update goes into the local journal and `pending` together, and while

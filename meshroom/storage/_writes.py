@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import TYPE_CHECKING
 
 import anyio
@@ -144,17 +145,22 @@ class DocumentWrites:
             if not document.loaded:
                 stored = await self._read_stored(document)
             covered = document.changes
+            size = 0
 
             unsettled = unsettled_of(document.doc)
 
             def encode() -> bytes:
-                nonlocal covered
+                nonlocal covered, size
                 covered = document.changes
                 # with what waits for a gap: no change (so no log record) carried it yet
                 state = unsettled.encode(document.doc)
-                return merge_updates(*stored, state) if stored else state
+                snapshot = merge_updates(*stored, state) if stored else state
+                size = len(snapshot)
+                return snapshot
 
             await self.provider.compact(document.room, document.path, encode)
+            if document.saved is not None and not document.closed:
+                document.saved(size, time.time())
             document.stored_changes = max(document.stored_changes, covered)
             # Buffered updates the snapshot covers need no log write any more.
             document.pending = [(n, u) for n, u in document.pending if n > covered]

@@ -21,8 +21,10 @@
 //   {"id":1,"op":"insert","text":"hi"}        append to the shared text "t"
 //   {"id":2,"op":"awareness","state":{...}}   set the local awareness state (null clears)
 //   {"id":3,"op":"push","message":{...}}      append to the room document's "messages"
-//   {"id":4,"op":"forge","key":"x","value":1} write into "participants" (must be refused)
-//   {"id":5,"op":"state"}                     report text, peers' awareness, presence, the
+//   {"id":4,"op":"forge","key":"x","value":1} write into "participants" (must be refused;
+//                                             "map":"documents" writes that map instead)
+//   {"id":5,"op":"state"}                     report text, peers' awareness, presence (and
+//                                             the "documents" map), the
 //                                             "default" fragment's XML and the whole
 //                                             document state (base64)
 //   {"id":6,"op":"quit"}                      disconnect and exit
@@ -86,6 +88,7 @@ const state = () => ({
     .filter(([id]) => id !== doc.clientID)
     .map(([id, value]) => ({ clientId: id, state: value })),
   participants: participants.toJSON(),
+  documents: doc.getMap('documents').toJSON(),
   messages: messages.toJSON(),
   xml: doc.getXmlFragment('default').toString(),
   update: Buffer.from(Y.encodeStateAsUpdate(doc)).toString('base64')
@@ -107,7 +110,7 @@ lines.on('line', (line) => {
       messages.push([command.message])
       break
     case 'forge':
-      participants.set(command.key, command.value)
+      doc.getMap(command.map ?? 'participants').set(command.key, command.value)
       break
     case 'state':
       Object.assign(reply, state())

@@ -151,14 +151,19 @@ def documents_toolkit(
         schemas: Per-path schemas that override `schema`.
         fragment: Name of the root fragment editors bind to.
         storage: A `StorageProvider` whose `list_documents(room)` lists stored documents
-            for `list_documents` (open documents are always listed).
+            for `list_documents`. Not needed with a meshroom server: the room document
+            lists the room's stored and open documents, which `list_documents` reads.
     """
     access = DocumentAccess(schema=schema, schemas=dict(schemas or {}), fragment=fragment)
 
     @tool(read_only=True)
     async def list_documents(context: ToolContext) -> list[str]:
         """List the room's documents (those stored and those open now)."""
-        paths = set(getattr(context.client, "documents", {}) or {})
+        client = context.client
+        paths = set(getattr(client, "open_documents", {}) or {})
+        listing = getattr(client, "list_documents", None)
+        if listing is not None:  # the room document's `documents` map
+            paths.update(await listing())
         if storage is not None:
             paths.update(await storage.list_documents(context.room))
         return sorted(paths)
