@@ -13,12 +13,15 @@ part of `RoomClient`'s interface that agents and toolkits use, so the same
 
 from __future__ import annotations
 
+import json
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
+import anyio
 from pycrdt import Doc
 
+from ..client._calls import Offerable, ToolCalls
 from ..protocol._messages import AwarenessEntry, encode_awareness, encode_awareness_update
 from ..protocol._names import validate_path, validate_room
 from ..server._hooks import Access
@@ -52,6 +55,7 @@ class EmbeddedPeer:
         self._stack: AsyncExitStack | None = None
         self._documents: dict[str, MeshDocument] = {}
         self._awareness: dict[str, tuple[int, int, dict[str, Any]]] = {}
+        self._tool_calls = ToolCalls(self._to_server, self)
 
     @property
     def participant_id(self) -> str:
@@ -64,12 +68,16 @@ class EmbeddedPeer:
         self._stack = AsyncExitStack()
         self._room = self.server._acquire(self.room)
         self._room.presence.join(self._access)
+        self._tool_calls.start(await self._stack.enter_async_context(anyio.create_task_group()))
+        self._tool_calls.connected()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._stack is not None and self._room is not None
         for path in list(self._awareness):
             self._publish(path, None)
+        self._room.calls.peer_left(self)
+        self._tool_calls.disconnected()
         self._room.presence.leave(self._access)
         await self._stack.aclose()
         self.server._release(self._room)
@@ -136,6 +144,46 @@ class EmbeddedPeer:
             await self.server.send_message(self.room, self.id, content, to=to)
         else:
             await self.server.send_message(self.room, self.id, json=content, to=to)
+
+    # -- tools offered in the room (the `CallPeer` of the server's `RoomCalls`) ---------
+
+    @property
+    def access(self) -> Access:
+        return self._access
+
+    @property
+    def toolkits(self) -> dict[str, dict[str, Any]]:
+        """Toolkits offered in the room (as `RoomClient.toolkits`)."""
+        return self._live_room().calls.offers()
+
+    async def offer(self, toolkit: Offerable) -> None:
+        """Offer `toolkit` to the room (as `RoomClient.offer`)."""
+        await self._tool_calls.offer(toolkit)
+
+    async def withdraw(self, name: str) -> None:
+        await self._tool_calls.withdraw(name)
+
+    async def call_tool(
+        self,
+        toolkit: str,
+        tool: str,
+        arguments: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = 60.0,  # noqa: ASYNC109 - the server's deadline for the call
+    ) -> Any:
+        """Call a tool offered in the room (as `RoomClient.call_tool`)."""
+        return await self._tool_calls.call(toolkit, tool, arguments or {}, timeout=timeout)
+
+    def send_room_call(self, call: dict[str, Any]) -> None:
+        """The room's answer to us (a result, a call to run): handled in-process."""
+        self._tool_calls.receive(call)
+
+    def _to_server(self, call: dict[str, Any]) -> bool:
+        room = self._room
+        if room is None:
+            return False
+        room.calls.handle(self, call, len(json.dumps(call, separators=(",", ":"))))
+        return True
 
     def set_awareness(self, path: str, fields: dict[str, Any]) -> None:
         """Merge `fields` into this peer's awareness on `path` and tell everyone there."""

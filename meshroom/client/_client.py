@@ -7,9 +7,9 @@ each other's edits, cursors and messages live. Each socket reconnects on its
 own with exponential backoff and resyncs by state vector (see `_link`).
 
 This module is the client's public face; its sockets are `DocumentLinks`' (`_links`),
-what a message or an awareness state holds is `_presence`'s. Longer than 400 lines: it is
-the one class users hold (lifecycle, documents, presence), each method a short delegate
-with its documentation.
+what a message or an awareness state holds is `_presence`'s, room calls are `ToolCalls`'
+(`_calls`). Longer than 400 lines: it is the one class users hold (lifecycle,
+documents, presence, tools), each method a short delegate with its documentation.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pycrdt import Array, Doc, Map
 from .._exceptions import ClientError, RoomNameError
 from .._retry import Backoff
 from ..protocol._names import validate_path, validate_room
+from ._calls import Offerable, ToolCalls
 from ._documents import DocumentList, DocumentsCallback
 from ._links import DocumentLinks, socket_url
 from ._presence import MessageOutbox, check_awareness_fields, merge_awareness, room_message
@@ -115,9 +116,12 @@ class RoomClient:
             user=self._user,
             backoff=backoff if backoff is not None else Backoff(),
             connect_timeout=connect_timeout,
-            on_room_sync=self._send_pending_messages,
+            on_room_sync=self._room_synced,
             on_identity=self._learn_identity,
+            on_room_call=self._receive_room_call,
+            on_room_disconnect=self._room_disconnected,
         )
+        self._tool_calls = ToolCalls(self._send_room_call, self)
         self._documents: dict[str, MeshDocument] = {}
         self._document_list = DocumentList(self._links.room_doc)
         self._outbox = MessageOutbox()
@@ -196,6 +200,7 @@ class RoomClient:
                 self._state = ClientState.CLOSED
                 task_group.cancel_scope.cancel()
             else:
+                self._tool_calls.start(task_group)
                 task_status.started()
                 await anyio.sleep_forever()
         self._links.task_group = None
@@ -364,6 +369,63 @@ class RoomClient:
         self._outbox.post(self._links.room, message)
         await anyio.lowlevel.checkpoint()
 
+    # -- tools offered in the room ---------------------------------------------------------
+
+    @property
+    def toolkits(self) -> dict[str, dict[str, Any]]:
+        """Toolkits offered in the room: ``"OFFERER/NAME"`` → {name, description,
+        offeredBy, tools}, as the server lists them in the room document."""
+        return self._links.room_doc().get("toolkits", type=Map).to_py() or {}
+
+    async def offer(self, toolkit: Offerable) -> None:
+        """Offer `toolkit` (e.g. a `meshroom.agents.Toolkit`) to everyone in the room.
+
+        Its tools run in this client when others call them, until `withdraw`, the
+        client stops, or (briefly) the connection drops: offers are made again after
+        each reconnection.
+
+        Raises:
+            RoomCallError: the server refused it (grants, names, sizes).
+        """
+        self._check_open()
+        await self._tool_calls.offer(toolkit)
+
+    async def withdraw(self, name: str) -> None:
+        """Stop offering the toolkit called `name`."""
+        await self._tool_calls.withdraw(name)
+
+    async def call_tool(
+        self,
+        toolkit: str,
+        tool: str,
+        arguments: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = 60.0,  # noqa: ASYNC109 - the server's deadline for the call
+    ) -> Any:
+        """Call `tool` of a toolkit offered in the room; return its result (JSON).
+
+        `toolkit` is a key of `toolkits` (``"ann/ui"``) or a bare name only one
+        participant offers (``"ui"``). `timeout` goes with the call: the server ends
+        it with reason ``timeout`` (and cancels it at the offerer) when it passes.
+        Cancelling the awaiting task cancels the call.
+
+        Raises:
+            RoomCallError: no result; `reason` says why (``unknown-tool``, ``timeout``,
+                ``offerer-left``, ``tool-error``, ``forbidden``, ``disconnected``…).
+        """
+        self._check_open()
+        return await self._tool_calls.call(toolkit, tool, arguments or {}, timeout=timeout)
+
+    def _send_room_call(self, call: dict[str, Any]) -> bool:
+        room = self._links.room
+        return room is not None and room.send_room_call(call)
+
+    def _receive_room_call(self, body: bytes) -> None:
+        self._tool_calls.receive_encoded(body)
+
+    def _room_disconnected(self) -> None:
+        self._tool_calls.disconnected()
+
     def set_awareness(self, path: str, fields: dict[str, Any]) -> None:
         """Merge `fields` into our awareness state on `path` (`""`: the room document).
 
@@ -421,8 +483,9 @@ class RoomClient:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _send_pending_messages(self) -> None:
+    def _room_synced(self) -> None:
         self._document_list.rebind()  # a new room document after each reconnection
+        self._tool_calls.connected()
         self._outbox.flush(self._links.room_doc())
 
     def _url(self, path: str) -> str:

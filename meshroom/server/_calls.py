@@ -19,8 +19,9 @@ import heapq
 import itertools
 import json
 import logging
+import math
 import re
-from collections.abc import Callable
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from ._hooks import Access
     from ._presence import Presence
 
-__all__ = ["CallLimits", "CallPeer", "RoomCalls"]
+__all__ = ["CallDeadlines", "CallLimits", "CallPeer", "RoomCalls"]
 
 log = logging.getLogger("meshroom.server")
 
@@ -72,7 +73,7 @@ class _Offer:
     tools: frozenset[str]
 
 
-@dataclass(order=True)
+@dataclass
 class _Call:
     deadline: float
     id: int
@@ -97,19 +98,17 @@ class RoomCalls:
         presence: Presence,
         limits: CallLimits | None = None,
         *,
-        on_first_call: Callable[[], None] | None = None,
+        deadlines: CallDeadlines | None = None,
     ) -> None:
         self._presence = presence
         self.limits = limits or CallLimits()
-        #: Called with each call routed, so the owner can start `run_timeouts` lazily.
-        self._on_call = on_first_call
+        #: Where call deadlines are kept (the server's, which one task watches for every room).
+        self._deadlines = deadlines if deadlines is not None else CallDeadlines()
         self._offers: dict[str, _Offer] = {}
         self._calls: dict[int, _Call] = {}
         #: Each caller's pending calls, by the caller's own id.
         self._by_caller: dict[int, dict[Any, int]] = {}
-        self._deadlines: list[_Call] = []
         self._ids = itertools.count(1)
-        self._wake = anyio.Event()
 
     # -- dispatch ----------------------------------------------------------------------------
 
@@ -232,13 +231,10 @@ class RoomCalls:
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
             raise CallError("bad-request", "'timeout' must be a positive number of seconds")
         timeout = min(float(timeout), self.limits.max_timeout)
-        routed = _Call(anyio.current_time() + timeout, next(self._ids), peer, caller_id, offer)
+        routed = _Call(time.monotonic() + timeout, next(self._ids), peer, caller_id, offer)
         self._calls[routed.id] = routed
         pending[caller_id] = routed.id
-        heapq.heappush(self._deadlines, routed)
-        self._wake.set()
-        if self._on_call is not None:
-            self._on_call()
+        self._deadlines.add(routed.deadline, self, routed.id)
         offer.peer.send_room_call(
             {
                 "type": "call",
@@ -303,7 +299,7 @@ class RoomCalls:
         self._reply_result(peer, caller_id, error="the call was cancelled", reason="cancelled")
 
     def _finish(self, routed: _Call) -> None:
-        """Forget `routed` (its deadline entry stays in the heap and is skipped)."""
+        """Forget `routed` (its deadline stays in `CallDeadlines` and is skipped)."""
         self._calls.pop(routed.id, None)
         pending = self._by_caller.get(id(routed.caller))
         if pending is not None:
@@ -340,30 +336,51 @@ class RoomCalls:
         """Calls waiting for a result."""
         return len(self._calls)
 
-    async def run_timeouts(self) -> None:
-        """Until cancelled: end each call whose deadline passed with a ``timeout`` result."""
+    def expire(self, call_id: int) -> None:
+        """End call `call_id` with a ``timeout`` result, if it is still pending."""
+        routed = self._calls.get(call_id)
+        if routed is None:
+            return
+        self._finish(routed)
+        routed.offer.peer.send_room_call({"type": "cancel", "id": routed.id})
+        self._reply_result(
+            routed.caller,
+            routed.caller_id,
+            error="no result before the call's timeout",
+            reason="timeout",
+        )
+
+
+class CallDeadlines:
+    """The deadlines of pending calls in every room, watched by one task (`run`).
+
+    Calls arrive in transport callbacks (`meshroom serve`'s protocol) outside any task,
+    where neither anyio's clock nor a new task is available: adding a deadline is a heap
+    push and an event, and times are `time.monotonic()`'s. One task for the server, not
+    one per room: an idle room costs nothing for the calls it might get.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, RoomCalls, int]] = []
+        self._order = itertools.count()
+        self._wake: anyio.Event | None = None
+
+    def add(self, deadline: float, calls: RoomCalls, call_id: int) -> None:
+        heapq.heappush(self._heap, (deadline, next(self._order), calls, call_id))
+        if self._wake is not None:
+            self._wake.set()
+
+    async def run(self) -> None:
+        """Until cancelled: expire each call whose deadline passed."""
         while True:
-            while self._deadlines and self._deadlines[0].id not in self._calls:
-                heapq.heappop(self._deadlines)  # finished before its deadline
-            if not self._deadlines:
+            self._wake = anyio.Event()
+            now = time.monotonic()
+            while self._heap and self._heap[0][0] <= now:
+                _, _, calls, call_id = heapq.heappop(self._heap)
+                calls.expire(call_id)
+            wait = self._heap[0][0] - now if self._heap else math.inf
+            with anyio.move_on_after(wait):
                 await self._wake.wait()
-                self._wake = anyio.Event()
-                continue
-            first = self._deadlines[0]
-            with anyio.move_on_after(max(0.0, first.deadline - anyio.current_time())):
-                await self._wake.wait()
-                self._wake = anyio.Event()
-                continue
-            heapq.heappop(self._deadlines)
-            if first.id in self._calls:
-                self._finish(first)
-                first.offer.peer.send_room_call({"type": "cancel", "id": first.id})
-                self._reply_result(
-                    first.caller,
-                    first.caller_id,
-                    error="no result before the call's timeout",
-                    reason="timeout",
-                )
 
 
 def _is_id(value: Any) -> bool:

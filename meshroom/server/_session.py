@@ -18,7 +18,9 @@ What the session answers, as the Node `y-websocket` server does:
   (dropped and counted for read-only access);
 - awareness → applied and relayed to every session of the document, the
   sender included (that echo is what keeps an idle client from reconnecting);
-- query-awareness → every awareness state; anything unknown → ignored.
+- query-awareness → every awareness state;
+- a room call (type 5, on the room document's connection) → `RoomCalls` (offers, tool
+  calls); anything unknown → ignored.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio import CancelScope
@@ -36,12 +38,14 @@ from anyio import CancelScope
 from meshdoc.updates import check_state_vector
 
 from .._exceptions import ProtocolError
+from ..protocol._calls import decode_room_call, encode_room_call
 from ..protocol._close_codes import CloseCode
 from ..protocol._messages import (
     UPDATE_PREFIX,
     AuthMessage,
     AwarenessMessage,
     QueryAwarenessMessage,
+    RoomCallMessage,
     SyncMessage,
     SyncStep,
     decode_auth_token,
@@ -266,6 +270,28 @@ class Session(Inbound):
             if handled % _READ_FAIRNESS == 0:
                 await anyio.lowlevel.checkpoint()
 
+    def send_room_call(self, call: dict[str, Any]) -> None:
+        """Send one room call to the client (see `RoomCalls`)."""
+        self.enqueue(encode_room_call(call))
+
+    def _room_call(self, body: bytes) -> None:
+        try:
+            call = decode_room_call(body)
+        except ProtocolError as error:
+            self.send_room_call({"type": "error", "error": str(error), "request": None})
+            self._violation(f"malformed room call: {error}")
+            return
+        if self.document.path != "":
+            self.send_room_call(
+                {
+                    "type": "error",
+                    "error": "room calls go on the room document's connection (path '')",
+                    "request": None,
+                }
+            )
+            return
+        self.room.calls.handle(self, call, len(body))
+
     def handle(self, data: bytes) -> None:
         """Handle one client message (synchronously: ordering is the document's order).
 
@@ -310,5 +336,7 @@ class Session(Inbound):
                     self.enqueue(encode_awareness(everyone))
             case AuthMessage(body=body) if self._on_token is not None:
                 self._on_token(self, decode_auth_token(body))  # a token refresh
+            case RoomCallMessage(body=body):
+                self._room_call(body)
             case _:
                 pass  # unknown types (and auth without a refresh handler): ignored

@@ -10,6 +10,8 @@ import { ElementIds } from './element-ids.js'
 import { loadIdentity } from './identity.js'
 import { showParticipants } from './presence.js'
 import { showMessages, showRecipients } from './messages.js'
+import { RoomCalls } from './room-calls.js'
+import { UI_TOOLKIT, uiToolkit } from './ui-toolkit.js'
 
 const FRAGMENT = 'default' // meshdoc's default fragment name, also Tiptap's default `field`
 
@@ -93,8 +95,13 @@ async function start () {
     input.value = ''
   })
 
+  // The page offers the `ui` toolkit: agents ask this person through it.
+  const calls = new RoomCalls(roomProvider)
+  const nameOf = (id) => participants.get(id)?.name || id || 'someone'
+  calls.offer(UI_TOOLKIT, uiToolkit(document.getElementById('ui-requests'), nameOf))
+
   // For tests and the curious: the live objects behind the page.
-  window.meshroom = { me, ydoc, roomDoc, provider, roomProvider, editor, Y }
+  window.meshroom = { me, ydoc, roomDoc, provider, roomProvider, editor, calls, Y }
 }
 
 start()

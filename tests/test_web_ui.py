@@ -1,0 +1,168 @@
+"""The page's `ui` toolkit in a real browser: an agent asks a person, the answer comes back.
+
+`meshroom serve` as a subprocess, Debian's Chromium through Playwright running the
+built example (which offers `ui` from the browser over the unmodified y-websocket
+provider), and an agent driven through the `openai` client by a scripted model.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+import pytest
+from test_web import (  # noqa: F401 - `server` is a fixture
+    OUTPUT,
+    PATH,
+    ROOM,
+    ServerProcess,
+    chromium,
+    open_page,
+    server,
+    token,
+    wait_until,
+)
+
+from meshdoc import markdown
+from meshroom import RoomClient
+from meshroom.agents import Agent, OpenAILLM
+from meshroom.agents.toolkits import documents_toolkit
+from meshroom.testing import ScriptedLLMServer, call, reply, tool_calls
+
+pytestmark = [pytest.mark.anyio, pytest.mark.browser]
+
+TITLES = json.dumps(
+    {
+        "type": "object",
+        "properties": {"title": {"type": "string", "enum": ["Launch plan", "Beta plan"]}},
+        "required": ["title"],
+    }
+)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def _offers_ui(client: RoomClient, participant: str) -> bool:
+    return f"{participant}/ui" in client.toolkits
+
+
+async def test_an_agent_asks_ann_which_title_and_uses_her_answer(server: ServerProcess) -> None:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+
+    def write_the_answer(request: Any) -> Any:
+        answer = request.last_json()
+        assert answer.get("answered") is True, request.tool_results()
+        title = answer["values"]["title"]
+        return tool_calls(
+            call("insert_markdown", path=PATH, position="first_child", target_id=None,
+                 markdown=f"# {title}")  # fmt: skip
+        )
+
+    def after_dismissal(request: Any) -> Any:
+        answer = request.last_json()
+        return reply(f"Ann said: {answer['reason']}")
+
+    script = [
+        tool_calls(call("ui_ask", question="Which title should the plan have?", schema=TITLES)),
+        write_the_answer,
+        reply("Used Ann's title."),
+        tool_calls(call("ui_confirm", action="Delete the plan?")),
+        after_dismissal,
+    ]
+    async with (
+        chromium() as browser,
+        RoomClient(server.ws_url, ROOM, token=token("Py", "py")) as python_peer,
+        ScriptedLLMServer(script) as llm_server,
+        OpenAILLM("scripted", base_url=llm_server.base_url, api_key="test") as llm,
+    ):
+        document = await python_peer.open(PATH, markdown.RICH_TEXT_SCHEMA)
+        ann = await open_page(browser, server, token("Ann", "ann"))
+        with anyio.fail_after(10):
+            await python_peer.wait_for(lambda: "ann/ui" in python_peer.toolkits)
+        listed = python_peer.toolkits["ann/ui"]
+        assert listed["offeredBy"] == "ann"
+        assert [tool["name"] for tool in listed["tools"]] == ["ask", "confirm", "notify"]
+
+        agent = Agent(
+            "Editor",
+            toolkits=[documents_toolkit(markdown.RICH_TEXT_SCHEMA)],
+            llm=llm,
+            participant_id="editor-agent",
+            progress=False,
+        )
+        async with agent.connect(server.ws_url, ROOM, token=token("Editor", "editor-agent",
+                                                                  kind="agent")):  # fmt: skip
+            await agent.client.wait_for(lambda: "ann/ui" in agent.client.toolkits)
+            async with anyio.create_task_group() as group:
+                results: list[Any] = []
+
+                async def run() -> None:
+                    results.append(await agent.run("Pick the title with Ann."))
+
+                group.start_soon(run)
+                # Ann's page shows the form; she picks the second title and answers
+                await ann.wait_for_selector("[data-ui-request] input[value='Beta plan']")
+                assert "Editor asks: Which title" in await ann.inner_text("#ui-requests")
+                await ann.screenshot(path=str(OUTPUT / "ui-ask.png"))
+                await ann.check("[data-ui-request] input[value='Beta plan']")
+                await ann.click("[data-ui-request] .ui-submit")
+            assert results[0].completed
+            await ann.wait_for_selector(".ProseMirror h1:has-text('Beta plan')")
+            await wait_until(lambda: _first_heading(document, "Beta plan"))
+            assert await ann.is_hidden("#ui-requests")  # the answered card is gone
+
+            # a dismissed card is an answer the agent can reason about
+            async with anyio.create_task_group() as group:
+                results.clear()
+
+                async def run_again() -> None:
+                    results.append(await agent.run("Ask Ann before deleting."))
+
+                group.start_soon(run_again)
+                await ann.wait_for_selector("[data-ui-request] .ui-dismiss")
+                assert "Delete the plan?" in await ann.inner_text("#ui-requests")
+                await ann.click("[data-ui-request] .ui-dismiss")
+            assert results[0].text == "Ann said: dismissed"
+        assert not ann.errors
+
+
+async def test_a_call_that_times_out_clears_the_card(server: ServerProcess) -> None:
+    async with (
+        chromium() as browser,
+        RoomClient(server.ws_url, ROOM, token=token("Py", "py")) as caller,
+    ):
+        ann = await open_page(browser, server, token("Ann", "ann"))
+        with anyio.fail_after(10):
+            await caller.wait_for(lambda: "ann/ui" in caller.toolkits)
+        from meshroom.client import RoomCallError
+
+        async with anyio.create_task_group() as group:
+            outcome: list[Any] = []
+
+            async def ask() -> None:
+                try:
+                    await caller.call_tool(
+                        "ann/ui", "ask", {"question": "Still there?", "schema": TITLES},
+                        timeout=1.5,
+                    )  # fmt: skip
+                except RoomCallError as error:
+                    outcome.append(error.reason)
+
+            group.start_soon(ask)
+            await ann.wait_for_selector("[data-ui-request]")
+        assert outcome == ["timeout"]
+        await ann.wait_for_selector("[data-ui-request]", state="detached")
+        # a bad form is the caller's error, and no card appears
+        with pytest.raises(RoomCallError) as bad:
+            await caller.call_tool("ann/ui", "ask", {"question": "?", "schema": "{not json"})
+        assert bad.value.reason == "tool-error" and "not JSON" in str(bad.value)
+        assert await ann.is_hidden("#ui-requests")
+
+
+async def _first_heading(document: Any, text: str) -> bool:
+    children = document.root.get_children()
+    return bool(children) and markdown.to_markdown(children[0]).strip() == f"# {text}"
