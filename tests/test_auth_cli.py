@@ -38,6 +38,27 @@ def test_read_only_token_for_notes():
     assert claims.expires_at.timestamp() == pytest.approx(time.time() + 7200, abs=10)
 
 
+def test_room_permissions_options():
+    result = _mint(
+        "--room", "team", "--read-only", "--no-messages", "--no-call-tools",
+        "--secret", SECRET,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    claims = TokenVerifier(SECRET).verify(result.stdout.strip())
+    assert claims.grants == (Grant("team", read_only=True, messages=False, call_tools=False),)
+    access = claims.access_for("team", "")
+    assert (access.may_message, access.may_offer_tools, access.may_call_tools) == (
+        False,
+        True,
+        False,
+    )
+    # by default a read-only token may still talk in the room
+    default = TokenVerifier(SECRET).verify(
+        _mint("--room", "team", "--read-only", "--secret", SECRET).stdout.strip()
+    )
+    assert default.access_for("team", "notes.md").may_message is True
+
+
 def test_several_rooms_default_path_and_env_secret():
     result = _mint("--room", "a", "--room", "b", env={"MESHROOM_SECRET": SECRET})
     assert result.exit_code == 0, result.output

@@ -76,3 +76,43 @@ def test_literal_pattern_matches_only_itself(name):
     assert match_pattern(name, name)
     assert not match_pattern(name, name + "x")
     assert match_pattern("*", name)
+
+
+def test_room_permissions_in_claims_and_resolved_most_generous():
+    from meshroom.auth._grants import resolve_permissions
+
+    muted = Grant("team", read_only=True, messages=False, offer_tools=False, call_tools=False)
+    claim = muted.to_claim()
+    assert claim == {
+        "room": "team",
+        "paths": ["*"],
+        "mode": "read-only",
+        "messages": False,
+        "offer_tools": False,
+        "call_tools": False,
+    }
+    assert Grant.from_claim(claim) == muted
+    assert "messages" not in Grant("team").to_claim()  # what is on is not written
+    old = Grant.from_claim({"room": "team", "paths": ["*"], "mode": "read-only"})
+    assert (old.messages, old.offer_tools, old.call_tools) == (True, True, True)
+    assert resolve_permissions([muted], "team") == {
+        "may_message": False,
+        "may_offer_tools": False,
+        "may_call_tools": False,
+    }
+    # one grant of the room allowing it is enough, whatever its paths
+    both = [muted, Grant("team", ["notes/*"], offer_tools=False)]
+    assert resolve_permissions(both, "team") == {
+        "may_message": True,
+        "may_offer_tools": False,
+        "may_call_tools": True,
+    }
+    assert (
+        resolve_permissions([Grant("other", messages=False), muted], "other")["may_message"]
+        is False
+    )
+    for bad in [{"room": "team", "messages": "no"}, {"room": "team", "call_tools": 0}]:
+        with pytest.raises(ValueError, match="true or false"):
+            Grant.from_claim(bad)
+    with pytest.raises(ValueError, match="must be a boolean"):
+        Grant("team", messages=None)  # type: ignore[arg-type]

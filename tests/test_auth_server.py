@@ -178,16 +178,20 @@ async def test_path_patterns_decide_read_or_write(live):
                 assert str(check.text) == expected  # what a newcomer syncs
 
 
-async def test_read_only_room_document_refuses_messages(live):
+async def test_read_only_room_document_takes_only_own_messages(live):
+    """Read-only is about documents: such a token still talks in the room (unless its
+    grant says ``messages: false``, see test_auth_messages), and forges nothing there."""
     reader = token(read_only=True, pid="quiet")
     async with open_peer(live.base_url, "team", "", reader) as peer:
         messages = peer.doc.get("messages", type=Array)
         before = peer.doc.get_state()
         messages.append({"from": "quiet", "to": None, "text": "hi", "time": 1})
+        messages.append({"from": "someone-else", "to": None, "text": "forged", "time": 2})
         await peer.send(update_message(peer.doc.get_update(before)))
         await peer.barrier()  # the server has handled the update
         assert not peer.closed.is_set()
-        assert live.server.room("team").presence.messages.to_py() == []  # the server's own
+        server_messages = live.server.room("team").presence.messages.to_py()
+        assert [m["text"] for m in server_messages] == ["hi"]
 
 
 async def test_presence_identity_comes_from_the_token(live):

@@ -16,6 +16,14 @@ room document alone.
 
 When several grants match one room and path, the most generous wins: one
 read-write grant makes the connection read-write.
+
+Three permissions say what a participant may do in the room beyond documents,
+each on by default (a token without them means what it always meant): `messages`
+(post room messages, even with a read-only grant), `offer_tools` (offer toolkits
+to the room) and `call_tools` (call the tools others offer). They are the room's,
+whatever the path: one grant for the room that allows one allows it
+(`resolve_permissions`). In the claim, only a permission that is off is written
+(``"messages": false``).
 """
 
 from __future__ import annotations
@@ -26,11 +34,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Grant", "GrantMode", "match_pattern", "resolve_mode"]
+__all__ = ["Grant", "GrantMode", "match_pattern", "resolve_mode", "resolve_permissions"]
 
 GrantMode = Literal["read-write", "read-only"]
 
 _MAX_PATTERN = 1024
+#: The room permissions of a grant (its claim fields) and the `Access` fields they set.
+_PERMISSIONS = {
+    "messages": "may_message",
+    "offer_tools": "may_offer_tools",
+    "call_tools": "may_call_tools",
+}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -93,6 +107,12 @@ class Grant:
     room: str
     paths: tuple[str, ...] = ("*",)
     read_only: bool = False
+    #: May post room messages (a read-only grant too, unless this is False).
+    messages: bool = True
+    #: May offer toolkits to the room.
+    offer_tools: bool = True
+    #: May call tools others offer in the room.
+    call_tools: bool = True
 
     def __post_init__(self) -> None:
         _check_pattern(self.room, "room")
@@ -102,6 +122,9 @@ class Grant:
         object.__setattr__(self, "paths", paths)
         if not isinstance(self.read_only, bool):
             raise ValueError("read_only must be a boolean")
+        for permission in _PERMISSIONS:
+            if not isinstance(getattr(self, permission), bool):
+                raise ValueError(f"{permission} must be a boolean")
 
     @property
     def mode(self) -> GrantMode:
@@ -122,7 +145,11 @@ class Grant:
 
     def to_claim(self) -> dict[str, Any]:
         """The JSON form carried in a token's ``grants`` claim."""
-        return {"room": self.room, "paths": list(self.paths), "mode": self.mode}
+        claim: dict[str, Any] = {"room": self.room, "paths": list(self.paths), "mode": self.mode}
+        for permission in _PERMISSIONS:
+            if not getattr(self, permission):
+                claim[permission] = False  # only what is off: tokens stay short
+        return claim
 
     @classmethod
     def from_claim(cls, data: object) -> Grant:
@@ -133,7 +160,7 @@ class Grant:
         """
         if not isinstance(data, Mapping):
             raise ValueError(f"a grant must be an object, not {type(data).__name__}")
-        unknown = set(data) - {"room", "paths", "mode"}
+        unknown = set(data) - {"room", "paths", "mode", *_PERMISSIONS}
         if unknown:
             raise ValueError(f"unknown grant fields: {', '.join(sorted(map(str, unknown)))}")
         mode = data.get("mode", "read-write")
@@ -142,7 +169,16 @@ class Grant:
         paths = data.get("paths", ["*"])
         if not isinstance(paths, list):
             raise ValueError("grant paths must be a list of patterns")
-        return cls(room=data.get("room"), paths=tuple(paths), read_only=mode == "read-only")  # type: ignore[arg-type]
+        permissions = {permission: data.get(permission, True) for permission in _PERMISSIONS}
+        for permission, value in permissions.items():
+            if not isinstance(value, bool):
+                raise ValueError(f"grant {permission} must be true or false")
+        return cls(
+            room=data.get("room"),  # type: ignore[arg-type]
+            paths=tuple(paths),
+            read_only=mode == "read-only",
+            **permissions,
+        )
 
 
 def resolve_mode(grants: Iterable[Grant], room: str, path: str) -> GrantMode | None:
@@ -162,6 +198,23 @@ def resolve_mode(grants: Iterable[Grant], room: str, path: str) -> GrantMode | N
                 return "read-write"
             found = "read-only"
     return found
+
+
+def resolve_permissions(grants: Iterable[Grant], room: str) -> dict[str, bool]:
+    """What `grants` allow in `room` beyond documents, as `Access` fields: for each
+    permission, whether one grant for the room allows it (the most generous wins).
+
+    ```py
+    grants = [Grant("team", read_only=True, messages=False), Grant("team", ["notes/*"])]
+    assert resolve_permissions(grants, "team")["may_message"] is True
+    assert resolve_permissions(grants[:1], "team")["may_message"] is False
+    ```
+    """
+    covering = [grant for grant in grants if grant.covers_room(room)]
+    return {
+        field: any(getattr(grant, permission) for grant in covering)
+        for permission, field in _PERMISSIONS.items()
+    }
 
 
 def parse_grants(data: object) -> tuple[Grant, ...]:

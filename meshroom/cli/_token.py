@@ -68,6 +68,17 @@ def token(
     read_only: bool = typer.Option(
         False, "--read-only", help="Grant read-only access (the server drops writes)."
     ),
+    messages: bool = typer.Option(
+        True,
+        "--messages/--no-messages",
+        help="Whether the holder may post room messages (a --read-only token may, by default).",
+    ),
+    offer_tools: bool = typer.Option(
+        True, "--offer-tools/--no-offer-tools", help="Whether the holder may offer toolkits."
+    ),
+    call_tools: bool = typer.Option(
+        True, "--call-tools/--no-call-tools", help="Whether the holder may call offered tools."
+    ),
     name: str = typer.Option("", "--name", "-n", help="Display name shown in presence."),
     participant_id: str | None = typer.Option(
         None, "--id", help="Participant id (the `sub` claim); random when omitted."
@@ -121,7 +132,17 @@ def token(
         except OSError as error:
             raise typer.BadParameter(str(error), param_hint="--private-key") from None
     try:
-        grants = [Grant(name_, paths=tuple(path), read_only=read_only) for name_ in room]
+        grants = [
+            Grant(
+                name_,
+                paths=tuple(path),
+                read_only=read_only,
+                messages=messages,
+                offer_tools=offer_tools,
+                call_tools=call_tools,
+            )
+            for name_ in room
+        ]
         text = mint_token(
             grants=grants,
             secret=secret,

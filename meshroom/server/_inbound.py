@@ -1,7 +1,8 @@
 """`Inbound`: what a client's writes may change, and how they are applied.
 
 Updates go to the live document (refused for read-only access, or while storage holds too
-much unwritten); the room document only takes a participant's own messages; awareness
+much unwritten); the room document only takes a participant's own messages (read-only or
+not, unless its access says it may not post: `Access.may_message`); awareness
 states are owned by the connection that first published their client id. Each refusal
 counts as a violation, and too many close the connection.
 
@@ -81,11 +82,13 @@ class Inbound(Outbox):
     def _apply(self, update: bytes) -> None:
         if update == EMPTY_UPDATE:
             return
+        if self.document.path == "":
+            # what a client may write there is its own messages, read-only or not: posting
+            # is its own permission (`Access.may_message`), checked with the messages
+            self._apply_to_room_document(update)
+            return
         if self.access.read_only:
             self._violation("read-only access: writes are not applied")
-            return
-        if self.document.path == "":
-            self._apply_to_room_document(update)
             return
         if self.document.unwritten_bytes > self._limits.unwritten_bytes:
             self.kill(
@@ -102,7 +105,8 @@ class Inbound(Outbox):
             raise ProtocolError(f"not a Yjs update: {error}") from None
 
     def _apply_to_room_document(self, update: bytes) -> None:
-        """Only appending own messages is allowed; forgeries are refused or repaired.
+        """Only appending own messages is allowed (if `Access.may_message`); forgeries are
+        refused or repaired.
 
         The update is checked before it reaches the room document's scratch copy: that
         copy is applied to directly, not through the document's `Unsettled`.
@@ -119,7 +123,9 @@ class Inbound(Outbox):
             self.document.apply(update, None if repaired else self)
 
         try:
-            problem = presence.apply_client_update(update, self.access.participant_id, apply)
+            problem = presence.apply_client_update(
+                update, self.access.participant_id, apply, may_post=self.access.may_message
+            )
         except ValueError as error:
             message = str(error)
             if not message.startswith("not a Yjs update"):

@@ -213,19 +213,20 @@ class Presence:
         return verdict.problem, verdict.repairable
 
     def apply_client_update(
-        self, update: bytes, sender: str, apply: Callable[[bool], None]
+        self, update: bytes, sender: str, apply: Callable[[bool], None], *, may_post: bool = True
     ) -> str | None:
         """Check a client's update, then apply it if allowed; return its problem or None.
 
         `apply(repaired)` applies the update to the live document; `repaired` is
         True when the server changes it in the same transaction (the sender must
         then receive the relay too, to see the repair). A refused update never
-        touches the live document.
+        touches the live document. With `may_post` False (the sender's grants allow
+        no messages), every message it appends is a forgery: repaired away.
 
         Raises:
             ValueError: the bytes are not a Yjs update (nothing changed).
         """
-        verdict = self._check(update, sender)
+        verdict = self._check(update, sender, may_post=may_post)
         if verdict.problem is not None and not verdict.repairable:
             self._scratch = None
             if verdict.problem.startswith("not a Yjs update"):
@@ -241,7 +242,7 @@ class Presence:
             raise
         return verdict.problem
 
-    def _check(self, update: bytes, sender: str) -> _Verdict:
+    def _check(self, update: bytes, sender: str, *, may_post: bool = True) -> _Verdict:
         """Apply `update` to the scratch copy and judge only what it changed.
 
         The cost follows the size of the update, not of the room document: the
@@ -290,11 +291,15 @@ class Presence:
                     added.append((position, value))
                     position += 1
         forged = [
-            index for index, message in added if check_message(message, sender=sender) is not None
+            index
+            for index, message in added
+            if not may_post or check_message(message, sender=sender) is not None
         ]
         for root in sorted(maps_changed):
             if (scratch.maps[root].to_py() or {}) != self._owned[root]:
                 return _Verdict(f"{root} are maintained by the server", True, forged)
+        if forged and not may_post:
+            return _Verdict(f"{sender!r} may not post room messages", True, forged)
         if forged:
             problem = check_message(dict(added)[forged[0]], sender=sender)
             return _Verdict(problem, True, forged)
