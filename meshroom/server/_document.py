@@ -26,6 +26,7 @@ fills either, and a peer that links early as yrs does would be exposed to the sa
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ from ._awareness import AwarenessStore
 
 if TYPE_CHECKING:
     from ._peer import Peer
+    from ._stats import ServerStats
 
 __all__ = ["Journal", "LiveDocument", "unsettled_of"]
 
@@ -95,6 +97,12 @@ class LiveDocument:
         self._committing = False
         self._committed = anyio.Event()
         self._committed.set()
+        #: Counters for a metrics exporter (None: nothing is counted).
+        self.stats: ServerStats | None = None
+        #: Records an activity event of the room (journal failures and recoveries).
+        self.report: Callable[..., None] | None = None
+        #: When the oldest held update arrived (`perf_counter`), for the relay latency.
+        self._held_since = 0.0
 
     def start_relaying(self) -> None:
         """Observe updates from now on (after loading, so loaded state is not a change)."""
@@ -145,9 +153,15 @@ class LiveDocument:
             log.exception("relaying an update of %r/%r failed", self.room, self.path)
 
     def _relay(self, message: bytes, origin: Any, update: bytes) -> None:
+        sent = 0
         for session in list(self.sessions):
             if session is not origin:
                 session.enqueue(message)
+                sent += 1
+        stats = self.stats
+        if stats is not None:
+            stats.updates_out += sent
+            stats.bytes_out += sent * len(message)
         self._on_change(self, update, origin)
 
     # -- durability ------------------------------------------------------------------------
@@ -162,6 +176,7 @@ class LiveDocument:
     def _hold(self, entry: tuple[bytes, Any, bytes] | Callable[[], None]) -> None:
         self._held.append(entry)
         if not self._committing:
+            self._held_since = time.perf_counter()
             self._committing = True
             self._committed = anyio.Event()
             if self.request_commit is not None:
@@ -173,10 +188,14 @@ class LiveDocument:
         try:
             while self._held:
                 batch, self._held = self._held, []
+                since, self._held_since = self._held_since, time.perf_counter()
                 updates = [entry[2] for entry in batch if isinstance(entry, tuple)]
                 try:
                     if updates and self.journal is not None:
+                        started = time.perf_counter()
                         await self.journal(updates)
+                        if self.stats is not None:
+                            self.stats.journal_seconds.observe(time.perf_counter() - started)
                 except BaseException as error:
                     if not isinstance(error, Exception):  # cancelled: keep it held, in order
                         self._held[:0] = batch
@@ -193,9 +212,25 @@ class LiveDocument:
                         error,
                     )
                     self._held[:0] = batch
+                    self._held_since = since
+                    if self.stats is not None:
+                        self.stats.journal_failures += 1
+                    if self.report is not None:
+                        self.report(
+                            "storage.failed",
+                            path=self.path,
+                            what="journal",
+                            attempt=failures,
+                            error=_short_error(error),
+                            held_bytes=self.unwritten_bytes,
+                        )
                     await anyio.sleep(delay)
                     continue
+                if failures and self.report is not None:
+                    self.report("storage.recovered", path=self.path, what="journal", after=failures)
                 failures = 0
+                if self.stats is not None and updates:
+                    self.stats.relay_seconds.observe(time.perf_counter() - since, len(updates))
                 for entry in batch:
                     if isinstance(entry, tuple):
                         self.unwritten_bytes -= len(entry[2])
@@ -219,6 +254,9 @@ class LiveDocument:
             ValueError: the bytes are not a Yjs update (the document is unchanged).
         """
         unsettled = self.unsettled
+        stats = self.stats
+        if stats is not None:
+            started = time.perf_counter()
         self._applying = origin
         try:
             unsettled.integrate(self.doc, update)
@@ -227,6 +265,11 @@ class LiveDocument:
         # What waited and now follows on goes to every session, `origin` included: the
         # structs that waited may have come from any peer, not this one.
         unsettled.settle(self.doc)
+        if stats is not None:
+            stats.updates_in += 1
+            stats.bytes_in += len(update)
+            if self.journal is None:  # relayed by now; a held update is timed at release
+                stats.relay_seconds.observe(time.perf_counter() - started)
 
     def broadcast(self, message: bytes) -> None:
         """Queue `message` to every session of this document (the sender included)."""
@@ -234,3 +277,10 @@ class LiveDocument:
             session.enqueue(message)
         for listener in self.broadcast_listeners:
             listener(message)
+
+
+def _short_error(error: BaseException, limit: int = 200) -> str:
+    """An error as one short line, for activity events."""
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    text = text.splitlines()[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"

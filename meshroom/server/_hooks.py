@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Access",
+    "ActivityPayload",
     "AuthenticatePayload",
     "ChangePayload",
     "ConnectionPayload",
@@ -50,6 +51,8 @@ class Access:
     may_offer_tools: bool = True
     #: Whether the participant may call tools others offer.
     may_call_tools: bool = True
+    #: Whether the participant may read the room's activity log (an admin grant).
+    admin: bool = False
     #: Unix time at which the server closes the connection with 4401 (None: never), so
     #: that a session does not outlive its credentials. `JwtAuth(close_at_expiry=True)`
     #: sets it from the token's ``exp``; a token refresh moves it.
@@ -138,6 +141,23 @@ class DeleteDocumentPayload:
 
 
 @dataclass(frozen=True)
+class ActivityPayload:
+    """One activity event of a room session (docs/activity.md lists the types).
+
+    `event` is JSON-ready: ``type``, ``time`` (Unix seconds), ``room``, ``session`` and
+    the type's own fields. It never holds a token, nor document contents.
+    """
+
+    room: str
+    session: str
+    event: dict[str, Any]
+
+    @property
+    def type(self) -> str:
+        return str(self.event["type"])
+
+
+@dataclass(frozen=True)
 class ConnectionPayload:
     """A connection joined or left `path` of `room`."""
 
@@ -189,6 +209,13 @@ class Extension:
 
     async def on_store_document(self, payload: StoreDocumentPayload) -> None:
         """Persist the document; raise to keep the room open and have the write retried."""
+
+    async def on_activity(self, payload: ActivityPayload) -> None:
+        """An activity event (a join, a save, a refusal, an agent run), delivered in order.
+
+        Called by one task of the server, behind editing: events are dropped (and
+        counted) rather than waited for when the hooks fall far behind.
+        """
 
     async def on_connect(self, payload: ConnectionPayload) -> None:
         """A connection was accepted."""

@@ -98,6 +98,8 @@ class Presence:
         self.participants = self.maps["participants"]
         self.messages = doc.get("messages", type=Array)
         self._connections: dict[str, int] = {}
+        #: Told ``(access, joined)`` when a participant appears or goes (activity).
+        self.on_participant: Callable[[Access, bool], None] | None = None
         #: The authoritative entries of each server map (what the shared maps must hold).
         self._owned: dict[str, dict[str, Any]] = {name: {} for name in SERVER_MAPS}
         self._entries = self._owned["participants"]
@@ -127,6 +129,8 @@ class Presence:
                 "attributes": dict(access.attributes),
             }
             self.set_entry("participants", access.participant_id, entry)
+            if self.on_participant is not None:
+                self.on_participant(access, True)
 
     def leave(self, access: Access) -> None:
         """Count one connection less; remove the participant with their last one."""
@@ -136,6 +140,8 @@ class Presence:
             return
         self._connections.pop(access.participant_id, None)
         self.remove_entry("participants", access.participant_id)
+        if self.on_participant is not None:
+            self.on_participant(access, False)
 
     def set_entry(self, root: str, key: str, value: Any) -> None:
         """Write `key` of the server map `root` (what clients may not change)."""

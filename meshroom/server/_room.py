@@ -23,6 +23,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from .._exceptions import MeshroomError
+from ._activity import agent_event_of, new_session_id
 from ._directory import Directory
 from ._document import LiveDocument
 from ._hooks import (
@@ -37,7 +38,10 @@ from ._hooks import (
 from ._presence import Presence
 
 if TYPE_CHECKING:
+    from ._activity import ActivityFeed
+    from ._hooks import Access
     from ._peer import Peer
+    from ._stats import ServerStats
 
 __all__ = ["Room"]
 
@@ -79,6 +83,13 @@ class Room:
         #: How many times a holder let go (each release restarts the grace period).
         self.releases = 0
         self.closed = False
+        #: This stay of the room in this process: the session its activity is logged in.
+        self.session = new_session_id()
+        #: Where the room's activity events go (`watch`; None: nowhere).
+        self.activity: ActivityFeed | None = None
+        #: Counters for a metrics exporter (the server sets them when one asks).
+        self.stats: ServerStats | None = None
+        self._watching: Any = None
         #: Extensions that implement `on_change`: with none, changes are not queued at all
         #: (no payload, no stream, no task wake-up per update).
         self._change_hooks = [extension for extension in extensions if _listens(extension)]
@@ -133,6 +144,8 @@ class Room:
                 return document
             raise self._load_errors.get(path) or RuntimeError(f"{path!r} failed to load")
         document = LiveDocument(self.name, path, self._queue_change)
+        document.stats = self.stats
+        document.report = self.record
         document.request_commit = self._commits_send.send_nowait
         loaded = anyio.Event()
         self.documents[path] = document
@@ -155,6 +168,10 @@ class Room:
             loaded.set()
         self._load_errors.pop(path, None)
         document.start_relaying()
+        if self.activity is not None and self.activity.enabled:
+            size = len(document.doc.get_update())
+            kind = "document.created" if size <= 2 else "document.opened"
+            self.record(kind, path=path, bytes=size)
         self.directory.loaded(path)
         log.debug("room %r: document %r loaded", self.name, path)
         return document
@@ -218,6 +235,46 @@ class Room:
             document.close()
         self.directory.deleted(path)
         log.info("room %r: document %r deleted", self.name, path)
+
+    # -- activity --------------------------------------------------------------------------
+
+    def watch(self, activity: ActivityFeed) -> None:
+        """Report this room's activity to `activity`: joins, leaves, messages to agents."""
+        self.activity = activity
+        if not activity.enabled:
+            return
+        self.record("room.opened", process=activity.process)
+        self.presence.on_participant = self._participant_changed
+        self._watching = self.presence.messages.observe(self._messages_added)
+
+    def record(self, type: str, **fields: Any) -> None:
+        """Record an activity event of this room's session (nothing without a feed)."""
+        if self.activity is not None:
+            self.activity.record(self.name, type, session=self.session, **fields)
+
+    def _participant_changed(self, access: Access, joined: bool) -> None:
+        assert self.activity is not None
+        self.record(
+            "participant.joined" if joined else "participant.left",
+            participant=access.participant_id,
+            name=access.name,
+            kind=access.kind,
+            process=self.activity.process,
+        )
+
+    def _messages_added(self, event: Any) -> None:
+        # Runs inside the room document's commit: must never raise.
+        try:
+            participants = self.presence.entries("participants")
+            for part in event.delta:
+                for item in part.get("insert", ()):
+                    message = item.to_py() if hasattr(item, "to_py") else item
+                    if isinstance(message, dict):
+                        found = agent_event_of(message, participants)
+                        if found is not None:
+                            self.record(found[0], **found[1])
+        except Exception:  # pragma: no cover - defensive: activity never breaks a write
+            log.exception("reading the messages of room %r for activity failed", self.name)
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -308,7 +365,12 @@ class Room:
         self.closed = True
         self._changes_send.close()
         self._commits_send.close()
-        for document in self.documents.values():
+        for path, document in self.documents.items():
+            if self.activity is not None and self.activity.enabled:
+                self.record("document.closed", path=path, bytes=len(document.doc.get_update()))
             document.close()
+        if self._watching is not None:
+            self.presence.messages.unobserve(self._watching)
+            self._watching = None
         self.presence_document.stop_relaying()
         self.presence.close()

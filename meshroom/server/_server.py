@@ -38,6 +38,7 @@ from .._exceptions import MeshroomError, RoomNameError
 from .._retry import Backoff
 from ..protocol._close_codes import CloseCode
 from ..protocol._names import validate_path, validate_room
+from ._activity import ActivityFeed
 from ._budget import SendBudget
 from ._connection import Connection
 from ._heap import trim_heap
@@ -45,6 +46,7 @@ from ._hooks import Extension
 from ._limits import Limits
 from ._room import Room
 from ._serving import close_quietly, serve_connection
+from ._stats import ServerStats
 
 __all__ = ["Server"]
 
@@ -84,6 +86,13 @@ class Server:
         self.extensions: list[Extension] = sorted(
             extensions, key=lambda extension: extension.priority, reverse=True
         )
+        #: What happened in each room session, for the extensions' `on_activity` hooks.
+        self.activity = ActivityFeed(
+            self.extensions, lambda room: getattr(self._rooms.get(room), "session", None)
+        )
+        #: Relay counters, kept only when an extension reads them (``uses_stats = True``).
+        counting = any(getattr(extension, "uses_stats", False) for extension in extensions)
+        self.stats = ServerStats() if counting else None
         for extension in self.extensions:
             # An extension that opens documents by itself (a cluster's storage writer)
             # learns which server's rooms to open them in.
@@ -139,6 +148,7 @@ class Server:
 
     async def _startup(self) -> None:
         self._state = ServerState.RUNNING
+        self.activity.start(self._group)
         for extension in self.extensions:
             await extension.on_startup()
         log.info("server started (%d extensions)", len(self.extensions))
@@ -153,7 +163,9 @@ class Server:
             for room in list(self._rooms.values()):
                 await self._store_at_shutdown(room)
                 room.close()
+                room.record("room.closed", reason="shutdown")
             self._rooms.clear()
+            await self.activity.finish()  # the last events reach the hooks before they stop
         # Not inside the shield: an extension may close a task group it opened in
         # on_startup, which must be exited from the same cancel-scope nesting level.
         for extension in reversed(self.extensions):
@@ -196,6 +208,8 @@ class Server:
         if room is None:
             room = Room(name, extensions=self.extensions, max_messages=self.limits.room_messages)
             self._rooms[name] = room
+            room.stats = self.stats
+            room.watch(self.activity)
             group.start_soon(room.run_changes)
             group.start_soon(room.list_stored)
             log.info("room %r opened", name)
@@ -233,6 +247,7 @@ class Server:
                 del self._rooms[room.name]
                 room.close()
                 log.info("room %r closed", room.name)
+                room.record("room.closed", reason="idle")
                 # A trim walks the heap (milliseconds for a large one): not on the loop.
                 await anyio.to_thread.run_sync(trim_heap)
             return
@@ -327,6 +342,16 @@ class Server:
             return live_room.presence.append(from_, text=text, json=json, to=to)
         finally:
             self._release(live_room)
+
+    # -- activity --------------------------------------------------------------------------
+
+    def record_activity(self, room: str, type: str, **fields: Any) -> None:
+        """Record an activity event of `room` for the `on_activity` hooks (never waits).
+
+        For extensions (storage saves and failures) and applications; `fields` must be
+        JSON-ready and hold no secrets (docs/activity.md).
+        """
+        self.activity.record(room, type, **fields)
 
     # -- connections -----------------------------------------------------------------------
 

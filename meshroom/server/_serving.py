@@ -28,6 +28,7 @@ from ._reauth import TokenRefresh
 from ._session import Session
 
 if TYPE_CHECKING:
+    from ._activity import ActivityFeed
     from ._budget import SendBudget
     from ._hooks import Extension
     from ._limits import Limits
@@ -44,6 +45,7 @@ class ServingHost(Protocol):
     limits: Limits
     extensions: Sequence[Extension]
     send_budget: SendBudget
+    activity: ActivityFeed
     _connections: int
     _connections_per_ip: dict[str, int]
 
@@ -170,7 +172,22 @@ async def _admit(
             bucket=bucket,
         )
     except AuthenticationError as error:
-        log.info("refused %s for %r/%r: %s", client, room_name, doc_path, error.reason)
+        log.info(
+            "refused %s for %r/%r: %s",
+            client,
+            room_name,
+            doc_path,
+            error.reason,
+            extra={"room": room_name, "path": doc_path, "client": client},
+        )
+        server.activity.record(
+            room_name,
+            "auth.refused",
+            path=doc_path,
+            client=client,
+            code=int(error.code),
+            reason=error.reason,
+        )
         with suppress(Exception):
             await connection.send(encode_permission_denied(error.reason))
         await close_quietly(connection, error.code, error.reason)
@@ -214,6 +231,12 @@ async def _admit(
         room.name,
         document.path,
         " (read-only)" if access.read_only else "",
+        extra={
+            "room": room.name,
+            "path": document.path,
+            "participant": access.participant_id,
+            "client": session.client,
+        },
     )
     for extension in server.extensions:
         await extension.on_connect(payload)
@@ -237,6 +260,12 @@ async def _leave(server: ServingHost, session: Session, payload: ConnectionPaylo
             room.name,
             document.path,
             int(code),
+            extra={
+                "room": room.name,
+                "path": document.path,
+                "participant": access.participant_id,
+                "client": session.client,
+            },
         )
         for extension in server.extensions:
             try:
