@@ -174,7 +174,13 @@ async def test_agent_answers_addressed_messages_with_progress(live_server):
             with anyio.fail_after(10):
                 await ann.wait_for(answered(1))
             from_agent = [m for m in ann.messages if m["from"] == "editor"]
-            progress = [m["json"] for m in from_agent if "json" in m]
+            reports = [m["json"] for m in from_agent if "json" in m]
+            progress = [p for p in reports if p["type"] == "agent.progress"]
+            # each run ends with its report: steps, how it stopped, tool calls, tokens
+            run = reports[-1]
+            assert run["type"] == "agent.run" and run["stop"] == "answer"
+            assert (run["steps"], run["tools"], run["errors"]) == (3, 3, 0)
+            assert run["tokens"]["prompt_tokens"] > 0 and "instruction" not in run
             assert [p["tool"] for p in progress] == [
                 "read_document",
                 "list_participants",
@@ -293,7 +299,9 @@ async def test_agent_embedded_in_the_server(live_server):
                     )
                 assert str(document.get_node_by_id(pid).text) == "Ship the beta on Monday."
                 progress = [
-                    m["json"] for m in ann.messages if m["from"] == "inside" and "json" in m
+                    m["json"]
+                    for m in ann.messages
+                    if m["from"] == "inside" and m.get("json", {}).get("type") == "agent.progress"
                 ]
                 assert [p["tool"] for p in progress] == ["replace_text"]
                 with anyio.fail_after(5):

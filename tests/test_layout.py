@@ -48,6 +48,8 @@ ALLOWED: dict[str, set[str]] = {
         "meshroom.server",
         "meshroom.storage",
     },
+    "meshroom.activity": {"meshroom._exceptions", "meshroom.protocol", "meshroom.server"},
+    "meshroom.metrics": {"meshroom._exceptions", "meshroom.server"},
     "meshroom.agents": {
         "meshroom._exceptions",
         "meshroom.protocol",
@@ -69,7 +71,15 @@ MESHROOM_BASE = {"meshroom._exceptions", "meshroom._retry"}
 FORBIDDEN: dict[str, set[str]] = {
     "meshdoc": {"meshroom", "starlette", "uvicorn", "websockets", "fsspec", "redis", "openai"},
     "meshroom.protocol": {"starlette", "uvicorn", "websockets", "fsspec", "redis", "openai"},
-    "meshroom.server": {"starlette", "uvicorn", "websockets", "fsspec", "redis", "openai"},
+    "meshroom.server": {
+        "starlette",
+        "uvicorn",
+        "websockets",
+        "fsspec",
+        "redis",
+        "openai",
+        "prometheus_client",
+    },
     "meshroom.client": {"starlette", "uvicorn", "fsspec", "redis", "openai"},
 }
 

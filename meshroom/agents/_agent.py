@@ -26,6 +26,7 @@ agent's work and only the agent's.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -46,6 +47,10 @@ logger = logging.getLogger("meshroom.agents")
 
 #: Progress messages are posted as JSON room messages of this type.
 PROGRESS_TYPE = "agent.progress"
+#: With `progress`, each run ends with a JSON room message of this type: its steps, how it
+#: stopped, how long it took, its tool calls and LLM tokens. The server logs both kinds
+#: in the room's activity (docs/activity.md), whether the agent is connected or embedded.
+RUN_TYPE = "agent.run"
 
 
 @dataclass(frozen=True)
@@ -247,6 +252,8 @@ class Agent:
             agent=self,
         )
         messages = [*history, {"role": "user", "content": instruction}]
+        started = time.perf_counter()
+        calls = {"tools": 0, "errors": 0}
 
         async def on_event(event: AgentEvent) -> None:
             if self.on_event is not None:
@@ -262,9 +269,27 @@ class Agent:
                         "tool": event.name,
                         "summary": summarize_call(event.name or "", event.arguments or ""),
                         "ok": not event.error,
+                        "ms": event.ms,
                     },
                     to=on_behalf_of,
                 )
+            if event.kind == "tool_result":
+                calls["tools"] += 1
+                calls["errors"] += int(event.error)
+            if self.progress and event.kind in ("answer", "limit"):
+                report = {
+                    "type": RUN_TYPE,
+                    "steps": event.step,
+                    "stop": event.summary.removeprefix("stopped: ")
+                    if event.kind == "limit"
+                    else "answer",
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                    **calls,
+                    "tokens": event.usage or {},
+                }
+                if on_behalf_of is None:  # a run asked in code, not by a room message
+                    report["instruction"] = instruction[:200]
+                await self._post(report, to=on_behalf_of)
 
         async with self._busy:
             toolkits = self.available_toolkits()

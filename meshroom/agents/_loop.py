@@ -10,6 +10,7 @@ group; a call that writes runs alone, in the order the model gave, so
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -74,6 +75,10 @@ class AgentEvent:
     arguments: str | None = None
     error: bool = False
     content: str | None = None
+    #: How long the tool call took, in milliseconds ("tool_result").
+    ms: float | None = None
+    #: The run's LLM token usage so far ("answer" and "limit": the whole run's).
+    usage: dict[str, int] | None = None
 
 
 EventCallback = Callable[[AgentEvent], Any]
@@ -133,7 +138,16 @@ async def run_loop(
             if hasattr(outcome, "__await__"):
                 await outcome
 
+    durations: dict[int, float] = {}
+
     async def execute(item: LLMToolCall, step: int, slot: list[ToolResponse | None]) -> None:
+        started = time.perf_counter()
+        try:
+            await run_call(item, slot)
+        finally:
+            durations[id(item)] = time.perf_counter() - started
+
+    async def run_call(item: LLMToolCall, slot: list[ToolResponse | None]) -> None:
         toolkit = find_tool(toolkits, item.name)
         if toolkit is None:
             available = sorted(tool.name for kit in toolkits for tool in kit)
@@ -153,7 +167,7 @@ async def run_loop(
             if not reply.tool_calls:
                 result.text = reply.text or ""
                 result.stop_reason = "answer"
-                await emit(AgentEvent("answer", step, result.text))
+                await emit(AgentEvent("answer", step, result.text, usage=dict(result.usage)))
                 return result
             slots: list[list[ToolResponse | None]] = [[None] for _ in reply.tool_calls]
             for batch in _batches(reply.tool_calls, toolkits):
@@ -180,6 +194,7 @@ async def run_loop(
                             item.arguments,
                             error=not record.ok,
                             content=line,
+                            ms=round(durations.get(id(item), 0.0) * 1000, 2),
                         )
                     )
             # let the room peer send the edits now, before the next model request
@@ -191,5 +206,9 @@ async def run_loop(
                 )
     if scope.cancelled_caught:
         result.stop_reason = "time_limit"
-    await emit(AgentEvent("limit", result.steps, f"stopped: {result.stop_reason}"))
+    await emit(
+        AgentEvent(
+            "limit", result.steps, f"stopped: {result.stop_reason}", usage=dict(result.usage)
+        )
+    )
     return result

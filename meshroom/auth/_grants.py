@@ -34,7 +34,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Grant", "GrantMode", "match_pattern", "resolve_mode", "resolve_permissions"]
+__all__ = [
+    "Grant",
+    "GrantMode",
+    "is_admin",
+    "match_pattern",
+    "resolve_mode",
+    "resolve_permissions",
+]
 
 GrantMode = Literal["read-write", "read-only"]
 
@@ -113,6 +120,9 @@ class Grant:
     offer_tools: bool = True
     #: May call tools others offer in the room.
     call_tools: bool = True
+    #: Admin of the room: may read its activity log (``GET /rooms/{room}/activity``).
+    #: Carried in the claim as ``"admin": true``; it opens no document by itself.
+    admin: bool = False
 
     def __post_init__(self) -> None:
         _check_pattern(self.room, "room")
@@ -122,6 +132,8 @@ class Grant:
         object.__setattr__(self, "paths", paths)
         if not isinstance(self.read_only, bool):
             raise ValueError("read_only must be a boolean")
+        if not isinstance(self.admin, bool):
+            raise ValueError("admin must be a boolean")
         for permission in _PERMISSIONS:
             if not isinstance(getattr(self, permission), bool):
                 raise ValueError(f"{permission} must be a boolean")
@@ -146,6 +158,8 @@ class Grant:
     def to_claim(self) -> dict[str, Any]:
         """The JSON form carried in a token's ``grants`` claim."""
         claim: dict[str, Any] = {"room": self.room, "paths": list(self.paths), "mode": self.mode}
+        if self.admin:
+            claim["admin"] = True
         for permission in _PERMISSIONS:
             if not getattr(self, permission):
                 claim[permission] = False  # only what is off: tokens stay short
@@ -160,7 +174,7 @@ class Grant:
         """
         if not isinstance(data, Mapping):
             raise ValueError(f"a grant must be an object, not {type(data).__name__}")
-        unknown = set(data) - {"room", "paths", "mode", *_PERMISSIONS}
+        unknown = set(data) - {"room", "paths", "mode", "admin", *_PERMISSIONS}
         if unknown:
             raise ValueError(f"unknown grant fields: {', '.join(sorted(map(str, unknown)))}")
         mode = data.get("mode", "read-write")
@@ -169,6 +183,9 @@ class Grant:
         paths = data.get("paths", ["*"])
         if not isinstance(paths, list):
             raise ValueError("grant paths must be a list of patterns")
+        admin = data.get("admin", False)
+        if not isinstance(admin, bool):
+            raise ValueError("grant admin must be true or false")
         permissions = {permission: data.get(permission, True) for permission in _PERMISSIONS}
         for permission, value in permissions.items():
             if not isinstance(value, bool):
@@ -177,6 +194,7 @@ class Grant:
             room=data.get("room"),  # type: ignore[arg-type]
             paths=tuple(paths),
             read_only=mode == "read-only",
+            admin=admin,
             **permissions,
         )
 
@@ -215,6 +233,11 @@ def resolve_permissions(grants: Iterable[Grant], room: str) -> dict[str, bool]:
         field: any(getattr(grant, permission) for grant in covering)
         for permission, field in _PERMISSIONS.items()
     }
+
+
+def is_admin(grants: Iterable[Grant], room: str) -> bool:
+    """Whether one of `grants` makes its holder an admin of `room` (reads its activity)."""
+    return any(grant.admin and grant.covers_room(room) for grant in grants)
 
 
 def parse_grants(data: object) -> tuple[Grant, ...]:

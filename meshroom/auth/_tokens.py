@@ -29,7 +29,7 @@ import jwt
 from .._exceptions import AuthenticationError
 from ..protocol._close_codes import CloseCode
 from ..server._hooks import Access, ParticipantKind
-from ._grants import Grant, parse_grants, resolve_mode, resolve_permissions
+from ._grants import Grant, is_admin, parse_grants, resolve_mode, resolve_permissions
 from ._keys import KeySet, check_secret, family_of
 
 __all__ = ["TokenClaims", "TokenVerifier", "mint_token", "verify_token"]
@@ -68,6 +68,7 @@ class TokenClaims:
             name=self.name,
             kind=self.kind,
             read_only=mode == "read-only",
+            admin=is_admin(self.grants, room),
             **resolve_permissions(self.grants, room),
             attributes=dict(self.attributes),
             token_id=self.token_id,

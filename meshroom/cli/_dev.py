@@ -23,7 +23,9 @@ DEV_TOKEN_SECONDS = 8 * 3600
 
 
 def dev_token_route(secret: str) -> Route:
-    """`GET /dev/token?room=R&name=N[&id=I][&kind=agent][&read_only=1]` → `{"token": ...}`.
+    """`GET /dev/token?room=R&name=N[&id=I][&kind=agent][&read_only=1][&admin=1]` → a token.
+
+    The answer is ``{"token": ...}``; ``admin=1`` lets it read the room's activity log.
 
     `id` names the participant (the token's ``sub``); without it the token gets a new
     UUID, which the client learns when it joins (`RoomClient.participant_id`).
@@ -44,12 +46,13 @@ def dev_token_route(secret: str) -> Route:
         if participant_id is not None and len(participant_id) > 200:
             return JSONResponse({"error": "id is longer than 200 characters"}, status_code=400)
         read_only = request.query_params.get("read_only", "") in ("1", "true", "yes")
+        admin = request.query_params.get("admin", "") in ("1", "true", "yes")
         token = mint_token(
             secret=secret,
             name=name,
             kind=kind,
             participant_id=participant_id,
-            grants=[Grant(room, ["*"], read_only=read_only)],
+            grants=[Grant(room, ["*"], read_only=read_only, admin=admin)],
             expires_in=DEV_TOKEN_SECONDS,
         )
         return JSONResponse({"token": token})

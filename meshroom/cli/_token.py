@@ -68,6 +68,12 @@ def token(
     read_only: bool = typer.Option(
         False, "--read-only", help="Grant read-only access (the server drops writes)."
     ),
+    admin: bool = typer.Option(
+        False,
+        "--admin",
+        help="Also make the holder an admin of those rooms: it may read their activity "
+        "log (GET /rooms/ROOM/activity).",
+    ),
     messages: bool = typer.Option(
         True,
         "--messages/--no-messages",
@@ -137,6 +143,7 @@ def token(
                 name_,
                 paths=tuple(path),
                 read_only=read_only,
+                admin=admin,
                 messages=messages,
                 offer_tools=offer_tools,
                 call_tools=call_tools,

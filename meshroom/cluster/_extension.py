@@ -169,6 +169,9 @@ class RedisExtension(Extension):
             )
         if self._writer is not None:
             self._writer.server = server
+        attach = getattr(self.storage, "attach_server", None)
+        if attach is not None:  # saves and storage failures go to this server's activity
+            attach(server)
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ import contextlib
 import enum
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -287,6 +287,14 @@ class StorageExtension(DocumentWrites, Extension):
         await self.provider.delete(payload.room, payload.path)
 
     # -- public helpers ----------------------------------------------------------
+
+    def attach_server(self, server: Any) -> None:
+        """Report saves and storage failures to `server`'s activity (the server calls it)."""
+        self._server = server
+
+    def pending_bytes(self) -> int:
+        """Bytes of updates buffered and not yet in a log (a metrics gauge)."""
+        return sum(len(update) for doc in self._docs.values() for _, update in doc.pending)
 
     async def flush(self) -> None:
         """Append every buffered update to its log now (tests, benchmarks, checkpoints)."""

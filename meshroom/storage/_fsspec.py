@@ -6,6 +6,7 @@ Layout under the root URL (``./rooms`` by default), one folder per room::
     {root}/{room}/docs/{document path}.ydoc/log/{seq}.ylog   update log segments
     {root}/{room}/files/{user file name}                     the room's file area (`_files`)
     {root}/{room}/tmp/                                       temp files of file writes
+    {root}/{room}/activity/{session}/{seq}.alog              activity log of each room session
 
 ``{room}`` is one folder name and each segment of ``{document path}`` one
 folder, with unsafe characters percent-encoded (see `_names`): the document
@@ -31,6 +32,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from ..server._hooks import DocumentInfo
+from ._activity import FsspecActivityArea
 from ._files import FsspecFileArea
 from ._log import decode_records, encode_records
 from ._names import (
@@ -54,7 +56,7 @@ LogMode = Literal["auto", "append", "objects"]
 _sync_data = getattr(os, "fdatasync", os.fsync)
 
 
-class FsspecStorage(FsspecFileArea):
+class FsspecStorage(FsspecActivityArea, FsspecFileArea):
     """A `StorageProvider` and `FileStore` on any fsspec URL.
 
     ```py

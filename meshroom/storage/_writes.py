@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from pycrdt import merge_updates
@@ -38,6 +38,13 @@ class DocumentWrites:
     flush_interval: float
     store_attempts: int
     _backoff_policy: Backoff
+    #: The server whose activity log hears of saves and failures (`attach_server`).
+    _server: Any = None
+
+    def _record(self, room: str, type: str, **fields: Any) -> None:
+        """Record an activity event of `room` on the attached server (if any)."""
+        if self._server is not None:
+            self._server.record_activity(room, type, **fields)
 
     def _snapshot_due(self, document: TrackedDocument) -> float:
         if not document.dirty:
@@ -83,6 +90,14 @@ class DocumentWrites:
                     document.log_failures += 1
                     document.log_retry_at = self._backoff(document, "log", error)
                 else:
+                    if document.log_failures:
+                        self._record(
+                            document.room,
+                            "storage.recovered",
+                            path=document.path,
+                            what="log",
+                            after=document.log_failures,
+                        )
                     document.log_failures = 0
                     document.log_retry_at = 0.0
 
@@ -93,6 +108,14 @@ class DocumentWrites:
             document.snapshot_failures += 1
             document.snapshot_retry_at = self._backoff(document, "snapshot", error)
         else:
+            if document.snapshot_failures:
+                self._record(
+                    document.room,
+                    "storage.recovered",
+                    path=document.path,
+                    what="snapshot",
+                    after=document.snapshot_failures,
+                )
             document.snapshot_failures = 0
             document.snapshot_retry_at = 0.0
         finally:
@@ -113,6 +136,15 @@ class DocumentWrites:
             delay,
             len(document.pending),
             error,
+        )
+        self._record(
+            document.room,
+            "storage.failed",
+            path=document.path,
+            what=what,
+            attempt=failures,
+            error=str(error).splitlines()[0][:200] if str(error) else type(error).__name__,
+            buffered=len(document.pending),
         )
         return anyio.current_time() + delay
 
@@ -158,7 +190,22 @@ class DocumentWrites:
                 size = len(snapshot)
                 return snapshot
 
-            await self.provider.compact(document.room, document.path, encode)
+            started = anyio.current_time()
+            written: list[int] = []
+
+            def measured() -> bytes:
+                snapshot = encode()
+                written.append(len(snapshot))
+                return snapshot
+
+            await self.provider.compact(document.room, document.path, measured)
+            self._record(
+                document.room,
+                "document.saved",
+                path=document.path,
+                bytes=sum(written),
+                ms=round((anyio.current_time() - started) * 1000, 2),
+            )
             if document.saved is not None and not document.closed:
                 document.saved(size, time.time())
             document.stored_changes = max(document.stored_changes, covered)
