@@ -14,7 +14,7 @@ import shutil
 import signal
 import subprocess
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -95,14 +95,21 @@ class ServerProcess:
         self.process = None
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path / "rooms")
+@contextmanager
+def serving(storage: Path) -> Iterator[ServerProcess]:
+    """`meshroom serve` on a free port with its documents in `storage`, stopped after."""
+    process = ServerProcess(storage)
     process.start()
     try:
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    with serving(tmp_path / "rooms") as process:
+        yield process
 
 
 @asynccontextmanager

@@ -8,18 +8,20 @@ provider), and an agent driven through the `openai` client by a scripted model.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from test_web import (  # noqa: F401 - `server` is a fixture
+from test_web import (
     OUTPUT,
     PATH,
     ROOM,
     ServerProcess,
     chromium,
     open_page,
-    server,
+    serving,
     token,
     wait_until,
 )
@@ -46,6 +48,12 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    with serving(tmp_path / "rooms") as process:
+        yield process
+
+
 async def _offers_ui(client: RoomClient, participant: str) -> bool:
     return f"{participant}/ui" in client.toolkits
 
@@ -57,10 +65,8 @@ async def test_an_agent_asks_ann_which_title_and_uses_her_answer(server: ServerP
         answer = request.last_json()
         assert answer.get("answered") is True, request.tool_results()
         title = answer["values"]["title"]
-        return tool_calls(
-            call("insert_markdown", path=PATH, position="first_child", target_id=None,
-                 markdown=f"# {title}")  # fmt: skip
-        )
+        where = {"path": PATH, "position": "first_child", "target_id": None}
+        return tool_calls(call("insert_markdown", **where, markdown=f"# {title}"))
 
     def after_dismissal(request: Any) -> Any:
         answer = request.last_json()

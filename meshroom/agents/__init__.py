@@ -13,6 +13,7 @@ from typing import Any
 
 from ._agent import Agent as Agent
 from ._agent import AgentOrigin as AgentOrigin
+from ._delegate import agent_toolkit as agent_toolkit
 from ._embedded import EmbeddedPeer as EmbeddedPeer
 from ._exceptions import AgentError as AgentError
 from ._exceptions import LLMError as LLMError
@@ -25,6 +26,7 @@ from ._loop import AgentResult as AgentResult
 from ._loop import ToolCallRecord as ToolCallRecord
 from ._loop import run_loop as run_loop
 from ._openai import OpenAILLM as OpenAILLM
+from ._remote import RemoteToolkit as RemoteToolkit
 from ._toolkit import Toolkit as Toolkit
 from ._tools import ErrorResponse as ErrorResponse
 from ._tools import FileResponse as FileResponse
@@ -54,6 +56,7 @@ __all__ = [
     "LLMToolCall",
     "LinkResponse",
     "OpenAILLM",
+    "RemoteToolkit",
     "TextResponse",
     "Tool",
     "ToolCallRecord",
@@ -61,6 +64,7 @@ __all__ = [
     "ToolDefinitionError",
     "ToolResponse",
     "Toolkit",
+    "agent_toolkit",
     "run_loop",
     "tool",
 ]

@@ -174,6 +174,19 @@ class EmbeddedPeer:
         """Call a tool offered in the room (as `RoomClient.call_tool`)."""
         return await self._tool_calls.call(toolkit, tool, arguments or {}, timeout=timeout)
 
+    @property
+    def queues(self) -> dict[str, dict[str, Any]]:
+        """The room's work queues (as `RoomClient.queues`)."""
+        return self._live_room().presence.entries("queues")
+
+    async def send_to_queue(self, queue: str, item: Any) -> int:
+        """Add `item` to a work queue of the room (as `RoomClient.send_to_queue`)."""
+        return await self._tool_calls.queues.send(queue, item)
+
+    def consume(self, queue: str) -> Any:
+        """Take items of a work queue (as `RoomClient.consume`)."""
+        return self._tool_calls.queues.consume(queue)
+
     def send_room_call(self, call: dict[str, Any]) -> None:
         """The room's answer to us (a result, a call to run): handled in-process."""
         self._tool_calls.receive(call)

@@ -10,13 +10,16 @@ from .._retry import Backoff
 from ._calls import Offerable, RoomCallError, ToolCalls
 from ._client import ClientState, RoomClient
 from ._link import RemoteOrigin
+from ._queues import QueueItem, WorkQueues
 
 __all__ = [
     "Backoff",
     "ClientState",
     "Offerable",
+    "QueueItem",
     "RemoteOrigin",
     "RoomCallError",
     "RoomClient",
     "ToolCalls",
+    "WorkQueues",
 ]

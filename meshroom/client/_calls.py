@@ -23,6 +23,7 @@ from anyio.abc import TaskGroup
 
 from .._exceptions import ClientError, ProtocolError
 from ..protocol._calls import decode_room_call
+from ._queues import WorkQueues
 
 __all__ = ["Offerable", "RoomCallError", "ToolCalls"]
 
@@ -84,6 +85,8 @@ class ToolCalls:
         self._running: dict[int, anyio.CancelScope] = {}
         self._group: TaskGroup | None = None
         self._online = anyio.Event()
+        #: The room's work queues, whose replies share this channel.
+        self.queues = WorkQueues(send)
 
     def start(self, group: TaskGroup) -> None:
         """Run offered tools in `group` (the client's task group)."""
@@ -94,6 +97,7 @@ class ToolCalls:
     def connected(self) -> None:
         """A handshake completed: (re-)offer every toolkit offered so far."""
         self._online.set()
+        self.queues.connected()
         for toolkit in self._offered.values():
             self._send({"type": "offer", "toolkit": toolkit.offer_spec()})
 
@@ -201,7 +205,9 @@ class ToolCalls:
         self.receive(call)
 
     def receive(self, call: dict[str, Any]) -> None:
-        """Act on one room call from the server."""
+        """Act on one room call from the server (queue items and replies go to `queues`)."""
+        if self.queues.receive(call):
+            return
         kind = call.get("type")
         if kind == "result":
             waiter = self._calls.pop(call.get("id"), None)  # type: ignore[arg-type]

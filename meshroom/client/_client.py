@@ -15,8 +15,8 @@ documents, presence, tools), each method a short delegate with its documentation
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -34,6 +34,7 @@ from ._calls import Offerable, ToolCalls
 from ._documents import DocumentList, DocumentsCallback
 from ._links import DocumentLinks, socket_url
 from ._presence import MessageOutbox, check_awareness_fields, merge_awareness, room_message
+from ._queues import QueueItem
 
 if TYPE_CHECKING:
     from meshdoc import MeshDocument, MeshSchema
@@ -415,6 +416,35 @@ class RoomClient:
         """
         self._check_open()
         return await self._tool_calls.call(toolkit, tool, arguments or {}, timeout=timeout)
+
+    # -- work queues -------------------------------------------------------------------
+
+    @property
+    def queues(self) -> dict[str, dict[str, Any]]:
+        """The room's work queues: name → {length, consumers, inFlight}."""
+        return self._links.room_doc().get("queues", type=Map).to_py() or {}
+
+    async def send_to_queue(self, queue: str, item: Any) -> int:
+        """Add a JSON `item` to the room's work queue `queue`; return its id.
+
+        Raises:
+            ClientError: not connected, or the room refused it (name, size, full).
+        """
+        self._check_open()
+        return await self._tool_calls.queues.send(queue, item)
+
+    def consume(self, queue: str) -> AbstractAsyncContextManager[AsyncIterator[QueueItem]]:
+        """Take items of `queue` one at a time while the block runs; `ack` each when done::
+
+            async with client.consume("summaries") as items:
+                async for item in items:
+                    print(item.item)
+                    await item.ack()
+
+        An item not acknowledged when this client disconnects goes to another consumer.
+        """
+        self._check_open()
+        return self._tool_calls.queues.consume(queue)
 
     def _send_room_call(self, call: dict[str, Any]) -> bool:
         room = self._links.room

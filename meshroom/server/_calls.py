@@ -15,23 +15,22 @@ validates arguments against its own schema, as a local toolkit does.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import json
 import logging
-import math
 import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-import anyio
+from ._deadlines import CallDeadlines
+from ._queues import RoomQueues
 
 if TYPE_CHECKING:
-    from ._hooks import Access
+    from ._peer import CallPeer
     from ._presence import Presence
 
-__all__ = ["CallDeadlines", "CallLimits", "CallPeer", "RoomCalls"]
+__all__ = ["CallDeadlines", "CallLimits", "RoomCalls"]
 
 log = logging.getLogger("meshroom.server")
 
@@ -54,16 +53,6 @@ class CallLimits:
     max_toolkits: int = 16
     max_tools: int = 128
     max_offer_bytes: int = 256 * 1024
-
-
-class CallPeer(Protocol):
-    """A participant's end of room calls: a room-document session or an in-process peer."""
-
-    @property
-    def access(self) -> Access: ...
-
-    def send_room_call(self, call: dict[str, Any]) -> None:
-        """Deliver one room call to the participant (never blocks)."""
 
 
 @dataclass
@@ -106,6 +95,8 @@ class RoomCalls:
         self._deadlines = deadlines if deadlines is not None else CallDeadlines()
         self._offers: dict[str, _Offer] = {}
         self._calls: dict[int, _Call] = {}
+        #: The room's work queues (their calls travel the same way).
+        self.queues = RoomQueues(presence)
         #: Each caller's pending calls, by the caller's own id.
         self._by_caller: dict[int, dict[Any, int]] = {}
         self._ids = itertools.count(1)
@@ -116,6 +107,9 @@ class RoomCalls:
         """Act on one room call from `peer` (`size`: its encoded bytes). Never raises for
         bad input: the peer gets an error reply and nothing changes."""
         kind = call["type"]
+        if kind in _QUEUE_CALLS:
+            self.queues.handle(peer, call, size)
+            return
         handler = _HANDLERS.get(kind)
         if handler is None:
             self._error(peer, call, f"unknown room call type {kind!r}")
@@ -331,6 +325,7 @@ class RoomCalls:
             routed = self._calls[call_id]
             self._finish(routed)
             routed.offer.peer.send_room_call({"type": "cancel", "id": routed.id})
+        self.queues.peer_left(peer)
 
     def pending(self) -> int:
         """Calls waiting for a result."""
@@ -349,38 +344,6 @@ class RoomCalls:
             error="no result before the call's timeout",
             reason="timeout",
         )
-
-
-class CallDeadlines:
-    """The deadlines of pending calls in every room, watched by one task (`run`).
-
-    Calls arrive in transport callbacks (`meshroom serve`'s protocol) outside any task,
-    where neither anyio's clock nor a new task is available: adding a deadline is a heap
-    push and an event, and times are `time.monotonic()`'s. One task for the server, not
-    one per room: an idle room costs nothing for the calls it might get.
-    """
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, RoomCalls, int]] = []
-        self._order = itertools.count()
-        self._wake: anyio.Event | None = None
-
-    def add(self, deadline: float, calls: RoomCalls, call_id: int) -> None:
-        heapq.heappush(self._heap, (deadline, next(self._order), calls, call_id))
-        if self._wake is not None:
-            self._wake.set()
-
-    async def run(self) -> None:
-        """Until cancelled: expire each call whose deadline passed."""
-        while True:
-            self._wake = anyio.Event()
-            now = time.monotonic()
-            while self._heap and self._heap[0][0] <= now:
-                _, _, calls, call_id = heapq.heappop(self._heap)
-                calls.expire(call_id)
-            wait = self._heap[0][0] - now if self._heap else math.inf
-            with anyio.move_on_after(wait):
-                await self._wake.wait()
 
 
 def _is_id(value: Any) -> bool:
@@ -411,6 +374,7 @@ def _check_tool(tool: Any) -> dict[str, Any]:
     return checked
 
 
+_QUEUE_CALLS = frozenset({"enqueue", "consume", "ack", "stop"})
 _HANDLERS = {
     "offer": RoomCalls._offer,
     "withdraw": RoomCalls._withdraw,
