@@ -234,6 +234,7 @@ class Agent:
         *,
         on_behalf_of: str | None = None,
         history: Sequence[dict[str, Any]] = (),
+        toolkits: Sequence[Toolkit] = (),
     ) -> AgentResult:
         """Work on `instruction` until a final answer or a limit; return how it ended.
 
@@ -292,7 +293,7 @@ class Agent:
                 await self._post(report, to=on_behalf_of)
 
         async with self._busy:
-            toolkits = self.available_toolkits()
+            toolkits = [*self.available_toolkits(), *toolkits]
             return await run_loop(
                 llm=self.llm,
                 instructions=self.instructions(toolkits),
@@ -303,6 +304,29 @@ class Agent:
                 time_limit=self.time_limit,
                 on_event=on_event,
             )
+
+    def as_toolkit(self, name: str, **options: Any) -> Toolkit:
+        """This agent as a one-tool toolkit, JSON in and JSON out: offer it to the room and
+        other agents delegate to it. `options` are `agent_toolkit`'s (`description`,
+        `output_schema`, `input_schema`, `tool`)."""
+        from ._delegate import agent_toolkit
+
+        return agent_toolkit(self, name=name, **options)
+
+    async def work_queue(
+        self, queue: str, *, results: str | None = None, limit: int | None = None
+    ) -> int:
+        """Work through the room's work queue `queue`, one item at a time; return how many.
+
+        Each item (a string, or JSON shown to the model as such) is one run. The item is
+        acknowledged after its run, so one the agent did not finish (a failure, the
+        agent stopped or disconnected) goes back to the queue for another worker. With
+        `results`, ``{"item", "answer", "completed"}`` is sent to that queue after each
+        run. Stops after `limit` items, or runs until cancelled.
+        """
+        from ._worker import work_through
+
+        return await work_through(self, queue, results=results, limit=limit)
 
     async def _post(self, content: Any, *, to: str | None = None) -> None:
         if self.client is None:

@@ -24,6 +24,8 @@ from anyio.abc import TaskStatus
 
 from .._exceptions import MeshroomError
 from ._activity import agent_event_of, new_session_id
+from ._calls import RoomCalls
+from ._deadlines import CallDeadlines
 from ._directory import Directory
 from ._document import LiveDocument
 from ._hooks import (
@@ -66,7 +68,14 @@ def _listens(extension: Extension, hook_name: str = "on_change") -> bool:
 class Room:
     """Live documents and presence of one room, in one server process."""
 
-    def __init__(self, name: str, *, extensions: Sequence[Extension], max_messages: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        extensions: Sequence[Extension],
+        max_messages: int,
+        call_deadlines: CallDeadlines | None = None,
+    ) -> None:
         self.name = name
         self._extensions = extensions
         self.documents: dict[str, LiveDocument] = {}
@@ -78,6 +87,8 @@ class Room:
         #: The room document's `documents` map: stored and open documents, who has them.
         self.directory = Directory(self.presence)
         self._listed = anyio.Event()
+        #: Toolkits offered in the room and the tool calls routed between participants.
+        self.calls = RoomCalls(self.presence, deadlines=call_deadlines)
         #: Connections and server-side handles keeping the room open.
         self.holders = 0
         #: How many times a holder let go (each release restarts the grace period).

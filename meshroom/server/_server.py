@@ -41,6 +41,7 @@ from ..protocol._names import validate_path, validate_room
 from ._activity import ActivityFeed
 from ._budget import SendBudget
 from ._connection import Connection
+from ._deadlines import CallDeadlines
 from ._heap import trim_heap
 from ._hooks import Extension
 from ._limits import Limits
@@ -109,6 +110,8 @@ class Server:
         self._connections = 0
         #: The bound on bytes queued for all connections together.
         self.send_budget = SendBudget(self.limits.max_queued_bytes)
+        #: Deadlines of the tool calls routed in every room (one task watches them).
+        self._call_deadlines = CallDeadlines()
         self._group: TaskGroup | None = None
         self._state = ServerState.UNOPENED
         self._stopped: anyio.Event | None = None  # created in start(): needs a running loop
@@ -122,6 +125,7 @@ class Server:
             raise MeshroomError("A Server can only be started once.")
         async with AsyncExitStack() as stack:
             self._group = await stack.enter_async_context(anyio.create_task_group())
+            self._group.start_soon(self._call_deadlines.run)
             await self._startup()
             stack.push_async_callback(self._shutdown)
             self._exit_stack = stack.pop_all()
@@ -206,7 +210,12 @@ class Server:
         group = self._require_running()
         room = self._rooms.get(name)
         if room is None:
-            room = Room(name, extensions=self.extensions, max_messages=self.limits.room_messages)
+            room = Room(
+                name,
+                extensions=self.extensions,
+                max_messages=self.limits.room_messages,
+                call_deadlines=self._call_deadlines,
+            )
             self._rooms[name] = room
             room.stats = self.stats
             room.watch(self.activity)

@@ -251,6 +251,8 @@ async def _leave(server: ServingHost, session: Session, payload: ConnectionPaylo
         session.remove_awareness()
         if document.path:
             room.directory.closed(document.path, access.participant_id)
+        if document.path == "":
+            room.calls.peer_left(session)
         room.presence.leave(access)
         code = session.close_reason[0] if session.close_reason else CloseCode.NORMAL
         log.info(
