@@ -3,6 +3,9 @@
 Transport-agnostic: `serve()` takes any `Connection` plus the URL path, query
 and headers it arrived with. Transports are plugged in from outside:
 `meshroom.create_app(server)` wraps it as an ASGI app, `meshroom serve` runs it on uvicorn.
+Longer than 400 lines: `Server` is the one object an embedding application holds
+(lifecycle, rooms, documents, messages, activity, connections), each method short; the
+work is in `_serving`, `_room` and the modules they use.
 
 ```py
 import anyio
