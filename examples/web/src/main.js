@@ -12,6 +12,7 @@ import { showParticipants } from './presence.js'
 import { showMessages, showRecipients } from './messages.js'
 import { RoomCalls } from './room-calls.js'
 import { UI_TOOLKIT, uiToolkit } from './ui-toolkit.js'
+import { newDocumentForm, openInPage, showDocuments } from './documents.js'
 
 const FRAGMENT = 'default' // meshdoc's default fragment name, also Tiptap's default `field`
 
@@ -81,6 +82,9 @@ async function start () {
 
   const participants = roomDoc.getMap('participants')
   const messages = roomDoc.getArray('messages')
+  // The room's documents, listed by the server: open one, or create one by path.
+  showDocuments(roomDoc.getMap('documents'), document.getElementById('documents'), me.path, openInPage)
+  newDocumentForm(document.getElementById('new-document-form'), document.getElementById('new-document-path'), openInPage)
   showParticipants(participants, document.getElementById('participants'), me.participantId)
   showMessages(messages, participants, document.getElementById('messages'))
   const recipient = document.getElementById('message-to')
