@@ -147,3 +147,27 @@ async def test_delete_document(server_factory, tmp_path):
             assert again.to_xml() == ""
         # Deleting in a room nobody is in works too (and a missing path is no error).
         await server.delete_document("elsewhere", "never.md")
+
+
+async def test_the_documents_toolkit_lists_stored_documents_without_a_storage_object(
+    server_factory, tmp_path
+):
+    """An embedded agent's `list_documents` tool reads the room document: no provider given."""
+    import json
+
+    from meshroom.agents import ToolContext
+    from meshroom.agents.toolkits import documents_toolkit
+
+    provider = FsspecStorage(str(tmp_path))
+    async with server_factory(extensions=[StorageExtension(provider, debounce=0.05)]) as live:
+        async with RoomClient(live.base_url, "kept", id="writer") as writer:
+            document = await writer.open("minutes/monday")
+            document.root.append_child("paragraph").append_text("Decided: ship.")
+            with anyio.fail_after(10):
+                await writer.wait_for(lambda: writer.documents["minutes/monday"]["stored"])
+        await eventually(lambda: live.server.room("kept") is None)
+        async with EmbeddedPeer(live.server, "kept", name="Helper", id="helper") as peer:
+            toolkit = documents_toolkit()
+            context = ToolContext(room="kept", caller="helper", client=peer)
+            listed = await toolkit.execute(context, "list_documents", json.dumps({}))
+            assert listed.data == ["minutes/monday"]
