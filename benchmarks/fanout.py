@@ -15,6 +15,11 @@ port, and the driver samples its CPU time and RSS from `/proc`.
     python benchmarks/fanout.py                      # all three servers, full load
     python benchmarks/fanout.py --quick              # small load, for a smoke run
     python benchmarks/fanout.py --servers meshroom,node --json out.json
+    python benchmarks/fanout.py --servers meshroom,meshroom-observed --repeat 3
+
+`meshroom-observed` is `meshroom` with the activity log and Prometheus metrics on (the
+plain `meshroom` runs with `--no-activity`); `meshroom-disk-observed` the same with
+`--storage`. Their ratios to the plain servers are printed as `observed/plain`.
 """
 
 from __future__ import annotations
@@ -40,9 +45,13 @@ LOAD = NODE_DIR / "fanout_load.mjs"
 NODE_SERVER = NODE_DIR / "node_modules" / "@y" / "websocket-server" / "src" / "server.js"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SERVERS = ("meshroom", "meshroom-disk", "node", "pycrdt")
+#: Also runnable (not by default): the same meshroom servers with activity log and metrics on.
+OBSERVED = ("meshroom-observed", "meshroom-disk-observed")
 LABELS = {
     "meshroom": "meshroom",
     "meshroom-disk": "meshroom --storage",
+    "meshroom-observed": "meshroom + activity, metrics",
+    "meshroom-disk-observed": "meshroom --storage + activity, metrics",
     "node": "@y/websocket-server 0.1.1",
     "pycrdt": "pycrdt-websocket 0.16.5",
 }
@@ -74,11 +83,14 @@ def server_command(name: str, port: int) -> list[str]:
     if name == "meshroom-disk":
         # the same, storing to a folder: every update is fsynced to its log before relay
         return [sys.executable, str(Path(__file__).resolve()), "--serve-meshroom-disk", str(port)]
+    if name in OBSERVED:
+        flag = "--serve-meshroom-disk" if name == "meshroom-disk-observed" else "--serve-meshroom"
+        return [sys.executable, str(Path(__file__).resolve()), flag, str(port), "--observed"]
     if name == "node":
         return ["node", str(NODE_SERVER)]
     if name == "pycrdt":
         return [sys.executable, str(Path(__file__).resolve()), "--serve-pycrdt", str(port)]
-    raise ValueError(f"unknown server {name!r}: choose from {', '.join(SERVERS)}")
+    raise ValueError(f"unknown server {name!r}: choose from {', '.join(SERVERS + OBSERVED)}")
 
 
 @dataclass
@@ -251,9 +263,20 @@ def ratios(all_results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float 
     mine = all_results.get("meshroom")
     if not mine:
         return out
-    pairs = [(other, mine, theirs) for other, theirs in all_results.items() if other != "meshroom"]
+    pairs = [
+        (other, mine, theirs)
+        for other, theirs in all_results.items()
+        if other != "meshroom" and other not in OBSERVED
+    ]
     if "meshroom-disk" in all_results and "node" in all_results:
         pairs.append(("disk/node", all_results["meshroom-disk"], all_results["node"]))
+    for observed, plain in (
+        ("meshroom-observed", "meshroom"),
+        ("meshroom-disk-observed", "meshroom-disk"),
+    ):
+        if observed in all_results and plain in all_results:
+            key = "observed/plain" if plain == "meshroom" else "disk observed/plain"
+            pairs.append((key, all_results[observed], all_results[plain]))
     for other, mine, theirs in pairs:
 
         def ratio(scenario: str, keys: tuple[str, ...], mine: Any = mine, theirs: Any = theirs):
@@ -292,16 +315,23 @@ def table(all_results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(rendered)
 
 
-def serve_meshroom(port: int, storage: str | None = None) -> None:
+def serve_meshroom(port: int, storage: str | None = None, observed: bool = False) -> None:
     """`meshroom serve` (same app, transport and options; `storage`: a folder to store
-    in), with no cap on connections per address: every client connects from 127.0.0.1."""
+    in), with no cap on connections per address: every client connects from 127.0.0.1.
+    `observed`: with the activity log and metrics (`--metrics`), else `--no-activity`."""
     import functools
 
-    from meshroom import Limits, _cli_serve
+    from meshroom import Limits
+    from meshroom.cli import _serve as _cli_serve
 
     _cli_serve.Limits = functools.partial(Limits, max_connections_per_ip=0)  # type: ignore[misc]
     config = _cli_serve.ServeConfig(
-        host="127.0.0.1", port=port, log_level="warning", storage=storage
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        storage=storage,
+        activity=observed,
+        metrics=observed,
     )
     _cli_serve.run(config)
 
@@ -338,16 +368,17 @@ def main() -> None:
     parser.add_argument("--serve-pycrdt", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-meshroom", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-meshroom-disk", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--observed", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_pycrdt:
         serve_pycrdt(args.serve_pycrdt)
         return
     if args.serve_meshroom:
-        serve_meshroom(args.serve_meshroom)
+        serve_meshroom(args.serve_meshroom, observed=args.observed)
         return
     if args.serve_meshroom_disk:
         with tempfile.TemporaryDirectory(prefix="fanout-rooms-") as folder:
-            serve_meshroom(args.serve_meshroom_disk, storage=folder)
+            serve_meshroom(args.serve_meshroom_disk, storage=folder, observed=args.observed)
         return
     if args.quick:
         args.readers, args.edits, args.steady_edits, args.rooms = 5, 200, 100, 20

@@ -5,7 +5,7 @@ through the server's own auth chain for the room document; the reply is 401 for 
 missing or invalid token, 403 for a token (or an open server) without an admin grant
 for the room, and otherwise::
 
-    {"room": "team", "session": "20260105T101500Z-3f9a1c", "sessions": [...],
+    {"room": "team", "session": "20260105T101500123Z-3f9a1c", "sessions": [...],
      "events": [{"type": "participant.joined", ...}, ...], "next": 12}
 
 ``?session=ID`` picks a session (default: the latest); ``?after=N`` returns only the

@@ -23,6 +23,7 @@ does the rest.
 from __future__ import annotations
 
 import logging
+import logging.config
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ from ..server._hooks import Extension
 from ..server._limits import Limits
 from ..server._server import Server
 from . import app
+from ._logformat import TEXT_FORMAT, logging_config
+from ._observe import activity_extension, metrics_extension, observe_routes, serve_metrics_port
 from ._preflight import check_listen, check_redis_option, check_storage_option
 
 if TYPE_CHECKING:
@@ -78,6 +81,18 @@ class ServeConfig:
     redis: str | None = None
     #: Seconds a cluster's writer lease on a document lasts unrenewed (dead writer takeover).
     writer_lease: float = 10.0
+    #: Log each room session's activity through the storage provider (`meshroom.activity`).
+    activity: bool = True
+    #: Days a session's activity log is kept (None or 0: forever).
+    activity_retention_days: float | None = 30.0
+    #: Also log tool-call arguments and short results (they may quote documents).
+    activity_tool_details: bool = False
+    #: Serve Prometheus metrics at /metrics on the server's port (`meshroom.metrics`).
+    metrics: bool = False
+    #: Serve the metrics on this port instead (implies `metrics`).
+    metrics_port: int | None = None
+    #: The server's log lines: "text", or "json" (one object per line).
+    log_format: str = "text"
 
 
 def _storage_extension(url: str, config: ServeConfig) -> Extension | None:
@@ -137,6 +152,16 @@ def build_server(config: ServeConfig) -> Server:
         extensions.append(RedisExtension(config.redis, storage=storage, lease=config.writer_lease))
     elif storage is not None:
         extensions.append(storage)
+    if config.activity and storage is not None:
+        activity = activity_extension(
+            getattr(storage, "provider", None),
+            retention_days=config.activity_retention_days,
+            tool_details=config.activity_tool_details,
+        )
+        if activity is not None:
+            extensions.append(activity)
+    if config.metrics or config.metrics_port:
+        extensions.append(metrics_extension())
     limits = Limits(
         max_message_size=config.max_message_size,
         send_queue_bytes=config.send_queue_bytes,
@@ -149,7 +174,14 @@ def build_app(config: ServeConfig) -> Any:
     """The ASGI app for `config`: the server's app plus any extra routes."""
     from ..transport._asgi import create_app
 
-    return create_app(build_server(config), extra_routes=config.routes)
+    server = build_server(config)
+    return create_app(server, extra_routes=_routes(server, config))
+
+
+def _routes(server: Server, config: ServeConfig) -> list[Any]:
+    """The activity and metrics routes, then the configured ones (a static mount at / last)."""
+    metrics_here = config.metrics and not config.metrics_port
+    return [*observe_routes(server, metrics_here=metrics_here), *config.routes]
 
 
 def run(config: ServeConfig) -> None:
@@ -159,19 +191,31 @@ def run(config: ServeConfig) -> None:
     from ..transport._asgi import create_app
     from ..transport._uvicorn import uvicorn_websocket
 
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    options: dict[str, Any] = {}
+    if configure_logging(config.log_level, config.log_format):
+        options["log_config"] = logging_config(config.log_level, config.log_format)
     server = build_server(config)
+    if config.metrics_port:
+        serve_metrics_port(server, config.host, config.metrics_port)
     uvicorn.run(
-        create_app(server, extra_routes=config.routes),
+        create_app(server, extra_routes=_routes(server, config)),
         host=config.host,
         port=config.port,
         ws=uvicorn_websocket(server, ping_interval=config.ping_interval),
         log_level=config.log_level,
         lifespan="on",
         timeout_graceful_shutdown=10,
+        **options,
     )
+
+
+def configure_logging(level: str, log_format: str) -> bool:
+    """Set up the log lines (again, harmlessly); True when uvicorn must use the same config."""
+    if log_format == "json":
+        logging.config.dictConfig(logging_config(level, "json"))
+        return True
+    logging.basicConfig(level=level.upper(), format=TEXT_FORMAT)
+    return False
 
 
 def _revocation_list(path: Path | None) -> RevocationList | None:
@@ -280,6 +324,38 @@ def serve(
     log_level: str = typer.Option(
         "info", "--log-level", help="debug, info, warning, error or critical."
     ),
+    log_format: str = typer.Option(
+        "text",
+        "--log-format",
+        help="text, or json: one JSON object per line, with room and participant fields.",
+    ),
+    activity: bool = typer.Option(
+        True,
+        "--activity/--no-activity",
+        help="Log each room session's activity (joins, saves, questions to agents, agent "
+        "runs, refusals) beside its documents; read it with `meshroom log`.",
+    ),
+    activity_retention: float = typer.Option(
+        30.0,
+        "--activity-retention",
+        min=0,
+        help="Days a session's activity log is kept (0: forever).",
+    ),
+    activity_tool_details: bool = typer.Option(
+        False,
+        "--activity-tool-details",
+        help="Also log agents' tool-call arguments and results (they may quote documents).",
+    ),
+    metrics: bool = typer.Option(
+        False, "--metrics", help="Serve Prometheus metrics at /metrics (needs meshdoc[metrics])."
+    ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        min=1,
+        max=65535,
+        help="Serve the metrics on this port of --host instead of the server's own.",
+    ),
     redis: str | None = typer.Option(
         None,
         "--redis",
@@ -306,6 +382,8 @@ def serve(
             f"{storage_debounce:g} s is longer than --storage-max-delay ({storage_max_delay:g} s)",
             param_hint="--storage-debounce",
         )
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter(f"{log_format!r} is not text or json", param_hint="--log-format")
     if log_level.lower() not in _LOG_LEVELS:
         raise typer.BadParameter(
             f"{log_level!r} is not one of {', '.join(_LOG_LEVELS)}", param_hint="--log-level"
@@ -327,6 +405,8 @@ def serve(
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--secret") from None
     check_listen(host, port)
+    if metrics_port is not None:
+        check_listen(host, metrics_port)
     if storage:
         check_storage_option(storage)
     if redis is not None:
@@ -347,7 +427,15 @@ def serve(
         log_level=log_level.lower(),
         redis=redis,
         writer_lease=writer_lease,
+        activity=activity,
+        activity_retention_days=activity_retention or None,
+        activity_tool_details=activity_tool_details,
+        metrics=metrics or metrics_port is not None,
+        metrics_port=metrics_port,
+        log_format=log_format,
     )
+    # after the checks (their libraries' chatter stays out), before the warnings below
+    configure_logging(log_level.lower(), log_format)
     if dev:
         import secrets as _secrets
 

@@ -14,7 +14,7 @@ dropped and counted in `dropped`, so editing never waits for activity. With no
 `on_activity` hook at all, `record` returns at once and nothing is queued.
 
 A *session* is one stay of a room in this process: from the first connection that opened
-it to its close. Its id sorts by time (``20260105T101500Z-3f9a1c``). Events about a room
+it to its close. Its id sorts by time (``20260105T101500123Z-3f9a1c``). Events about a room
 that is not open here (a refused connection, which opens nothing) go to the process's
 own session id, so that a refusal flood never opens rooms.
 """
@@ -48,18 +48,23 @@ AGENT_RUN = "agent.run"
 
 
 def new_session_id(now: float | None = None) -> str:
-    """A new session id: its UTC start time, then random hex (sorts by start time)."""
+    """A new session id: its UTC start time to the millisecond, then random hex.
+
+    Ids sort by start time (``20260105T101500123Z-3f9a1c``: 10:15:00.123).
+    """
     moment = datetime.fromtimestamp(time.time() if now is None else now, tz=timezone.utc)
-    return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    return f"{moment:%Y%m%dT%H%M%S}{moment.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
 
 
 def session_started(session: str) -> float | None:
     """The Unix time a session id says it started at, or None if it is not one."""
+    stamp = session.split("-", 1)[0].removesuffix("Z")
     try:
-        moment = datetime.strptime(session.split("-", 1)[0], "%Y%m%dT%H%M%SZ")
+        moment = datetime.strptime(stamp[:15], "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
+        millis = int(stamp[15:] or 0)
     except ValueError:
         return None
-    return moment.replace(tzinfo=timezone.utc).timestamp()
+    return moment.timestamp() + millis / 1000
 
 
 def _listens(extension: Extension) -> bool:
