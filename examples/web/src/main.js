@@ -50,7 +50,8 @@ function watchStatus (providers, element) {
     provider.on('status', update)
     provider.on('connection-close', (event) => {
       refusal = refusal || refusalOf(event)
-      update()
+      // y-websocket emits this before it clears `wsconnecting`: read the flags after it
+      setTimeout(update, 0)
     })
   }
   update()
