@@ -18,6 +18,10 @@ bounded queue back, which is how a slow reader is detected.
 The command is assembled from `ServeConfig` so that options stay easy to add:
 a new option fills a field (an extension, a route, a mount) and `build_app`
 does the rest.
+
+Longer than 400 lines: the command's options, each with its help text, stay beside
+the `ServeConfig` fields they fill; the parts that stand alone are modules of their
+own (`_preflight` checks, `_observe` activity and metrics, `_logformat`, `_dev`).
 """
 
 from __future__ import annotations
