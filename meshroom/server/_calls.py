@@ -11,6 +11,11 @@ lists the reasons), so a caller never waits forever.
 
 The server does not run tools or read schemas beyond their shape: the offerer
 validates arguments against its own schema, as a local toolkit does.
+
+In a cluster, toolkits offered on another process are *remote offers*
+(`set_remote_offers`): their peer forwards each call to that process, which routes it
+again to its offering connection (checking sizes and keeping a deadline of its own,
+sent along as ``timeout``) and sends the result back, its reason intact.
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._deadlines import CallDeadlines
+from ._offers import CallError, check_offer
 from ._queues import RoomQueues
 
 if TYPE_CHECKING:
@@ -33,9 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["CallDeadlines", "CallLimits", "RoomCalls"]
 
 log = logging.getLogger("meshroom.server")
-
-_TOOLKIT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class _Offer:
     peer: CallPeer
     key: str
     tools: frozenset[str]
+    #: The process offering it, for an offer made on another process of a cluster.
+    process: str | None = None
 
 
 @dataclass
@@ -69,14 +74,6 @@ class _Call:
     caller: CallPeer = field(compare=False)
     caller_id: Any = field(compare=False)
     offer: _Offer = field(compare=False)
-
-
-class CallError(Exception):
-    """A call that cannot go on: `reason` is one of docs/room-document.md's reasons."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 class RoomCalls:
@@ -94,6 +91,8 @@ class RoomCalls:
         #: Where call deadlines are kept (the server's, which one task watches for every room).
         self._deadlines = deadlines if deadlines is not None else CallDeadlines()
         self._offers: dict[str, _Offer] = {}
+        #: Offers made on other processes of a cluster: process id -> key -> offer.
+        self._remote: dict[str, dict[str, _Offer]] = {}
         self._calls: dict[int, _Call] = {}
         #: The room's work queues (their calls travel the same way).
         self.queues = RoomQueues(presence)
@@ -137,7 +136,7 @@ class RoomCalls:
             raise CallError(
                 "too-large", f"an offer of {size} bytes exceeds {self.limits.max_offer_bytes}"
             )
-        entry = self._check_offer(peer, call.get("toolkit"))
+        entry = check_offer(peer.access.participant_id, call.get("toolkit"), self.limits.max_tools)
         key = f"{entry['offeredBy']}/{entry['name']}"
         owned = [offer for offer in self._offers.values() if offer.peer is peer]
         if key not in self._offers and len(owned) >= self.limits.max_toolkits:
@@ -149,31 +148,6 @@ class RoomCalls:
         self._offers[key] = _Offer(peer, key, tools)
         self._presence.set_entry("toolkits", key, entry)
         peer.send_room_call({"type": "offered", "toolkit": entry["name"]})
-
-    def _check_offer(self, peer: CallPeer, toolkit: Any) -> dict[str, Any]:
-        if not isinstance(toolkit, dict):
-            raise CallError("bad-request", "'toolkit' must be an object")
-        name = toolkit.get("name")
-        if not isinstance(name, str) or not _TOOLKIT_NAME.match(name):
-            raise CallError("bad-request", f"a toolkit name must match {_TOOLKIT_NAME.pattern}")
-        description = toolkit.get("description", "")
-        if not isinstance(description, str):
-            raise CallError("bad-request", "a toolkit's 'description' must be a string")
-        tools = toolkit.get("tools")
-        if not isinstance(tools, list) or not 1 <= len(tools) <= self.limits.max_tools:
-            raise CallError(
-                "bad-request", f"'tools' must be a list of 1 to {self.limits.max_tools} tools"
-            )
-        checked = [_check_tool(tool) for tool in tools]
-        names = [tool["name"] for tool in checked]
-        if len(set(names)) != len(names):
-            raise CallError("bad-request", "tool names must be unique in a toolkit")
-        return {
-            "name": name,
-            "description": description,
-            "offeredBy": peer.access.participant_id,
-            "tools": checked,
-        }
 
     def _withdraw(self, peer: CallPeer, call: dict[str, Any], size: int) -> None:
         name = call.get("toolkit")
@@ -188,6 +162,39 @@ class RoomCalls:
         del self._offers[offer.key]
         self._presence.remove_entry("toolkits", offer.key)
         self._end_calls_to(offer, "offerer-left", why)
+
+    def set_remote_offers(
+        self, process: str, entries: dict[str, Any], peer_for: Callable[[str], CallPeer]
+    ) -> None:
+        """Hold the toolkits another process lists (its `toolkits` entries, all of them).
+
+        A remote offer's calls go to `peer_for(key)`, which forwards them to `process`.
+        An offer that is gone, or whose tools changed, ends its pending calls with
+        ``offerer-left``. The entries are listed in the room document's `toolkits`.
+        """
+        current = self._remote.setdefault(process, {})
+        fresh: dict[str, frozenset[str]] = {}
+        for key, entry in entries.items():
+            try:
+                fresh[key] = frozenset(str(tool["name"]) for tool in entry["tools"])
+            except (KeyError, TypeError):
+                log.warning("skipping a malformed toolkit %r of process %s", key, process)
+        for key, offer in list(current.items()):
+            if fresh.get(key) != offer.tools:
+                del current[key]
+                self._end_calls_to(offer, "offerer-left", "the toolkit is no longer offered")
+        for key, tools in fresh.items():
+            if key not in current:
+                current[key] = _Offer(peer_for(key), key, tools, process)
+        if not current:
+            del self._remote[process]
+        self._presence.set_remote(process, "toolkits", {key: entries[key] for key in fresh})
+
+    def drop_remote_offers(self, process: str) -> None:
+        """Forget every toolkit of `process` (gone): its pending calls end, ``offerer-left``."""
+        for offer in self._remote.pop(process, {}).values():
+            self._end_calls_to(offer, "offerer-left", "the process offering the tool is gone")
+        self._presence.set_remote(process, "toolkits", {})
 
     def offers(self) -> dict[str, Any]:
         """The listed toolkits (as the room document's `toolkits` map holds them)."""
@@ -229,25 +236,27 @@ class RoomCalls:
         self._calls[routed.id] = routed
         pending[caller_id] = routed.id
         self._deadlines.add(routed.deadline, self, routed.id)
-        offer.peer.send_room_call(
-            {
-                "type": "call",
-                "id": routed.id,
-                "from": peer.access.participant_id,
-                "toolkit": offer.key.split("/", 1)[1],
-                "tool": tool,
-                "arguments": arguments,
-            }
-        )
+        forwarded = {
+            "type": "call",
+            "id": routed.id,
+            "from": peer.access.participant_id,
+            "toolkit": offer.key.split("/", 1)[1],
+            "tool": tool,
+            "arguments": arguments,
+        }
+        if offer.process is not None:
+            forwarded["timeout"] = timeout  # the other process keeps a deadline too
+        offer.peer.send_room_call(forwarded)
 
     def _find_offer(self, toolkit: Any) -> _Offer:
         if not isinstance(toolkit, str):
             raise CallError("bad-request", "'toolkit' must name an offered toolkit")
-        offer = self._offers.get(toolkit)
+        offers = self._all_offers()
+        offer = offers.get(toolkit)
         if offer is not None:
             return offer
         if "/" not in toolkit:
-            named = [offer for key, offer in self._offers.items() if key.endswith("/" + toolkit)]
+            named = [offer for key, offer in offers.items() if key.endswith("/" + toolkit)]
             if len(named) == 1:
                 return named[0]
             if named:
@@ -256,6 +265,16 @@ class RoomCalls:
                     "ambiguous-toolkit", f"several participants offer {toolkit!r}: {keys}"
                 )
         raise CallError("unknown-toolkit", f"nobody offers a toolkit {toolkit!r}")
+
+    def _all_offers(self) -> dict[str, _Offer]:
+        """Every offer by key: this process's first, then other processes' (by id)."""
+        if not self._remote:
+            return self._offers
+        offers: dict[str, _Offer] = {}
+        for process in sorted(self._remote, reverse=True):
+            offers.update(self._remote[process])
+        offers.update(self._offers)
+        return offers
 
     def _result(self, peer: CallPeer, call: dict[str, Any], size: int) -> None:
         routed = self._calls.get(call.get("id"))  # type: ignore[arg-type]
@@ -274,8 +293,11 @@ class RoomCalls:
         if "error" in call:
             error = call["error"] if isinstance(call["error"], str) else json.dumps(call["error"])
             details = call.get("details")
+            reason = "tool-error"
+            if routed.offer.process is not None and isinstance(call.get("reason"), str):
+                reason = call["reason"]  # the other process's own verdict (a timeout there…)
             self._reply_result(
-                routed.caller, routed.caller_id, error=error, reason="tool-error", details=details
+                routed.caller, routed.caller_id, error=error, reason=reason, details=details
             )
             return
         routed.caller.send_room_call(
@@ -348,30 +370,6 @@ class RoomCalls:
 
 def _is_id(value: Any) -> bool:
     return isinstance(value, (str, int)) and not isinstance(value, bool)
-
-
-def _check_tool(tool: Any) -> dict[str, Any]:
-    if not isinstance(tool, dict):
-        raise CallError("bad-request", "each tool must be an object")
-    name = tool.get("name")
-    if not isinstance(name, str) or not _TOOL_NAME.match(name):
-        raise CallError("bad-request", f"a tool name must match {_TOOL_NAME.pattern}")
-    description = tool.get("description", "")
-    if not isinstance(description, str):
-        raise CallError("bad-request", f"tool {name!r}: 'description' must be a string")
-    schema = tool.get("inputSchema")
-    if not isinstance(schema, dict) or schema.get("type") != "object":
-        raise CallError("bad-request", f"tool {name!r}: 'inputSchema' must be an object schema")
-    checked = {"name": name, "description": description, "inputSchema": schema}
-    output = tool.get("outputSchema")
-    if output is not None:
-        if not isinstance(output, dict):
-            raise CallError("bad-request", f"tool {name!r}: 'outputSchema' must be an object")
-        checked["outputSchema"] = output
-    extra = set(tool) - {"name", "description", "inputSchema", "outputSchema"}
-    if extra:
-        raise CallError("bad-request", f"tool {name!r}: unknown fields {sorted(extra)}")
-    return checked
 
 
 _QUEUE_CALLS = frozenset({"enqueue", "consume", "ack", "stop"})

@@ -135,8 +135,8 @@ class Directory:
         return sorted(entry.open) + ["(server)"] * (entry.anonymous > 0)
 
     def entries(self) -> dict[str, dict[str, Any]]:
-        """Path -> the entry clients see, as plain data."""
-        return {path: entry.shape() for path, entry in sorted(self._entries.items())}
+        """Path -> the entry clients see, as plain data (in a cluster, every process's)."""
+        return dict(sorted(self._presence.entries(DOCUMENTS).items()))
 
     def _publish(self, path: str) -> None:
         self._presence.set_entry(DOCUMENTS, path, self._entries[path].shape())

@@ -11,8 +11,10 @@ entry's fields)::
 
 The server owns the maps: a participant appears with their first connection to
 any document of the room and disappears with their last; the other maps follow
-what the server knows (`set_entry`, `remove_entry`). Clients may only append
-messages, signed with their own participant id. A client update
+what the server knows (`set_entry`, `remove_entry`). In a cluster, the other processes'
+entries are held beside this process's own (`set_remote`, `drop_remote`) and the maps
+show their union (`_union`). Clients may only append messages, signed with their own
+participant id. A client update
 is first checked on a scratch copy of the document (a mirror kept up to date, so
 a check costs what the update changes, not what the room holds): one that deletes messages or
 adds other shared types is refused and never touches the live document. One that
@@ -20,6 +22,10 @@ writes participants or appends messages it may not (a forgery, or the stale room
 document a client kept across a server restart) is applied and repaired in the
 same transaction, so nobody ever sees the forged state and the client's later
 updates, which build on it, still apply.
+
+Longer than 400 lines: writing the server maps, checking client updates against them and
+repairing forgeries all read the same authoritative entries, so they stay in one class
+(the rules that combine processes' entries are in `_union`, the scratch copy below).
 
 ```js
 // In a browser, with the unmodified y-websocket provider:
@@ -39,6 +45,7 @@ from typing import Any
 from pycrdt import Array, Doc, Map, TransactionEvent
 
 from ._hooks import Access
+from ._union import MISSING, MapUnion
 
 __all__ = ["Presence", "check_message"]
 
@@ -100,9 +107,15 @@ class Presence:
         self._connections: dict[str, int] = {}
         #: Told ``(access, joined)`` when a participant appears or goes (activity).
         self.on_participant: Callable[[Access, bool], None] | None = None
-        #: The authoritative entries of each server map (what the shared maps must hold).
+        #: This process's entries and the other processes' (in a cluster), per map.
+        self._union = MapUnion(SERVER_MAPS)
+        #: The authoritative entries of each server map (what the shared maps must hold):
+        #: the union of this process's and the other processes' entries.
         self._owned: dict[str, dict[str, Any]] = {name: {} for name in SERVER_MAPS}
-        self._entries = self._owned["participants"]
+        #: Counts changes of this process's own entries (the cluster republishes on one).
+        self.version = 0
+        #: Told (no arguments) after this process's own entries changed.
+        self.on_local_change: Callable[[], None] | None = None
         #: A mirror of `doc` client updates are checked on first; None until needed
         #: (and after a refused update, which it holds but `doc` does not).
         self._scratch: _Scratch | None = None
@@ -128,6 +141,8 @@ class Presence:
                 "joinedAt": _now_ms(),
                 "attributes": dict(access.attributes),
             }
+            if self._union.process is not None:
+                entry["process"] = self._union.process
             self.set_entry("participants", access.participant_id, entry)
             if self.on_participant is not None:
                 self.on_participant(access, True)
@@ -143,26 +158,80 @@ class Presence:
         if self.on_participant is not None:
             self.on_participant(access, False)
 
+    @property
+    def process(self) -> str | None:
+        """This process's id in a cluster (None: not in one), named by its participants."""
+        return self._union.process
+
+    def set_process(self, process: str) -> None:
+        """Join a cluster as `process`: this process's participants name it (``process``)."""
+        self._union.process = process
+        for key, entry in list(self._union.local["participants"].items()):
+            if isinstance(entry, dict) and entry.get("process") != process:
+                self.set_entry("participants", key, {**entry, "process": process})
+
     def set_entry(self, root: str, key: str, value: Any) -> None:
-        """Write `key` of the server map `root` (what clients may not change)."""
-        owned = self._owned[root]
-        if owned.get(key) == value and key in owned:
+        """Write this process's `key` of the server map `root` (what clients may not change)."""
+        local = self._union.local[root]
+        if key in local and local[key] == value:
             return
-        owned[key] = value
-        with self.doc.transaction(origin=SERVER_ORIGIN):
-            self.maps[root][key] = value
+        local[key] = value
+        self._local_changed()
+        self._refresh(root, (key,))
 
     def remove_entry(self, root: str, key: str) -> None:
-        """Remove `key` from the server map `root` (nothing if absent)."""
-        self._owned[root].pop(key, None)
-        shared = self.maps[root]
-        if key in shared:
-            with self.doc.transaction(origin=SERVER_ORIGIN):
-                del shared[key]
+        """Remove this process's `key` from the server map `root` (nothing if absent)."""
+        if self._union.local[root].pop(key, MISSING) is not MISSING:
+            self._local_changed()
+        self._refresh(root, (key,))
+
+    def set_remote(self, process: str, root: str, entries: dict[str, Any]) -> None:
+        """Hold another process's entries of map `root` (all of them: the others go)."""
+        self._refresh(root, self._union.set_remote(process, root, entries))
+
+    def drop_remote(self, process: str) -> None:
+        """Forget another process's entries (it left the room, or stopped answering)."""
+        for root, keys in self._union.drop_remote(process).items():
+            self._refresh(root, keys)
+
+    def remote_processes(self) -> list[str]:
+        """The other processes whose entries are held."""
+        return self._union.processes()
 
     def entries(self, root: str) -> dict[str, Any]:
-        """The server's entries of map `root`, as plain data (a copy)."""
+        """The entries of map `root` the room document shows, as plain data (a copy)."""
         return dict(self._owned[root])
+
+    def local_entries(self, root: str) -> dict[str, Any]:
+        """This process's own entries of map `root` (what a cluster publishes), a copy."""
+        return dict(self._union.local[root])
+
+    def _local_changed(self) -> None:
+        self.version += 1
+        if self.on_local_change is not None:
+            self.on_local_change()
+
+    def _refresh(self, root: str, keys: Any) -> None:
+        """Write the union's entries of `keys` into the shared map, in one transaction."""
+        owned, shared = self._owned[root], self.maps[root]
+        changes: list[tuple[str, Any]] = []
+        for key in keys:
+            value = self._union.value(root, key)
+            if value is MISSING:
+                owned.pop(key, None)
+                if key in shared:
+                    changes.append((key, MISSING))
+            elif key not in owned or owned[key] != value:
+                owned[key] = value
+                changes.append((key, value))
+        if not changes:
+            return
+        with self.doc.transaction(origin=SERVER_ORIGIN):
+            for key, value in changes:
+                if value is MISSING:
+                    del shared[key]
+                else:
+                    shared[key] = value
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Participants as plain data."""
@@ -193,6 +262,27 @@ class Presence:
             self.messages.append(message)
         self.trim()
         return message
+
+    def add_messages(
+        self, messages: list[dict[str, Any]], *, origin: Any, at_start: bool = False
+    ) -> int:
+        """Append messages posted elsewhere (another process of a cluster), as they are.
+
+        Each keeps its own ``from`` and ``time``; `origin` is the transaction's, so the
+        caller can tell these from local ones. `at_start` puts them before the messages
+        already here (an older history, replayed when the room opens). A malformed one
+        is skipped. Returns how many were added.
+        """
+        valid = [message for message in messages if check_message(message) is None]
+        if valid:
+            with self.doc.transaction(origin=origin):
+                if at_start:
+                    for index, message in enumerate(valid):
+                        self.messages.insert(index, message)
+                else:
+                    self.messages.extend(valid)
+            self.trim()
+        return len(valid)
 
     def trim(self) -> None:
         """Drop the oldest messages beyond `max_messages`."""
