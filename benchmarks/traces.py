@@ -1,9 +1,12 @@
 """Replay real editing traces through meshdoc's text API, raw pycrdt and Yjs, side by side.
 
-    python benchmarks/traces.py [TRACE.json.gz ...] [--json OUT]
+    python benchmarks/traces.py [TRACE.json.gz | SYNTHETIC ...] [--repeat N] [--json OUT]
     python benchmarks/traces.py --growth [SIZE ...] [--edits N] [--json OUT]
 
-Without files, every trace in `data/traces/` is replayed. Times
+Without arguments, every trace in `data/traces/` is replayed, then the synthetic traces
+(`SYNTHETIC`: random-1k, random-5k, random-20k, bursts-10k), made here from a fixed seed:
+short traces are where fixed costs (the first transaction, warm-up, encoding, the cost of
+a transaction itself) show, which the long recorded ones hide. Times
 are CPU seconds (process time, so that other load on the machine does not count), the best of
 `--repeat` runs for Python (default 1) and of at least 3 for Yjs (warm JIT). Each
 trace runs three times: through `TextNode` in a `MeshDocument` (one transaction per trace
@@ -195,11 +198,80 @@ def trace_name(path: Path) -> str:
     return path.name.removesuffix(".gz").removesuffix(".json")
 
 
-def bench(path: Path, repeat: int = 1) -> dict[str, Any]:
+#: name -> (edits, burst length): random-N are N edits, each its own transaction, at random
+#: places; bursts-N are N one-character transactions typed in bursts at random places.
+SYNTHETIC = {
+    "random-1k": (1_000, 1),
+    "random-5k": (5_000, 1),
+    "random-20k": (20_000, 1),
+    "bursts-10k": (10_000, 40),
+}
+
+
+def synthetic_trace(name: str, seed: int = 22) -> dict[str, Any]:
+    """A sequential trace made from a fixed seed (same file format as `data/traces/`).
+
+    random-N: three inserts (1 to 8 characters) to one delete (1 to 4), each its own
+    transaction, at uniformly random positions. bursts-N: typing bursts of about `burst`
+    keystrokes, one transaction each (a backspace one time in eight), each burst at a random
+    place: a person typing, where each keystroke's own transaction is the cost.
+    """
+    import random
+
+    edits, burst = SYNTHETIC[name]
+    rng = random.Random(f"{name}:{seed}")
+    text = ""
+    txns: list[dict[str, Any]] = []
+    alphabet = "abcdefghijklmnopqrstuvwxyz     \n"
+    while len(txns) < edits:
+        if burst == 1:
+            if text and rng.random() < 0.25:
+                pos = rng.randrange(len(text))
+                n = min(rng.randint(1, 4), len(text) - pos)
+                patch = [pos, n, ""]
+            else:
+                s = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
+                patch = [rng.randint(0, len(text)), 0, s]
+            text = text[: patch[0]] + patch[2] + text[patch[0] + patch[1] :]
+            txns.append({"patches": [patch]})
+            continue  # (`_replayed` spells the end text)
+        pos = rng.randint(0, len(text))
+        for _ in range(rng.randint(burst // 2, burst * 3 // 2)):
+            if pos and rng.random() < 0.125:
+                patch = [pos - 1, 1, ""]
+                pos -= 1
+            else:
+                patch = [pos, 0, rng.choice(alphabet)]
+                pos += 1
+            text = text[: patch[0]] + patch[2] + text[patch[0] + patch[1] :]
+            txns.append({"patches": [patch]})
+    return _replayed({"startContent": "", "txns": txns[:edits]})
+
+
+def _replayed(trace: dict[str, Any]) -> dict[str, Any]:
+    text = trace["startContent"]
+    for txn in trace["txns"]:
+        for pos, deleted, inserted in txn["patches"]:
+            text = text[:pos] + inserted + text[pos + deleted :]
+    trace["endContent"] = text
+    return trace
+
+
+def load(source: Path | str) -> tuple[str, dict[str, Any], Path | None]:
+    """A trace by file or synthetic name: (name, trace, its file if it has one)."""
+    if isinstance(source, str) and source in SYNTHETIC:
+        return source, synthetic_trace(source), None
+    path = Path(source)
     with gzip.open(path, "rt", encoding="utf-8") as f:
-        trace = json.load(f)
+        return trace_name(path), json.load(f), path
+
+
+def bench(source: Path | str, repeat: int = 1) -> dict[str, Any]:
+    import tempfile
+
+    name, trace, path = load(source)
     ops = sum(len(txn["patches"]) for txn in trace["txns"])
-    row: dict[str, Any] = {"trace": trace_name(path), "ops": ops}
+    row: dict[str, Any] = {"trace": name, "ops": ops, "txns": len(trace["txns"])}
     for engine in ("meshdoc", "pycrdt"):
         best = float("inf")
         for _ in range(repeat):
@@ -208,11 +280,21 @@ def bench(path: Path, repeat: int = 1) -> dict[str, Any]:
                 raise SystemExit(f"{engine} replay of {path.name} did not reach endContent")
             best = min(best, seconds)
         row[f"{engine}_s"] = round(best, 4)
-    yjs = replay_yjs(path, max(3, repeat))
+    if path is None:  # a synthetic trace: Node reads it from a file like the others
+        with tempfile.NamedTemporaryFile(suffix=".json.gz", delete=False) as f:
+            f.write(gzip.compress(json.dumps(trace).encode()))
+        try:
+            yjs = replay_yjs(Path(f.name), max(3, repeat))
+        finally:
+            Path(f.name).unlink()
+    else:
+        yjs = replay_yjs(path, max(3, repeat))
     if not yjs["ok"]:
-        raise SystemExit(f"Yjs replay of {path.name} did not reach endContent")
+        raise SystemExit(f"Yjs replay of {name} did not reach endContent")
     row["yjs_s"] = round(yjs["seconds"], 4)
     row["ratio"] = round(row["meshdoc_s"] / max(yjs["seconds"], 1e-9), 2)
+    for engine in ("meshdoc", "yjs"):  # per edit: per patch of the trace
+        row[f"{engine}_us_per_edit"] = round(row[f"{engine}_s"] / max(ops, 1) * 1e6, 2)
     return row
 
 
@@ -283,19 +365,25 @@ def print_growth(rows: list[dict[str, Any]]) -> None:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    header = f"{'trace':<26} {'ops':>8} {'meshdoc s':>10} {'pycrdt s':>9} {'Yjs s':>7} {'ratio':>6}"
+    header = (
+        f"{'trace':<26} {'ops':>8} {'meshdoc s':>10} {'pycrdt s':>9} {'Yjs s':>7} {'ratio':>6}"
+        f" {'meshdoc us/edit':>16} {'Yjs us/edit':>12}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         print(
             f"{r['trace']:<26} {r['ops']:>8} {r['meshdoc_s']:>10.3f} {r['pycrdt_s']:>9.3f}"
-            f" {r['yjs_s']:>7.3f} {r['ratio']:>6.2f}"
+            f" {r['yjs_s']:>7.3f} {r['ratio']:>6.2f} {r['meshdoc_us_per_edit']:>16.2f}"
+            f" {r['yjs_us_per_edit']:>12.2f}"
         )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("traces", nargs="*", type=Path, help="trace files (.json.gz)")
+    parser.add_argument(
+        "traces", nargs="*", type=Path, help="trace files (.json.gz) or synthetic trace names"
+    )
     parser.add_argument("--json", type=Path, help="write the rows as JSON to this file")
     parser.add_argument(
         "--repeat", type=int, default=1, help="Python runs per engine, best kept (Yjs: 3+)"
@@ -320,12 +408,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             args.json.write_text(json.dumps(growth, indent=2) + "\n")
         return 0
-    paths = args.traces or sorted(TRACES.glob("*.json.gz"))
+    paths: list[Path | str] = list(args.traces) or [*sorted(TRACES.glob("*.json.gz")), *SYNTHETIC]
     if not paths:
         raise SystemExit(f"no traces given and none found in {TRACES}")
     rows = []
     for path in paths:
-        rows.append(bench(path, args.repeat))
+        rows.append(bench(str(path) if str(path) in SYNTHETIC else path, args.repeat))
         print(f"done: {rows[-1]}", file=sys.stderr, flush=True)
     print_table(rows)
     if args.json:
