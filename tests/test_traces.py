@@ -79,6 +79,16 @@ def test_automerge_paper_prefix_matches_a_python_string(bench):
     assert text == expected
 
 
+@pytest.mark.parametrize("name", ["random-1k", "random-5k", "bursts-10k"])
+def test_synthetic_traces_are_fixed_and_replay_to_their_end(bench, name):
+    trace = bench.synthetic_trace(name)
+    assert trace == bench.synthetic_trace(name)  # the same trace every run
+    assert len(trace["txns"]) == bench.SYNTHETIC[name][0]
+    assert all(len(txn["patches"]) == 1 for txn in trace["txns"])
+    _, text = bench.replay(trace, "meshdoc")
+    assert text == trace["endContent"] and len(text) > 1000
+
+
 def test_replay_refuses_a_concurrent_trace_whose_agent_history_is_out_of_order(bench):
     trace = {
         "kind": "concurrent",
@@ -120,8 +130,19 @@ def test_benchmark_command_prints_table_and_writes_json(tmp_path):
     rows = json.loads(out.read_text())
     assert [r["trace"] for r in rows] == ["tiny", "forked"]
     for row in rows:
-        assert set(row) == {"trace", "ops", "meshdoc_s", "pycrdt_s", "yjs_s", "ratio"}
+        assert set(row) == {
+            "trace",
+            "ops",
+            "txns",
+            "meshdoc_s",
+            "pycrdt_s",
+            "yjs_s",
+            "ratio",
+            "meshdoc_us_per_edit",
+            "yjs_us_per_edit",
+        }
         assert all(isinstance(row[k], float) and row[k] >= 0 for k in ("meshdoc_s", "yjs_s"))
+        assert row["meshdoc_us_per_edit"] == round(row["meshdoc_s"] / row["ops"] * 1e6, 2)
     assert rows[0]["ops"] == sum(len(t["patches"]) for t in trace["txns"])
     assert "meshdoc s" in proc.stdout and "forked" in proc.stdout
 
