@@ -10,7 +10,12 @@ Like y-redis and Hocuspocus' Redis extension, any process can serve any room:
   the document's writer logs it to storage first and publishes it right after;
 - every document edited anywhere is written to storage by one process with
   storage, chosen per document and taken over when it dies (`_writer`, `_lease`);
-- awareness travels in a second, capped stream per document (see `_awareness`).
+- awareness travels in a second, capped stream per document (see `_awareness`);
+- each room's participants, toolkits, documents and messages are shared (`_rooms`).
+
+Longer than 400 lines: this is the one object that wires the cluster's parts to the
+server's hooks and holds its options; each hook is short, the work is in the modules
+named above.
 """
 
 from __future__ import annotations
@@ -23,13 +28,20 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ..server._hooks import ChangePayload, Extension, LoadDocumentPayload, StoreDocumentPayload
+from ..server._hooks import (
+    ChangePayload,
+    ConnectionPayload,
+    Extension,
+    LoadDocumentPayload,
+    StoreDocumentPayload,
+)
 from ._awareness_outbox import AwarenessOutbox
 from ._followed import REDIS_ORIGIN, Followed
 from ._journal import StreamJournal
 from ._lease import Leases
 from ._publisher import UpdatePublisher
 from ._reader import StreamReader
+from ._rooms import RoomSharing
 from ._streams import awareness_key, document_key, member_of
 from ._writer import WriterRole
 
@@ -71,6 +83,11 @@ class RedisExtension(Extension):
         awareness_timeout: seconds after which another process's client that stopped
             renewing its awareness (y-websocket renews every 15 s) counts as gone.
         awareness_maxlen: entries kept (about) in a document's awareness stream.
+        heartbeat: seconds between two writes of this process's view of each room
+            (participants, toolkits, documents), besides one on every change.
+        liveness_timeout: seconds after which another process whose views stopped being
+            renewed counts as gone: its participants, toolkits and open documents leave
+            the rooms, and calls pending on its toolkits end with ``offerer-left``.
     """
 
     priority = 500  # after other loaders, before other extensions (1000 with storage)
@@ -89,6 +106,8 @@ class RedisExtension(Extension):
         shutdown_timeout: float = 10.0,
         awareness_timeout: float = 30.0,
         awareness_maxlen: int = 1000,
+        heartbeat: float = 1.0,
+        liveness_timeout: float = 5.0,
         **removed: Any,
     ) -> None:
         if "storage_writer" in removed:
@@ -104,12 +123,14 @@ class RedisExtension(Extension):
             raise ValueError(f"stream_prefix must be a non-empty word, got {stream_prefix!r}")
         if compact_after < 1:
             raise ValueError(f"compact_after must be >= 1, got {compact_after}")
-        timings = (block, lease, claim_interval, writer_idle, awareness_timeout)
+        timings = (block, lease, claim_interval, writer_idle, awareness_timeout, heartbeat)
         if min(timings) <= 0 or awareness_maxlen < 1 or shutdown_timeout < 0:
             raise ValueError(
-                "block, lease, claim_interval, writer_idle, awareness_timeout and "
+                "block, lease, claim_interval, writer_idle, awareness_timeout, heartbeat and "
                 "awareness_maxlen must be > 0"
             )
+        if liveness_timeout <= heartbeat:
+            raise ValueError("liveness_timeout must be longer than heartbeat")
         self.url = url
         self.storage = storage
         if storage is not None:
@@ -123,6 +144,8 @@ class RedisExtension(Extension):
         self.shutdown_timeout = shutdown_timeout
         self.awareness_timeout = awareness_timeout
         self.awareness_maxlen = awareness_maxlen
+        self.heartbeat = heartbeat
+        self.liveness_timeout = liveness_timeout
         self._token = uuid.uuid4().hex
         self._wake_key = f"{stream_prefix}:wake:{self._token}"
         self._redis: Any = None
@@ -136,6 +159,7 @@ class RedisExtension(Extension):
         self._leases: Leases | None = None
         self._reader: StreamReader | None = None
         self._writer: WriterRole | None = None
+        self._sharing: RoomSharing | None = None
 
     # -- introspection ---------------------------------------------------------------------
 
@@ -169,6 +193,8 @@ class RedisExtension(Extension):
             )
         if self._writer is not None:
             self._writer.server = server
+        if self._sharing is not None:
+            self._sharing.server = server
         attach = getattr(self.storage, "attach_server", None)
         if attach is not None:  # saves and storage failures go to this server's activity
             attach(server)
@@ -212,6 +238,16 @@ class RedisExtension(Extension):
         self._group.start_soon(self._publisher.run)
         self._group.start_soon(self._reader.run)
         self._group.start_soon(self._awareness.run)
+        self._sharing = RoomSharing(
+            self._redis,
+            prefix=self.stream_prefix,
+            process=self._token,
+            heartbeat=self.heartbeat,
+            timeout=self.liveness_timeout,
+            block=self.block,
+        )
+        self._sharing.server = self._server
+        self._group.start_soon(self._sharing.run)
         if self.storage is not None:
             self._writer = WriterRole(
                 client=self._redis,
@@ -236,6 +272,10 @@ class RedisExtension(Extension):
 
     async def on_shutdown(self) -> None:
         """Publish what is queued, stop following, store, give leases back, disconnect."""
+        if self._sharing is not None:
+            with anyio.move_on_after(5):
+                await self._sharing.outbox.drain()  # results and messages queued
+                await self._sharing.close()
         if self._group is not None and self._exit_stack is not None:
             await self._drain()
             self._group.cancel_scope.cancel()
@@ -324,6 +364,11 @@ class RedisExtension(Extension):
         assert self._publisher is not None
         self._publisher.put(followed.key, bytes(payload.update), followed.token)
         followed.since_compaction += 1
+
+    async def on_connect(self, payload: ConnectionPayload) -> None:
+        """Share the connection's room with the other processes (from its first connection)."""
+        if self._sharing is not None:
+            self._sharing.track(payload.room)
 
     async def on_store_document(self, payload: StoreDocumentPayload) -> None:
         """Store the document (as its writer), then compact its stream.

@@ -16,12 +16,16 @@ __all__ = [
     "Entry",
     "after",
     "awareness_key",
+    "calls_channel",
     "decode_entry",
     "document_key",
     "encode_entry",
     "lease_key",
     "member_of",
     "parse_member",
+    "room_messages_key",
+    "room_views_key",
+    "views_channel",
     "writers_key",
 ]
 
@@ -58,6 +62,26 @@ def writers_key(prefix: str) -> str:
 def lease_key(prefix: str, member: str) -> str:
     """The lease naming the one process that writes `member` (a `member_of`) to storage."""
     return f"{prefix}:writer:{member}"
+
+
+def room_views_key(prefix: str, room: str) -> str:
+    """The hash of what each process serving `room` lists (field: process id)."""
+    return f"{prefix}:room:{quote(room, safe='')}"
+
+
+def room_messages_key(prefix: str, room: str) -> str:
+    """The capped stream of `room`'s messages, from every process."""
+    return f"{prefix}:messages:{quote(room, safe='')}"
+
+
+def views_channel(prefix: str) -> str:
+    """The channel on which a process says its view of a room changed."""
+    return f"{prefix}:rooms"
+
+
+def calls_channel(prefix: str, process: str) -> str:
+    """The channel on which `process` receives room calls forwarded to it."""
+    return f"{prefix}:calls:{process}"
 
 
 @dataclass(frozen=True)

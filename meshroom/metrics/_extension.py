@@ -166,7 +166,7 @@ class MetricsExtension(Extension, Collector):
         kinds: Counter[str] = Counter({"person": 0, "agent": 0})
         held = 0
         for room in rooms:
-            for entry in room.presence.entries("participants").values():
+            for entry in room.presence.local_entries("participants").values():  # connected here
                 kinds[str(entry.get("kind", "person"))] += 1
             held += sum(document.unwritten_bytes for document in room.documents.values())
         family = GaugeMetricFamily(
