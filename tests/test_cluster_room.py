@@ -70,6 +70,13 @@ async def test_participants_and_messages_are_the_same_on_both_processes(redis_ur
         assert seen_on_b["participants"]["ann"]["process"] == a.extension.token
         assert {entry["process"] for entry in seen_on_b["participants"].values()} == processes
 
+        # The union is what a forgery is repaired to: A's participant stays listed on B.
+        await bob.request("forge", key="ann", value={"name": "Mallory"})
+        await bob.request("forge", key="eve", value={"name": "Eve"})
+        await anyio.sleep(0.3)
+        repaired = await bob.wait_for(lambda s: set(s["participants"]) == both)
+        assert repaired["participants"] == seen_on_b["participants"]
+
         message = {"from": "ann", "to": None, "text": "hello from A", "time": 1234}
         await ann.request("push", message=message)
         got = await bob.wait_for(lambda s: s["messages"])
