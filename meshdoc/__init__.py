@@ -35,7 +35,15 @@ from .text import (
     decode_sticky_position,
     encode_sticky_position,
 )
-from .tree import DocumentEvent, Element, MeshDocument, Subscription, UndoManager
+from .tree import (
+    DocumentEvent,
+    Element,
+    MeshDocument,
+    Subscription,
+    Suggester,
+    Suggestion,
+    UndoManager,
+)
 
 __all__ = [
     "DEFAULT_MARKS",
@@ -56,6 +64,8 @@ __all__ = [
     "StickyRange",
     "StructureError",
     "Subscription",
+    "Suggester",
+    "Suggestion",
     "TextNode",
     "TextRangeError",
     "TransactionError",

@@ -6,11 +6,17 @@ Strict means what LLM structured-output APIs demand: every object says
 element type is one ``$defs`` entry so the children of an element refer to
 their allowed tags with ``$ref`` (recursion included). Text runs live in
 ``$defs/$text``: a list of ``{"insert": str, "marks": [{name: attrs}]}``.
+
+``suggestions=True`` adds what pending suggestions write (`_suggestion`): their two marks
+and an optional ``$suggestion`` key on each element body (optional because only suggested
+elements carry it, so that form is not strict).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from ._suggestion import SUGGESTION_ATTRIBUTE, SUGGESTION_MARKS, suggestion_json_schema
 
 if TYPE_CHECKING:
     from ._types import ElementType, MarkType, SchemaView, ValueProperty
@@ -52,7 +58,9 @@ def _mark_schema(mark: MarkType) -> dict[str, Any]:
     return _strict_object({mark.name: attrs}, mark.description)
 
 
-def _body(schema: SchemaView, element: ElementType, *, with_id: bool) -> dict[str, Any]:
+def _body(
+    schema: SchemaView, element: ElementType, *, with_id: bool, suggestions: bool = False
+) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     if with_id:
         properties["$id"] = {
@@ -75,17 +83,20 @@ def _body(schema: SchemaView, element: ElementType, *, with_id: bool) -> dict[st
                 children.get("description", "") + " "
             ).lstrip() + f"Children come grouped in this order: {order}."
         properties[element.children_key] = children
-    return _strict_object(properties, element.description)
+    out = _strict_object(properties, element.description)
+    if with_id and suggestions:  # optional: only suggested elements carry it
+        out["properties"] = {SUGGESTION_ATTRIBUTE: suggestion_json_schema(), **properties}
+    return out
 
 
-def schema_to_json_schema(schema: SchemaView) -> dict[str, Any]:
+def schema_to_json_schema(schema: SchemaView, *, suggestions: bool = False) -> dict[str, Any]:
     """Build the strict JSON Schema of `schema`'s document JSON (see module docstring)."""
     defs: dict[str, Any] = {}
     for element in schema.elements:
-        defs[element.tag_name] = _strict_object(
-            {element.tag_name: _body(schema, element, with_id=True)}
-        )
-    mark_items = [_mark_schema(m) for m in schema.marks]
+        body = _body(schema, element, with_id=True, suggestions=suggestions)
+        defs[element.tag_name] = _strict_object({element.tag_name: body})
+    marks_list = list(schema.marks) + (list(SUGGESTION_MARKS.values()) if suggestions else [])
+    mark_items = [_mark_schema(m) for m in marks_list]
     marks: dict[str, Any] = {"type": "array", "description": "Marks on this run of text."}
     marks["items"] = {"anyOf": mark_items} if mark_items else {"type": "null"}
     if not mark_items:

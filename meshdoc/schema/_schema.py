@@ -24,6 +24,7 @@ from typing import Any
 
 from .._exceptions import SchemaDefinitionError
 from ._json_schema import schema_to_json_schema
+from ._suggestion import SUGGESTION_MARKS
 from ._types import (
     DEFAULT_MARKS,
     ElementType,
@@ -74,6 +75,9 @@ class MeshSchema:
         self._marks = {m.name: m for m in self.marks}
         if len(self._marks) != len(self.marks):
             raise SchemaDefinitionError("a mark is declared twice")
+        reserved = sorted(set(self._marks) & set(SUGGESTION_MARKS))
+        if reserved:
+            raise SchemaDefinitionError(f"marks {reserved} are built in (suggestions)")
 
     def __repr__(self) -> str:
         return f"MeshSchema({self.root_tag_name!r}, elements=[{len(self.elements)} types])"
@@ -94,8 +98,12 @@ class MeshSchema:
         return self._by_tag.get(tag_name)
 
     def mark(self, name: str) -> MarkType | None:
-        """The `MarkType` for a mark name, or None if unknown."""
-        return self._marks.get(name)
+        """The `MarkType` for a mark name, or None if unknown.
+
+        The suggestion marks (``suggestion_insert``, ``suggestion_delete``) are known to
+        every schema without being declared: any rich text may carry a suggestion.
+        """
+        return self._marks.get(name) or SUGGESTION_MARKS.get(name)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-compatible dict, loaded back by `MeshSchema.from_dict`."""
@@ -139,14 +147,20 @@ class MeshSchema:
         except (KeyError, TypeError, AttributeError) as exc:
             raise SchemaDefinitionError(f"not a schema dict: {exc!r}") from exc
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, suggestions: bool = False) -> dict[str, Any]:
         """A strict JSON Schema of the document's JSON shape (LLM structured-output ready).
 
         Every object has ``additionalProperties: false`` and lists all its
         properties in ``required``; optional values are nullable; each element
         type is one entry of ``$defs``.
+
+        With `suggestions`, it also describes pending suggestions: the suggestion marks on
+        runs and an optional ``$suggestion`` key on every element. That key is the one
+        property not listed in ``required`` (`to_json` writes it only on suggested
+        elements), so this form validates any document's JSON but is not for strict
+        structured output; the default form validates documents without suggestions.
         """
-        return schema_to_json_schema(self)
+        return schema_to_json_schema(self, suggestions=suggestions)
 
     def validate(self, document: Validatable) -> list[Violation]:
         """Every place where `document` breaks this schema; never modifies the document."""

@@ -23,6 +23,7 @@ from ._checks import (
     order_problems,
     text_problems,
 )
+from ._suggestion import SUGGESTION_ATTRIBUTE, suggestion_attribute_problems
 from ._types import ElementType, SchemaView
 
 __all__ = ["Validatable", "Violation", "validate_document"]
@@ -92,6 +93,7 @@ class _Walker:
             here = f"{path}/{tag}[{i}]"
             attrs = raw_attributes(child)
             child_id = attrs.pop(ID, None)
+            suggestion = attrs.pop(SUGGESTION_ATTRIBUTE, None)  # built in: any element
             if not isinstance(child_id, str):
                 self.add([("missing-id", f"<{tag}> has no $id", tag, ID)], here, None)
                 child_id = None
@@ -103,6 +105,7 @@ class _Walker:
                 self.seen_ids.add(child_id)
             if element is not None:
                 self.add(list(child_problems(self.schema, element, tag)), here, child_id)
+            self.add(list(suggestion_attribute_problems(tag, suggestion)), here, child_id)
             child_type = self.schema.element(tag)
             if child_type is not None:
                 self.add(list(attribute_problems(child_type, attrs, complete=True)), here, child_id)

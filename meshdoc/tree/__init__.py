@@ -10,6 +10,8 @@ from __future__ import annotations
 from ._document import DEFAULT_FRAGMENT, DEFAULT_ORIGIN, MeshDocument
 from ._element import Element
 from ._events import DocumentEvent, Subscription
+from ._suggest import Suggester
+from ._suggestions import Suggestion
 from ._undo import UndoManager
 from ._views import DocumentView
 
@@ -21,5 +23,7 @@ __all__ = [
     "Element",
     "MeshDocument",
     "Subscription",
+    "Suggester",
+    "Suggestion",
     "UndoManager",
 ]

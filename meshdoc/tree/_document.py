@@ -36,6 +36,7 @@ from ..updates._gaps import MAX_UNSETTLED, unsettled_of
 from ._element import Element
 from ._events import DocumentEvent, Subscription
 from ._json import plan_root, write_plan
+from ._suggestions import SuggestionMethods
 from ._undo import UndoManager
 
 if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport there
@@ -111,8 +112,11 @@ class _Transaction(Transaction):
         return self._origin
 
 
-class MeshDocument:
+class MeshDocument(SuggestionMethods):
     """A collaborative document: a `pycrdt.Doc` plus its schema.
+
+    Suggestion mode (`suggesting`, `suggestions`, `accept`, `reject`, `accept_all`,
+    `reject_all`) comes from `SuggestionMethods`.
 
     Args:
         schema: the `MeshSchema` enforced on writes, or None for an untyped document

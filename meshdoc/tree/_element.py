@@ -35,6 +35,7 @@ from ..schema._checks import (
     raise_first,
     text_problems,
 )
+from ..schema._suggestion import SUGGESTION_ATTRIBUTE
 from ._json import ElementPlan, ids_below, node_to_json, plan_json, write_plan
 from ._move import move_element
 from ._search import find_nodes, grep_nodes, node_by_id
@@ -147,12 +148,24 @@ class Element:
 
     @property
     def attributes(self) -> dict[str, Any]:
-        """All attributes but `$id`, as JSON values."""
+        """All attributes but `$id` and `$suggestion` (meshdoc's own), as JSON values."""
         if isinstance(self._node, XmlFragment):
             return self._document._root_attributes()
         attrs = raw_attributes(self._node)
         attrs.pop(ID, None)
+        attrs.pop(SUGGESTION_ATTRIBUTE, None)
         return attrs
+
+    @property
+    def suggestion(self) -> dict[str, Any] | None:
+        """The pending suggestion on this element (``{id, author, time, kind}``), or None.
+
+        See `MeshDocument.suggesting`; accepting or rejecting it removes it.
+        """
+        if isinstance(self._node, XmlFragment):
+            return None
+        value = raw_attributes(self._node).get(SUGGESTION_ATTRIBUTE)
+        return value if isinstance(value, dict) else None
 
     def get_attribute(self, name: str, default: Any = None) -> Any:
         """The value of attribute `name`, or `default` when it is not set."""

@@ -36,6 +36,7 @@ from ..schema._checks import (
     raise_first,
     text_problems,
 )
+from ..schema._suggestion import SUGGESTION_ATTRIBUTE, suggestion_attribute_problems
 
 if TYPE_CHECKING:
     from ..schema import ElementType, MeshSchema
@@ -86,6 +87,9 @@ def node_to_json(
     body: dict[str, Any] = {}
     if not is_root:
         body[ID] = attrs.pop(ID, None)
+        suggestion = attrs.pop(SUGGESTION_ATTRIBUTE, None)
+        if suggestion is not None:  # only while suggested: see `MeshSchema.to_json`
+            body[SUGGESTION_ATTRIBUTE] = suggestion
     if element is not None:
         for name in element.attributes:
             body[name] = attrs.pop(name, None)
@@ -214,6 +218,10 @@ class _Planner:
             attrs[ID] = self._check_id(body.pop(ID, None), where)
         elif ID in body:
             raise _shape_error("the root has no $id", where)
+        suggestion = body.pop(SUGGESTION_ATTRIBUTE, None) if with_id else None
+        if suggestion is not None:
+            raise_first(suggestion_attribute_problems(tag, suggestion), lambda: (None, where))
+            attrs[SUGGESTION_ATTRIBUTE] = suggestion
         key = element.children_key if element is not None else "children"
         kids = body.pop(key, None) or []
         if not isinstance(kids, list):
