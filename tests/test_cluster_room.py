@@ -224,7 +224,7 @@ async def test_a_killed_process_leaves_the_room_within_the_liveness_timeout(redi
     port = free_port()
     a = start_meshroom_serve(port, "--redis", url)
     a_url = f"ws://127.0.0.1:{port}"
-    timeout = 2.0
+    timeout = 3.0  # three of `meshroom serve`'s 1 s heartbeats
     try:
         async with (
             cluster_server(url, "meshroom", liveness_timeout=timeout) as b,
