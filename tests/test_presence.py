@@ -148,7 +148,7 @@ def test_presence_counts_connections_and_refuses_edits():
     state = client.get_state()
     client.get("elsewhere", type=pycrdt.Map)["x"] = 1
     problem = presence.check_client_update(client.get_update(state), "ann")
-    assert "only has participants, documents, toolkits, queues, messages" in problem
+    assert "only has participants, documents, toolkits, queues, streams, messages" in problem
     # The live document was never touched by the checks.
     assert [m["text"] for m in presence.messages.to_py()] == ["1", "2"]
 

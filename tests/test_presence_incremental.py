@@ -99,7 +99,7 @@ def test_bytes_that_are_not_an_update_raise_and_change_nothing():
     assert _texts(presence) == ["kept"]
     other = _client_edit(doc, lambda c: c.get("elsewhere", type=pycrdt.Map).update({"x": 1}))
     problem = _apply(presence, other, "ann")
-    assert "only has participants, documents, toolkits, queues, messages" in problem
+    assert "only has participants, documents, toolkits, queues, streams, messages" in problem
     assert "elsewhere" not in set(doc.keys())
     ok = _client_edit(
         doc,

@@ -29,7 +29,8 @@ from anyio.abc import TaskGroup
 
 from .._retry import Backoff
 from ..server._activity import session_started
-from ..server._hooks import ActivityPayload, Extension
+from ..server._hooks import ActivityPayload, Extension, LoadThreadPayload
+from ._reader import ActivityLog
 from ._store import ActivityStore
 
 __all__ = ["DETAIL_FIELDS", "ActivityExtension"]
@@ -145,6 +146,26 @@ class ActivityExtension(Extension):
         if self._flushed.is_set():
             self._flushed = anyio.Event()
         self._wake.set()
+
+    async def on_load_thread(self, payload: LoadThreadPayload) -> list[dict[str, Any]] | None:
+        """The messages of the latest ``thread.saved`` event of this agent and thread.
+
+        Sessions are read newest first (what is still buffered here is written first), so
+        a conversation goes on where it was left, in this session or an earlier one.
+        """
+        with anyio.move_on_after(5):  # a failing store: read what was written
+            await self.flush()
+        log = ActivityLog(self.store)
+        for session in reversed(await log.sessions(payload.room)):
+            for event in reversed(await log.events(payload.room, session)):
+                if (
+                    event.get("type") == "thread.saved"
+                    and event.get("agent") == payload.participant
+                    and event.get("thread") == payload.thread
+                    and isinstance(event.get("messages"), list)
+                ):
+                    return list(event["messages"])
+        return None
 
     def encode(self, event: dict[str, Any]) -> bytes:
         """The event as logged: one compact JSON object, without tool details unless asked."""

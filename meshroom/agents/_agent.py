@@ -26,7 +26,6 @@ agent's work and only the agent's.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -35,22 +34,24 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from ._conversation import (
+    DEFAULT_HISTORY_TOKENS,
+    AnswerStream,
+    StopSignal,
+    ThreadMemory,
+    sendable,
+    undo_run,
+)
 from ._llm import LLM
-from ._loop import AgentEvent, AgentResult, run_loop, summarize_call
+from ._loop import AgentEvent, AgentResult, run_loop
 from ._remote import room_toolkits
+from ._reporting import RunReporter
 from ._toolkit import Toolkit
 from ._tools import ToolContext
 
 __all__ = ["Agent", "AgentOrigin"]
 
 logger = logging.getLogger("meshroom.agents")
-
-#: Progress messages are posted as JSON room messages of this type.
-PROGRESS_TYPE = "agent.progress"
-#: With `progress`, each run ends with a JSON room message of this type: its steps, how it
-#: stopped, how long it took, its tool calls and LLM tokens. The server logs both kinds
-#: in the room's activity (docs/activity.md), whether the agent is connected or embedded.
-RUN_TYPE = "agent.run"
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,9 @@ class Agent:
         room_tools: Also use the toolkits other participants offer in the room (a
             browser's `ui` toolkit, another agent offered as a tool), as they are
             listed when each run starts.
+        stream: Show answers to room messages in the room while they are written.
+        history_tokens: Tokens of a thread's earlier conversation sent with its next
+            question (older turns are summarised in one line).
     """
 
     def __init__(
@@ -99,6 +103,8 @@ class Agent:
         answer_messages: bool = True,
         participant_id: str | None = None,
         room_tools: bool = True,
+        stream: bool = True,
+        history_tokens: int = DEFAULT_HISTORY_TOKENS,
     ) -> None:
         if not name.strip():
             raise ValueError("an agent needs a name")
@@ -119,8 +125,12 @@ class Agent:
         self.answer_messages = answer_messages
         self._participant_id = participant_id
         self.room_tools = room_tools
+        self.stream = stream
+        #: One conversation per thread of room messages (see `_conversation`).
+        self.threads = ThreadMemory(history_tokens)
         self.client: Any = None
         self._busy = anyio.Lock()
+        self._stop = StopSignal()
 
     # -- identity ----------------------------------------------------------------------------
 
@@ -235,11 +245,15 @@ class Agent:
         on_behalf_of: str | None = None,
         history: Sequence[dict[str, Any]] = (),
         toolkits: Sequence[Toolkit] = (),
+        stream: AnswerStream | None = None,
+        thread: str | None = None,
     ) -> AgentResult:
         """Work on `instruction` until a final answer or a limit; return how it ended.
 
         Runs are serialised: a second run waits for the first (one agent, one train of
-        thought, one cursor).
+        thought, one cursor). `stream` shows the answer in the room as it is written;
+        `stop()` ends the run at its next step boundary (``stopped``). While it runs, the
+        agent's awareness on the room document says what it does (`_conversation`).
 
         Raises:
             LLMError: the model endpoint kept failing (tool failures never raise).
@@ -252,58 +266,46 @@ class Agent:
             origin=self.origin,
             agent=self,
         )
-        messages = [*history, {"role": "user", "content": instruction}]
-        started = time.perf_counter()
-        calls = {"tools": 0, "errors": 0}
-
-        async def on_event(event: AgentEvent) -> None:
-            if self.on_event is not None:
-                outcome = self.on_event(event)
-                if hasattr(outcome, "__await__"):
-                    await outcome
-            # Posted once the call ran, so its edit reaches the room before the note about it.
-            if self.progress and event.kind == "tool_result":
-                await self._post(
-                    {
-                        "type": PROGRESS_TYPE,
-                        "step": event.step,
-                        "tool": event.name,
-                        "summary": summarize_call(event.name or "", event.arguments or ""),
-                        "ok": not event.error,
-                        "ms": event.ms,
-                    },
-                    to=on_behalf_of,
-                )
-            if event.kind == "tool_result":
-                calls["tools"] += 1
-                calls["errors"] += int(event.error)
-            if self.progress and event.kind in ("answer", "limit"):
-                report = {
-                    "type": RUN_TYPE,
-                    "steps": event.step,
-                    "stop": event.summary.removeprefix("stopped: ")
-                    if event.kind == "limit"
-                    else "answer",
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
-                    **calls,
-                    "tokens": event.usage or {},
-                }
-                if on_behalf_of is None:  # a run asked in code, not by a room message
-                    report["instruction"] = instruction[:200]
-                await self._post(report, to=on_behalf_of)
+        messages = [*sendable(list(history)), {"role": "user", "content": instruction}]
+        on_event = RunReporter(self, instruction, on_behalf_of, stream, thread)
 
         async with self._busy:
+            self._stop.clear()
+            self._show_status({"state": "thinking", "thread": thread})
             toolkits = [*self.available_toolkits(), *toolkits]
-            return await run_loop(
-                llm=self.llm,
-                instructions=self.instructions(toolkits),
-                messages=messages,
-                toolkits=toolkits,
-                context=context,
-                max_steps=self.max_steps,
-                time_limit=self.time_limit,
-                on_event=on_event,
-            )
+            try:
+                result = await run_loop(
+                    llm=self.llm,
+                    instructions=self.instructions(toolkits),
+                    messages=messages,
+                    toolkits=toolkits,
+                    context=context,
+                    max_steps=self.max_steps,
+                    time_limit=self.time_limit,
+                    on_event=on_event,
+                    on_text=stream.on_text if stream is not None else None,
+                    should_stop=lambda: self._stop.requested,
+                )
+                if result.stop_reason == "stopped" and self._stop.undo:
+                    undo_run(context)
+                return result
+            finally:
+                self._stop.clear()
+                self._show_status({"state": "idle"})
+
+    def stop(self, *, undo: bool = False) -> None:
+        """End the running answer at its next step boundary; `undo` also undoes the edits
+        it made so far (each document's, through the agent's own undo)."""
+        if self._busy.locked():
+            self._stop.request(undo=undo)
+
+    def _show_status(self, status: dict[str, Any]) -> None:
+        if self.client is None:
+            return
+        try:
+            self.client.set_awareness("", {"status": {k: v for k, v in status.items() if v}})
+        except Exception:  # status is best effort
+            logger.debug("could not show the agent's status", exc_info=True)
 
     def as_toolkit(self, name: str, **options: Any) -> Toolkit:
         """This agent as a one-tool toolkit, JSON in and JSON out: offer it to the room and
@@ -328,62 +330,24 @@ class Agent:
 
         return await work_through(self, queue, results=results, limit=limit)
 
-    async def _post(self, content: Any, *, to: str | None = None) -> None:
+    async def _post(
+        self, content: Any, *, to: str | None = None, thread: str | None = None
+    ) -> None:
         if self.client is None:
             return
         try:
-            await self.client.send_message(content, to=to)
+            if thread is None:
+                await self.client.send_message(content, to=to)
+            else:
+                await self.client.send_message(content, to=to, thread=thread)
         except Exception:  # progress is best effort: never stop the work for it
             logger.debug("could not post to the room", exc_info=True)
 
     # -- answering room messages -------------------------------------------------------------
 
-    def _addressed(self, message: dict[str, Any]) -> str | None:
-        """The instruction in `message` if it is for this agent, else None."""
-        text = message.get("text")
-        if not isinstance(text, str) or message.get("from") == self.id:
-            return None
-        if message.get("to") == self.id:
-            return text
-        mention = f"@{self.name}"
-        if message.get("to") is None and text.lower().startswith(mention.lower()):
-            return text[len(mention) :].lstrip(" ,:")
-        return None
-
     async def _answer_messages(
         self, group: TaskGroup, *, task_status: anyio.abc.TaskStatus[None]
     ) -> None:
-        from pycrdt import Array, ArrayEvent
+        from ._answering import follow_messages
 
-        send, receive = anyio.create_memory_object_stream[dict[str, Any]](100)
-        messages = self.client.ydoc("").get("messages", type=Array)
-
-        def observe(event: ArrayEvent) -> None:
-            for part in event.delta:
-                for item in part.get("insert", ()):
-                    if isinstance(item, dict) or hasattr(item, "to_py"):
-                        data = item.to_py() if hasattr(item, "to_py") else item
-                        try:
-                            send.send_nowait(dict(data))
-                        except anyio.WouldBlock:
-                            logger.warning("agent %s dropped a room message", self.name)
-
-        subscription = messages.observe(observe)
-        task_status.started()
-        try:
-            async with receive:
-                async for message in receive:
-                    instruction = self._addressed(message)
-                    if instruction is not None:
-                        group.start_soon(self._answer, instruction, message.get("from"))
-        finally:
-            messages.unobserve(subscription)
-
-    async def _answer(self, instruction: str, sender: str | None) -> None:
-        try:
-            result = await self.run(instruction, on_behalf_of=sender)
-            text = result.text or f"I stopped before finishing ({result.stop_reason})."
-        except Exception as error:
-            logger.warning("agent %s failed to answer", self.name, exc_info=True)
-            text = f"I could not do that: {error}"
-        await self._post(text, to=sender)
+        await follow_messages(self, group, task_status=task_status)

@@ -22,6 +22,7 @@ import anyio
 from pycrdt import Doc
 
 from ..client._calls import Offerable, ToolCalls
+from ..client._threads import Conversations
 from ..protocol._messages import AwarenessEntry, encode_awareness, encode_awareness_update
 from ..protocol._names import validate_path, validate_room
 from ..server._hooks import Access
@@ -138,12 +139,20 @@ class EmbeddedPeer:
     def messages(self) -> list[dict[str, Any]]:
         return self._live_room().presence.messages.to_py() or []
 
-    async def send_message(self, content: Any, *, to: str | None = None) -> None:
+    async def send_message(
+        self, content: Any, *, to: str | None = None, thread: str | None = None
+    ) -> dict[str, Any]:
         """Post a room message from this participant (`str` as text, anything else as JSON)."""
+        message_id = uuid4().hex[:16]
+        presence = self._live_room().presence
         if isinstance(content, str):
-            await self.server.send_message(self.room, self.id, content, to=to)
-        else:
-            await self.server.send_message(self.room, self.id, json=content, to=to)
+            return presence.append(self.id, text=content, to=to, thread=thread, id=message_id)
+        return presence.append(self.id, json=content, to=to, thread=thread, id=message_id)
+
+    @property
+    def conversations(self) -> Conversations:
+        """Saved threads and streamed answers (as `RoomClient.conversations`)."""
+        return self._tool_calls.conversations
 
     # -- tools offered in the room (the `CallPeer` of the server's `RoomCalls`) ---------
 

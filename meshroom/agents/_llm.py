@@ -53,7 +53,12 @@ class LLMReply:
 
 
 class LLM(Protocol):
-    """What the agent needs from a model; `OpenAILLM` is the shipped implementation."""
+    """What the agent needs from a model; `OpenAILLM` is the shipped implementation.
+
+    An agent that streams its answers passes `on_text` (called with each piece of the
+    turn's text as the model writes it); a model that cannot stream may take the keyword
+    and call it once with the whole text.
+    """
 
     async def complete(
         self,

@@ -24,7 +24,7 @@ from ._tools import ErrorResponse, ToolContext, ToolResponse
 
 __all__ = ["AgentEvent", "AgentResult", "ToolCallRecord", "run_loop"]
 
-StopReason = Literal["answer", "step_limit", "time_limit"]
+StopReason = Literal["answer", "step_limit", "time_limit", "stopped"]
 
 
 @dataclass(frozen=True)
@@ -124,11 +124,16 @@ async def run_loop(
     max_steps: int = 20,
     time_limit: float | None = None,
     on_event: EventCallback | None = None,
+    on_text: Callable[[str], Any] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> AgentResult:
     """Run the model until it answers without tool calls, or a limit is reached.
 
     `messages` is extended in place (so a caller can keep the conversation).
     Model failures (`LLMError`) propagate; tool failures are fed back to the model.
+    With `on_text`, each model turn streams its text to it as it is written. With
+    `should_stop`, the run ends (``stopped``) at the next step boundary once it says
+    so: before asking the model again, or before the next batch of tool calls.
     """
     result = AgentResult(text="", stop_reason="step_limit", steps=0, messages=messages)
 
@@ -157,9 +162,13 @@ async def run_loop(
 
     with anyio.move_on_after(time_limit) as scope:
         for step in range(1, max_steps + 1):
+            if should_stop is not None and should_stop():
+                result.stop_reason = "stopped"
+                break
             result.steps = step
+            streaming = {} if on_text is None else {"on_text": on_text}
             reply = await llm.complete(
-                instructions=instructions, messages=messages, toolkits=toolkits
+                instructions=instructions, messages=messages, toolkits=toolkits, **streaming
             )
             for key, value in reply.usage.items():
                 result.usage[key] = result.usage.get(key, 0) + value
@@ -171,6 +180,8 @@ async def run_loop(
                 return result
             slots: list[list[ToolResponse | None]] = [[None] for _ in reply.tool_calls]
             for batch in _batches(reply.tool_calls, toolkits):
+                if should_stop is not None and should_stop():
+                    break  # the calls left are answered as not run, below
                 for index in batch:
                     item = reply.tool_calls[index]
                     summary = summarize_call(item.name, item.arguments)
@@ -200,9 +211,9 @@ async def run_loop(
             # let the room peer send the edits now, before the next model request
             await anyio.lowlevel.checkpoint()
             for item, slot in zip(reply.tool_calls, slots, strict=True):
-                assert slot[0] is not None
+                response = slot[0] or ErrorResponse("not run: the run was stopped")
                 messages.append(
-                    {"role": "tool", "tool_call_id": item.id, "content": slot[0].to_content()}
+                    {"role": "tool", "tool_call_id": item.id, "content": response.to_content()}
                 )
     if scope.cancelled_caught:
         result.stop_reason = "time_limit"

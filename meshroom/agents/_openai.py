@@ -34,6 +34,7 @@ from ._openai_failures import (
     status_line,
 )
 from ._openai_requests import chat_reply, chat_request, responses_reply, responses_request
+from ._openai_streams import TextCallback, read_chat_stream, read_responses_stream
 
 if TYPE_CHECKING:
     from ._toolkit import Toolkit
@@ -154,8 +155,12 @@ class OpenAILLM:
         instructions: str,
         messages: Sequence[dict[str, Any]],
         toolkits: Sequence[Toolkit],
+        on_text: TextCallback | None = None,
     ) -> LLMReply:
         """One model turn; the SDK retries transient failures.
+
+        With `on_text`, the turn is streamed and each piece of its text is passed to
+        `on_text` as it arrives (`_openai_streams`); the reply is the same either way.
 
         Raises:
             LLMError: the endpoint refused the request, or kept failing past `max_retries`.
@@ -167,9 +172,9 @@ class OpenAILLM:
             token = _current_attempts.set(attempts)
             try:
                 if self.api == "chat":
-                    reply = await self._chat(instructions, messages, toolkits)
+                    reply = await self._chat(instructions, messages, toolkits, on_text)
                 else:
-                    reply = await self._responses(instructions, messages, toolkits)
+                    reply = await self._responses(instructions, messages, toolkits, on_text)
                 return LLMReply(reply.text, reply.tool_calls, reply.usage, max(1, attempts.count))
             except openai.NotFoundError as error:
                 if self.api != "auto":
@@ -200,16 +205,31 @@ class OpenAILLM:
         self.on_retry(attempts.count, failure, retry_delay(attempts.count, response))
 
     async def _chat(
-        self, instructions: str, messages: Sequence[dict[str, Any]], toolkits: Sequence[Toolkit]
+        self,
+        instructions: str,
+        messages: Sequence[dict[str, Any]],
+        toolkits: Sequence[Toolkit],
+        on_text: TextCallback | None,
     ) -> LLMReply:
         request = chat_request(self.model, instructions, messages, toolkits, self.temperature)
-        return chat_reply(await self._client.chat.completions.create(**request))
+        if on_text is None:
+            return chat_reply(await self._client.chat.completions.create(**request))
+        request |= {"stream": True, "stream_options": {"include_usage": True}}
+        stream = await self._client.chat.completions.create(**request)
+        return await read_chat_stream(stream, on_text)
 
     async def _responses(
-        self, instructions: str, messages: Sequence[dict[str, Any]], toolkits: Sequence[Toolkit]
+        self,
+        instructions: str,
+        messages: Sequence[dict[str, Any]],
+        toolkits: Sequence[Toolkit],
+        on_text: TextCallback | None,
     ) -> LLMReply:
         request = responses_request(self.model, instructions, messages, toolkits, self.temperature)
-        return responses_reply(await self._client.responses.create(**request))
+        if on_text is None:
+            return responses_reply(await self._client.responses.create(**request))
+        stream = await self._client.responses.create(**request, stream=True)
+        return await read_responses_stream(stream, on_text)
 
 
 Observer = Callable[[Any, Any, "Exception | None"], Awaitable[None]]

@@ -34,6 +34,7 @@ answer: the last step, and only the last, is a reply.
 from __future__ import annotations
 
 import json
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,14 @@ import typer
 from . import app
 from ._connect import connect_deadline, dev_token
 from ._errors import CliError, error_text
+
+
+def usage_line(model: str, usage: dict[str, int], seconds: float) -> str:
+    """``model M · tokens in N, out N · S s``: what an answer cost (Chat or Responses names)."""
+    tokens_in = usage.get("prompt_tokens", usage.get("input_tokens", 0))
+    tokens_out = usage.get("completion_tokens", usage.get("output_tokens", 0))
+    return f"model {model} · tokens in {tokens_in}, out {tokens_out} · {seconds:.1f} s"
+
 
 _EXIT_LIMIT = 1
 _EXIT_USAGE = 2
@@ -199,13 +208,17 @@ def agent(
             answer_messages=False,
         )
         text = instruction if document is None else f"Document: {document}\n\n{instruction}"
+        started = time.perf_counter()
         async with llm:
             with connect_deadline(url, connect_timeout, exit_code=_EXIT_FAILED) as connected:
                 async with runner.connect(url, room, token=token, connect_timeout=connect_timeout):
                     if document is not None:
                         await runner.client.open(document, mesh_schema)
                     connected()
-                    return await runner.run(text)
+                    result = await runner.run(text)
+        if not quiet:  # what the answer cost, on stderr beside the tool calls
+            errors.print(usage_line(model or "", result.usage, time.perf_counter() - started))
+        return result
         raise AssertionError("unreachable: the deadline either raised or the run returned")
 
     with ExitStack() as stack:

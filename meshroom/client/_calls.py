@@ -24,6 +24,7 @@ from anyio.abc import TaskGroup
 from .._exceptions import ClientError, ProtocolError
 from ..protocol._calls import decode_room_call
 from ._queues import WorkQueues
+from ._threads import Conversations
 
 __all__ = ["Offerable", "RoomCallError", "ToolCalls"]
 
@@ -87,6 +88,8 @@ class ToolCalls:
         self._online = anyio.Event()
         #: The room's work queues, whose replies share this channel.
         self.queues = WorkQueues(send)
+        #: Saved threads and streamed answers, whose replies share it too.
+        self.conversations = Conversations(send)
 
     def start(self, group: TaskGroup) -> None:
         """Run offered tools in `group` (the client's task group)."""
@@ -206,7 +209,7 @@ class ToolCalls:
 
     def receive(self, call: dict[str, Any]) -> None:
         """Act on one room call from the server (queue items and replies go to `queues`)."""
-        if self.queues.receive(call):
+        if self.queues.receive(call) or self.conversations.receive(call):
             return
         kind = call.get("type")
         if kind == "result":

@@ -35,6 +35,7 @@ from ._documents import DocumentList, DocumentsCallback
 from ._links import DocumentLinks, socket_url
 from ._presence import MessageOutbox, check_awareness_fields, merge_awareness, room_message
 from ._queues import QueueItem
+from ._threads import Conversations
 
 if TYPE_CHECKING:
     from meshdoc import MeshDocument, MeshSchema
@@ -354,21 +355,28 @@ class RoomClient:
         """
         return self._links.room_doc().get("messages", type=Array).to_py() or []
 
-    async def send_message(self, content: str | Any, *, to: str | None = None) -> None:
+    async def send_message(
+        self, content: str | Any, *, to: str | None = None, thread: str | None = None
+    ) -> dict[str, Any]:
         """Post a message to the room (`to=None`: everyone; else a participant id).
 
         A `str` is sent as `text`; any other JSON value as `json`. While the room's
         socket is down the message waits, and is appended after the next handshake
         (the room document restarts from the server's copy on every reconnection).
 
+        `thread` names the conversation it belongs to (an agent answers in the thread
+        it was asked in, and keeps one conversation per thread). Returns the message, with
+        its ``id``.
+
         Raises:
-            ValueError: `to` is empty, or `content` is not JSON-serialisable.
+            ValueError: `to` or `thread` is empty, or `content` is not JSON-serialisable.
             ClientError: the client is not open.
         """
-        message = room_message(self.participant_id, content, to)
+        message = room_message(self.participant_id, content, to, thread)
         self._check_open()
         self._outbox.post(self._links.room, message)
         await anyio.lowlevel.checkpoint()
+        return message
 
     # -- tools offered in the room ---------------------------------------------------------
 
@@ -416,6 +424,11 @@ class RoomClient:
         """
         self._check_open()
         return await self._tool_calls.call(toolkit, tool, arguments or {}, timeout=timeout)
+
+    @property
+    def conversations(self) -> Conversations:
+        """Saved threads and streamed answers (what agents keep conversations with)."""
+        return self._tool_calls.conversations
 
     # -- work queues -------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 
 from pycrdt import Array, Awareness, Doc
@@ -20,15 +21,21 @@ from ._link import DocumentLink
 __all__ = ["MessageOutbox", "check_awareness_fields", "merge_awareness", "room_message"]
 
 
-def room_message(sender: str, content: str | Any, to: str | None) -> dict[str, Any]:
-    """A room message from `sender`: {from, to, text or json, time}.
+def room_message(
+    sender: str, content: str | Any, to: str | None, thread: str | None = None
+) -> dict[str, Any]:
+    """A room message from `sender`: {from, to, text or json, time, id, thread?}.
 
     Raises:
-        ValueError: `to` is empty, or `content` is not JSON-serialisable.
+        ValueError: `to` or `thread` is empty, or `content` is not JSON-serialisable.
     """
     if to is not None and (not isinstance(to, str) or not to):
         raise ValueError(f"'to' must be a participant id or None, got {to!r}")
-    message: dict[str, Any] = {"from": sender, "to": to}
+    if thread is not None and (not isinstance(thread, str) or not 0 < len(thread) <= 128):
+        raise ValueError(f"'thread' must be a string of 1 to 128 characters, got {thread!r}")
+    message: dict[str, Any] = {"from": sender, "to": to, "id": uuid.uuid4().hex[:16]}
+    if thread is not None:
+        message["thread"] = thread
     if isinstance(content, str):
         message["text"] = content
     else:

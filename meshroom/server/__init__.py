@@ -24,6 +24,7 @@ from ._hooks import (
     Extension,
     ListDocumentsPayload,
     LoadDocumentPayload,
+    LoadThreadPayload,
     StoreDocumentPayload,
 )
 from ._limits import Limits
@@ -43,6 +44,7 @@ __all__ = [
     "Limits",
     "ListDocumentsPayload",
     "LoadDocumentPayload",
+    "LoadThreadPayload",
     "MemoryConnection",
     "PushConnection",
     "Room",

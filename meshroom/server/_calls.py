@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._answers import AnswerStreams
 from ._deadlines import CallDeadlines
 from ._offers import CallError, check_offer
 from ._queues import RoomQueues
@@ -35,6 +36,7 @@ from ._queues import RoomQueues
 if TYPE_CHECKING:
     from ._peer import CallPeer
     from ._presence import Presence
+    from ._threads import RoomThreads
 
 __all__ = ["CallDeadlines", "CallLimits", "RoomCalls"]
 
@@ -96,6 +98,10 @@ class RoomCalls:
         self._calls: dict[int, _Call] = {}
         #: The room's work queues (their calls travel the same way).
         self.queues = RoomQueues(presence)
+        #: Answers being written, shown in the room as they grow.
+        self.answers = AnswerStreams(presence)
+        #: Agents' saved conversations (the room sets it: saving records activity).
+        self.threads: RoomThreads | None = None
         #: Each caller's pending calls, by the caller's own id.
         self._by_caller: dict[int, dict[Any, int]] = {}
         self._ids = itertools.count(1)
@@ -108,6 +114,12 @@ class RoomCalls:
         kind = call["type"]
         if kind in _QUEUE_CALLS:
             self.queues.handle(peer, call, size)
+            return
+        if kind == "stream":
+            self.answers.handle(peer, call, size)
+            return
+        if kind in ("thread.save", "thread.load") and self.threads is not None:
+            self.threads.handle(peer, call, size)
             return
         handler = _HANDLERS.get(kind)
         if handler is None:
@@ -348,6 +360,7 @@ class RoomCalls:
             self._finish(routed)
             routed.offer.peer.send_room_call({"type": "cancel", "id": routed.id})
         self.queues.peer_left(peer)
+        self.answers.peer_left(peer)
 
     def pending(self) -> int:
         """Calls waiting for a result."""

@@ -30,6 +30,7 @@ __all__ = [
     "Extension",
     "ListDocumentsPayload",
     "LoadDocumentPayload",
+    "LoadThreadPayload",
     "StoreDocumentPayload",
 ]
 
@@ -102,6 +103,15 @@ class ChangePayload:
     doc: Doc
     update: bytes
     origin: Any
+
+
+@dataclass(frozen=True)
+class LoadThreadPayload:
+    """Participant `participant` asks for the conversation it saved as `thread` in `room`."""
+
+    room: str
+    participant: str
+    thread: str
 
 
 @dataclass(frozen=True)
@@ -216,6 +226,11 @@ class Extension:
         Called by one task of the server, behind editing: events are dropped (and
         counted) rather than waited for when the hooks fall far behind.
         """
+
+    async def on_load_thread(self, payload: LoadThreadPayload) -> list[dict[str, Any]] | None:
+        """The messages of a saved agent conversation (a ``thread.saved`` activity event),
+        or None if this extension has none: the first answer that is not None wins."""
+        return None
 
     async def on_connect(self, payload: ConnectionPayload) -> None:
         """A connection was accepted."""

@@ -6,8 +6,9 @@ entry's fields)::
     participants: Map   participant id -> {"name", "kind", "joinedAt", "attributes"}
     documents:    Map   document path -> {"size", "modified", "stored", "open"}
     toolkits:     Map   "offerer/toolkit" -> {"name", "description", "offeredBy", "tools"}
-    queues:       Map   queue name -> {"length", "consumers"}
-    messages:     Array [{"from", "to", "text" | "json", "time"}, ...]   (bounded)
+    queues:       Map   queue name -> {"length", "consumers", "inFlight"}
+    streams:      Map   message id -> {"from", "to", "thread", "text", "time"}  (being written)
+    messages:     Array [{"from", "to", "text" | "json", "time", "thread"?, "id"?}, ...]  (bounded)
 
 The server owns the maps: a participant appears with their first connection to
 any document of the room and disappears with their last; the other maps follow
@@ -52,10 +53,12 @@ __all__ = ["Presence", "check_message"]
 #: Transaction origin of the server's own edits to the room document.
 SERVER_ORIGIN = "meshroom-server"
 #: The maps of the room document only the server writes.
-SERVER_MAPS = ("participants", "documents", "toolkits", "queues")
+SERVER_MAPS = ("participants", "documents", "toolkits", "queues", "streams")
 #: Every shared type of the room document.
 ROOM_ROOTS = (*SERVER_MAPS, "messages")
-_MESSAGE_KEYS = {"from", "to", "text", "json", "time"}
+_MESSAGE_KEYS = {"from", "to", "text", "json", "time", "thread", "id"}
+#: Longest thread or message id, in characters.
+MAX_MESSAGE_ID = 128
 #: Longest message text accepted, in characters (room messages are chat, not documents).
 MAX_MESSAGE_TEXT = 64 * 1024
 #: Largest client update to the room document, in bytes: room for the longest text message
@@ -82,6 +85,12 @@ def check_message(message: Any, *, sender: str | None = None) -> str | None:
         return f"a room message from {sender!r} may not claim to be from {message['from']!r}"
     if message.get("to") is not None and not isinstance(message["to"], str):
         return "'to' must be a participant id or null (everyone)"
+    for key in ("thread", "id"):
+        value = message.get(key)
+        if value is not None and (
+            not isinstance(value, str) or not 0 < len(value) <= MAX_MESSAGE_ID
+        ):
+            return f"'{key}' must be a string of 1 to {MAX_MESSAGE_ID} characters, or absent"
     has_text = message.get("text") is not None
     has_json = message.get("json") is not None
     if has_text == has_json:
@@ -244,6 +253,8 @@ class Presence:
         text: str | None = None,
         json: Any = None,
         to: str | None = None,
+        thread: str | None = None,
+        id: str | None = None,
     ) -> dict[str, Any]:
         """Append a room message from the server side and trim to the bound.
 
@@ -251,6 +262,10 @@ class Presence:
             ValueError: the message is not well-formed (both or neither of text/json…).
         """
         message: dict[str, Any] = {"from": from_, "to": to, "time": _now_ms()}
+        if thread is not None:
+            message["thread"] = thread
+        if id is not None:
+            message["id"] = id
         if text is not None:
             message["text"] = text
         if json is not None:

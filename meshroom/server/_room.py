@@ -38,6 +38,7 @@ from ._hooks import (
     StoreDocumentPayload,
 )
 from ._presence import Presence
+from ._threads import RoomThreads
 
 if TYPE_CHECKING:
     from ._activity import ActivityFeed
@@ -89,6 +90,7 @@ class Room:
         self._listed = anyio.Event()
         #: Toolkits offered in the room and the tool calls routed between participants.
         self.calls = RoomCalls(self.presence, deadlines=call_deadlines)
+        self.calls.threads = RoomThreads(name, self.record)
         #: Connections and server-side handles keeping the room open.
         self.holders = 0
         #: How many times a holder let go (each release restarts the grace period).

@@ -51,6 +51,7 @@ from ._limits import Limits
 from ._room import Room
 from ._serving import close_quietly, serve_connection
 from ._stats import ServerStats
+from ._threads import ThreadLoader
 
 __all__ = ["Server"]
 
@@ -115,6 +116,8 @@ class Server:
         self.send_budget = SendBudget(self.limits.max_queued_bytes)
         #: Deadlines of the tool calls routed in every room (one task watches them).
         self._call_deadlines = CallDeadlines()
+        #: Agents' saved conversations asked back of the extensions (one task).
+        self._thread_loader = ThreadLoader(self.extensions)
         self._group: TaskGroup | None = None
         self._state = ServerState.UNOPENED
         self._stopped: anyio.Event | None = None  # created in start(): needs a running loop
@@ -129,6 +132,7 @@ class Server:
         async with AsyncExitStack() as stack:
             self._group = await stack.enter_async_context(anyio.create_task_group())
             self._group.start_soon(self._call_deadlines.run)
+            self._group.start_soon(self._thread_loader.run)
             await self._startup()
             stack.push_async_callback(self._shutdown)
             self._exit_stack = stack.pop_all()
@@ -219,6 +223,8 @@ class Server:
                 max_messages=self.limits.room_messages,
                 call_deadlines=self._call_deadlines,
             )
+            assert room.calls.threads is not None
+            room.calls.threads.request_load = self._thread_loader.request
             self._rooms[name] = room
             room.stats = self.stats
             room.watch(self.activity)

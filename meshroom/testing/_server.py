@@ -40,6 +40,8 @@ class ScriptedLLMServer:
         model: The model name reported back.
         port: 0 picks a free port.
         latency: Seconds each answer takes, as a model's thinking would (default 0).
+        chunk_delay: Seconds between the pieces of a streamed answer (default 0), so an
+            agent's answer can be seen growing.
     """
 
     def __init__(
@@ -49,9 +51,11 @@ class ScriptedLLMServer:
         model: str = "scripted",
         port: int = 0,
         latency: float = 0.0,
+        chunk_delay: float = 0.0,
     ) -> None:
         self.model = model
         self.latency = latency
+        self.chunk_delay = chunk_delay
         self.requests: list[ScriptedRequest] = []
         #: Exceptions raised by function steps (answered with HTTP 400, which is not retried).
         self.errors: list[Exception] = []

@@ -27,6 +27,8 @@ class ScriptPlayer(Protocol):
 
     model: str
     latency: float
+    #: Seconds between the events of a streamed answer (0: all at once).
+    chunk_delay: float
 
     def next_step(self, request: ScriptedRequest) -> Reply | ToolCalls | Fail | None: ...
 
@@ -69,6 +71,21 @@ class ScriptedHandler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
+
+    def _stream(self, events: list[str]) -> None:
+        """Server-sent events, one write each, `chunk_delay` apart (chunked encoding)."""
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for index, event in enumerate(events):
+            if index and self.scripted.chunk_delay > 0:
+                time.sleep(self.scripted.chunk_delay)
+            data = event.encode()
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
     def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(data).encode(), "application/json", headers or {})
@@ -128,10 +145,12 @@ class ScriptedHandler(BaseHTTPRequestHandler):
                 {"error": {"message": step.message, "type": kind, "code": kind}},
                 headers,
             )
+        elif request.api == "responses" and body.get("stream"):
+            self._stream(self._responses_stream(step))
         elif request.api == "responses":
             self._json(200, self._response_body(step))
         elif body.get("stream"):
-            self._send(200, self._chat_stream(step), "text/event-stream", {})
+            self._stream(self._chat_stream(step, bool(body.get("stream_options"))))
         else:
             self._json(200, self._chat_body(step))
 
@@ -176,7 +195,7 @@ class ScriptedHandler(BaseHTTPRequestHandler):
             },
         }
 
-    def _chat_stream(self, step: Reply | ToolCalls) -> bytes:
+    def _chat_stream(self, step: Reply | ToolCalls, usage: bool) -> list[str]:
         whole = self._chat_body(step)
         head = {key: whole[key] for key in ("id", "created", "model")} | {
             "object": "chat.completion.chunk"
@@ -214,8 +233,34 @@ class ScriptedHandler(BaseHTTPRequestHandler):
                 ]
             }
         )
-        events = "".join(f"data: {json.dumps(line)}\n\n" for line in lines) + "data: [DONE]\n\n"
-        return events.encode()
+        if usage:  # stream_options.include_usage: a last chunk with no choices
+            lines.append(head | {"choices": [], "usage": whole["usage"]})
+        return [f"data: {json.dumps(line)}\n\n" for line in lines] + ["data: [DONE]\n\n"]
+
+    def _responses_stream(self, step: Reply | ToolCalls) -> list[str]:
+        """The Responses API's typed events: created, text deltas, completed."""
+        whole = self._response_body(step)
+        events: list[dict[str, Any]] = [
+            {"type": "response.created", "response": whole | {"status": "in_progress"}}
+        ]
+        text = step.text or ""
+        item_id = whole["output"][0]["id"] if text else ""
+        events += [
+            {
+                "type": "response.output_text.delta",
+                "item_id": item_id,
+                "output_index": 0,
+                "content_index": 0,
+                "delta": text[i : i + 8],
+                "logprobs": [],
+            }
+            for i in range(0, len(text), 8)
+        ]
+        events.append({"type": "response.completed", "response": whole})
+        return [
+            f"event: {event['type']}\ndata: {json.dumps(event | {'sequence_number': n})}\n\n"
+            for n, event in enumerate(events)
+        ]
 
     def _response_body(self, step: Reply | ToolCalls) -> dict[str, Any]:
         output: list[dict[str, Any]] = []
