@@ -160,7 +160,10 @@ def _text_nodes(text: TextNode) -> list[JSON]:
 
 
 def _attrs(element: Element) -> JSON:
-    return {k: v for k, v in element.attributes.items() if v is not None}
+    attrs = {k: v for k, v in element.attributes.items() if v is not None}
+    if element.suggestion is not None:  # an editor that declares it shows it (`schema`)
+        attrs["$suggestion"] = element.suggestion
+    return attrs
 
 
 def _inline_content(element: Element) -> list[JSON]:

@@ -6,6 +6,13 @@ schema's shape, or Markdown; it edits by `$id` and by exact text
 schema, `insert_elements` takes the schema's own strict JSON Schema as its
 input, so the endpoint constrains what the model writes, and meshdoc refuses
 anything that still breaks it, with the reason.
+
+``suggest=True`` makes the edit tools propose instead of edit (`_suggesting`); both modes
+have `list_suggestions` and `resolve_suggestions`.
+
+Longer than 400 lines: one tool per function, each with the docstring the model reads, kept
+together so the toolkit reads as the model sees it; what the tools do to a document lives in
+`_document_edits` and `_suggesting`.
 """
 
 from __future__ import annotations
@@ -20,13 +27,13 @@ from .._toolkit import Toolkit
 from .._tools import ErrorResponse, JsonResponse, Tool, ToolContext, tool
 from ._document_edits import (
     DocumentAccess,
-    apply_text_diff,
     element,
     find_occurrence,
     outline,
     show_cursor,
     show_element,
 )
+from ._suggesting import Edits, suggestion_tools
 
 __all__ = ["DocumentsToolkit", "documents_toolkit", "import_markdown_into"]
 
@@ -56,8 +63,11 @@ def _index_for(target: Any, position: str) -> tuple[Any, int]:
 class InsertElements(Tool):
     """Insert elements given as JSON; the input schema embeds the document schema's."""
 
-    def __init__(self, access: DocumentAccess, element_schema: dict[str, Any] | None) -> None:
+    def __init__(
+        self, access: DocumentAccess, element_schema: dict[str, Any] | None, suggest: bool = False
+    ) -> None:
         self.access = access
+        self.suggest = suggest
         path = {"type": "string", "description": "Document path, e.g. 'notes/plan'."}
         position = {
             "type": "string",
@@ -119,11 +129,12 @@ class InsertElements(Tool):
             return ErrorResponse("'elements' is empty")
         document = await self.access.open(context, path)
         created = []
+        edits = Edits(context, document, suggest=self.suggest)
         with self.access.edit(context, path, document):  # one transaction: reads included
             target = element(document, arguments["target_id"])
             parent, index = _index_for(target, arguments["position"])
             for offset, data in enumerate(items):
-                node = parent.insert_json_at(index + offset, data)
+                node = edits.insert_json(parent, index + offset, data)
                 created.append(getattr(node, "id", None))
         show_element(context, path, created[0])
         return JsonResponse({"inserted": created})
@@ -143,6 +154,7 @@ def documents_toolkit(
     schemas: Mapping[str, Any] | None = None,
     fragment: str = "default",
     storage: Any = None,
+    suggest: bool = False,
 ) -> DocumentsToolkit:
     """Tools to read and edit the room's documents.
 
@@ -153,6 +165,10 @@ def documents_toolkit(
         storage: A `StorageProvider` whose `list_documents(room)` lists stored documents
             for `list_documents`. Not needed with a meshroom server: the room document
             lists the room's stored and open documents, which `list_documents` reads.
+        suggest: Edit in suggestion mode: what the tools insert is marked as the agent's
+            suggestion and what they delete is marked for deletion, for people to accept or
+            reject; attribute changes and moves are refused outside the agent's own pending
+            insertions.
     """
     access = DocumentAccess(schema=schema, schemas=dict(schemas or {}), fragment=fragment)
 
@@ -226,6 +242,7 @@ def documents_toolkit(
         """
         document = await access.open(context, path)
         target = element(document, id)
+        Edits(context, document, suggest=suggest).check_direct(target, "attribute changes")
         with access.edit(context, path, document):
             for item in attributes:
                 target.set_attribute(item["name"], item["value"])
@@ -245,6 +262,7 @@ def documents_toolkit(
         """
         document = await access.open(context, path)
         moving = element(document, id)
+        Edits(context, document, suggest=suggest).check_direct(moving, "moves")
         target = element(document, target_id)
         parent, index = _index_for(target, position)
         if parent == moving.parent:
@@ -268,9 +286,10 @@ def documents_toolkit(
         """
         document = await access.open(context, path)
         targets = [element(document, item) for item in ids]
+        edits = Edits(context, document, suggest=suggest)
         with access.edit(context, path, document):
             for target in targets:
-                target.delete()
+                edits.delete(target)
         return f"deleted {len(targets)} element(s)"
 
     @tool
@@ -297,9 +316,10 @@ def documents_toolkit(
         start = find_occurrence(str(node), find, occurrence)
         with access.edit(context, path, document):
             before = str(node)
-            apply_text_diff(node, before[:start] + replace + before[start + len(find) :])
+            new = before[:start] + replace + before[start + len(find) :]
+            span = Edits(context, document, suggest=suggest).rewrite(node, new)
         await anyio.lowlevel.checkpoint()  # the edit leaves first; the cursor can wait
-        show_cursor(context, path, node, id, start, start + len(replace))
+        show_cursor(context, path, node, id, *span)
         return f"replaced in {id}: now {str(node)!r}"
 
     @tool
@@ -315,7 +335,7 @@ def documents_toolkit(
         document = await access.open(context, path)
         node = element(document, id).text
         with access.edit(context, path, document):
-            start, end = apply_text_diff(node, text)
+            start, end = Edits(context, document, suggest=suggest).rewrite(node, text)
         await anyio.lowlevel.checkpoint()  # the edit leaves first; the cursor can wait
         show_cursor(context, path, node, id, start, end)
         return f"rewrote {id}"
@@ -333,12 +353,12 @@ def documents_toolkit(
             target_id: $id of the reference element; null means the document root.
             markdown: The Markdown to insert.
         """
-        from meshdoc.markdown import insert_markdown as write_markdown
-
         document = await access.open(context, path)
         parent, index = _index_for(element(document, target_id), position)
         with access.edit(context, path, document):
-            blocks = write_markdown(parent, markdown, index)
+            blocks = Edits(context, document, suggest=suggest).insert_markdown(
+                parent, markdown, index
+            )
         show_element(context, path, blocks[0].id if blocks else None)
         return {"inserted": [block.id for block in blocks]}
 
@@ -364,7 +384,7 @@ def documents_toolkit(
         list_documents,
         read_document,
         get_element,
-        InsertElements(access, element_schema),
+        InsertElements(access, element_schema, suggest),
         insert_markdown,
         update_attributes,
         move_element,
@@ -372,16 +392,19 @@ def documents_toolkit(
         replace_text,
         rewrite_text,
         undo,
+        *suggestion_tools(access),
     ]
-    return DocumentsToolkit(
-        access,
-        tools,
-        rules=[
-            "Address elements by their $id; read the outline first, and re-read after "
-            "others may have edited.",
-            "To change words, prefer replace_text with the exact current text.",
-        ],
-    )
+    rules = [
+        "Address elements by their $id; read the outline first, and re-read after "
+        "others may have edited.",
+        "To change words, prefer replace_text with the exact current text.",
+    ]
+    if suggest:
+        rules.append(
+            "Your edits are suggestions that people accept or reject: what you insert is "
+            "marked as yours and what you delete stays, marked, until someone resolves it."
+        )
+    return DocumentsToolkit(access, tools, rules=rules)
 
 
 async def import_markdown_into(
