@@ -9,6 +9,7 @@ driven by the scripted model server.
 
 from __future__ import annotations
 
+import base64
 import signal
 import statistics
 import time
@@ -20,13 +21,21 @@ from typing import Any
 import anyio
 import pytest
 import redis
-from conftest import LiveServer, free_port, open_node_peer, run_server, start_meshroom_serve
+from conftest import (
+    LiveServer,
+    free_port,
+    open_node_peer,
+    open_raw_peer,
+    run_server,
+    start_meshroom_serve,
+)
 from test_room_tools import slow_tools, text_tools
 
 from meshroom import RoomClient
 from meshroom.agents import Agent, OpenAILLM
 from meshroom.client import RoomCallError
 from meshroom.cluster import RedisExtension
+from meshroom.protocol._messages import encode_update
 from meshroom.testing import ScriptedLLMServer, call, reply, tool_calls
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
@@ -89,6 +98,15 @@ async def test_participants_and_messages_are_the_same_on_both_processes(redis_ur
         for peer in (ann, bob):
             texts = [m["text"] for m in (await peer.state())["messages"]]
             assert texts == ["hello from A", "hi from B", "notice"]
+
+        # Ann's copy of the room document, sent to B as a y-websocket client sends it when
+        # it reconnects to another process: her own message is not published again.
+        stale = base64.b64decode((await ann.state())["update"])
+        async with open_raw_peer(b.url("team", id="ann", name="Ann")) as moved:
+            await moved.recv()
+            await moved.send(encode_update(stale))
+            await anyio.sleep(0.5)
+        assert [m["text"] for m in (await ann.state())["messages"]] == texts
 
         # A late process replays the room's recent messages.
         async with (

@@ -7,12 +7,19 @@ other process serving the room appends it to its own room document as it is (its
 each message reaches every process once. The stream is capped near the room's own
 bound (`Limits.room_messages`). A process that opens a room replays the stream's last
 messages first, before any it already holds, so a late process shows the same history.
+
+A y-websocket client that reconnects sends its copy of the room document, its own
+messages included; on a process it moves to (its own died), those are copies of
+messages that came through the stream already. A message equal to one of the room's
+recent ones (same sender, time and content) is therefore never published again, so a
+client moving between processes does not make every process show its messages twice.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +53,18 @@ class _Followed:
     ready: bool = False
     waiting: list[dict[str, Any]] = field(default_factory=list)
     subscription: Any = None
+    #: Fingerprints of the room's recent messages (published or received), oldest first.
+    known: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    def remember(self, message: dict[str, Any]) -> bool:
+        """Note `message`; False if it was known already (a copy sent again)."""
+        print_ = _fingerprint(message)
+        if print_ in self.known:
+            return False
+        self.known[print_] = None
+        while len(self.known) > 2 * self.room.presence.max_messages:
+            self.known.popitem(last=False)
+        return True
 
 
 class RoomMessages:
@@ -90,13 +109,15 @@ class RoomMessages:
             return
         entries.reverse()
         history = [message for _, fields in entries if (message := _decode(fields)) is not None]
+        history = [message for message in history if followed.remember(message)]
         if entries:
             followed.last_id = entries[-1][0]
         presence.add_messages(history, origin=ROOM_ORIGIN, at_start=True)
         followed.ready = True
         waiting, followed.waiting = followed.waiting, []
         for message in waiting:
-            self._publish(followed, message)
+            if followed.remember(message):
+                self._publish(followed, message)
 
     def _observed(self, followed: _Followed, event: Any) -> None:
         # Runs inside the room document's commit: must never raise.
@@ -109,7 +130,8 @@ class RoomMessages:
                     if not isinstance(message, dict):
                         continue
                     if followed.ready:
-                        self._publish(followed, message)
+                        if followed.remember(message):
+                            self._publish(followed, message)
                     elif len(followed.waiting) < followed.room.presence.max_messages:
                         followed.waiting.append(message)
         except Exception:  # pragma: no cover - defensive: publishing never breaks a write
@@ -153,7 +175,7 @@ class RoomMessages:
             followed.last_id = entry_id
             if fields.get(b"p") != self._process:
                 message = _decode(fields)
-                if message is not None:
+                if message is not None and followed.remember(message):
                     arrived.append(message)
         if arrived:
             followed.room.presence.add_messages(arrived, origin=ROOM_ORIGIN)
@@ -165,3 +187,7 @@ def _decode(fields: dict[bytes, bytes]) -> dict[str, Any] | None:
     except (KeyError, ValueError):
         return None
     return message if isinstance(message, dict) else None
+
+
+def _fingerprint(message: dict[str, Any]) -> str:
+    return json.dumps(message, sort_keys=True, separators=(",", ":"), default=str)
