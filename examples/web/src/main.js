@@ -12,6 +12,7 @@ import { showParticipants } from './presence.js'
 import { showMessages, showRecipients } from './messages.js'
 import { RoomCalls } from './room-calls.js'
 import { UI_TOOLKIT, uiToolkit } from './ui-toolkit.js'
+import { showAgentStatus, showStreams, threadWith } from './conversation.js'
 import { newDocumentForm, openInPage, showDocuments } from './documents.js'
 
 const FRAGMENT = 'default' // meshdoc's default fragment name, also Tiptap's default `field`
@@ -58,6 +59,8 @@ function watchStatus (providers, element) {
 }
 
 async function start () {
+const newId = () => Math.random().toString(16).slice(2, 10) + Date.now().toString(16).slice(-8)
+
   const me = await loadIdentity()
   document.getElementById('room-name').textContent = me.room
   document.getElementById('doc-path').textContent = me.path
@@ -96,12 +99,21 @@ async function start () {
     const input = document.getElementById('message-text')
     const text = input.value.trim()
     if (!text) return
-    messages.push([{ from: me.participantId, to: recipient.value || null, text, time: Date.now() }])
+    const to = recipient.value || null
+    const message = { from: me.participantId, to, text, time: Date.now(), id: newId() }
+    const thread = document.getElementById('new-thread').checked ? null : threadWith(messages, me.participantId, to)
+    if (thread) message.thread = thread // replies to an agent stay in its conversation
+    messages.push([message])
     input.value = ''
   })
 
   // The page offers the `ui` toolkit: agents ask this person through it.
   const calls = new RoomCalls(roomProvider)
+  // Answers being written, what agents are doing, and a way to stop them.
+  showStreams(roomDoc.getMap('streams'), participants, document.getElementById('streams'))
+  const sendTo = (to, json) => messages.push([{ from: me.participantId, to, json, time: Date.now(), id: newId() }])
+  showAgentStatus(roomProvider.awareness, participants, document.getElementById('agent-status'), sendTo)
+
   const nameOf = (id) => participants.get(id)?.name || id || 'someone'
   calls.offer(UI_TOOLKIT, uiToolkit(document.getElementById('ui-requests'), nameOf))
 
