@@ -7,12 +7,14 @@ import StarterKit from '@tiptap/starter-kit'
 import Collaboration from '@tiptap/extension-collaboration'
 import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import { ElementIds } from './element-ids.js'
+import { Suggestions, showSuggestions } from './suggestions.js'
 import { loadIdentity } from './identity.js'
 import { showParticipants } from './presence.js'
 import { showMessages, showRecipients } from './messages.js'
 import { RoomCalls } from './room-calls.js'
-import { UI_TOOLKIT, uiToolkit } from './ui-toolkit.js'
 import { showAgentStatus, showStreams, threadWith } from './conversation.js'
+import { showActivity } from './activity.js'
+import { UI_TOOLKIT, uiToolkit } from './ui-toolkit.js'
 import { newDocumentForm, openInPage, showDocuments } from './documents.js'
 
 const FRAGMENT = 'default' // meshdoc's default fragment name, also Tiptap's default `field`
@@ -58,9 +60,9 @@ function watchStatus (providers, element) {
   update()
 }
 
-async function start () {
 const newId = () => Math.random().toString(16).slice(2, 10) + Date.now().toString(16).slice(-8)
 
+async function start () {
   const me = await loadIdentity()
   document.getElementById('room-name').textContent = me.room
   document.getElementById('doc-path').textContent = me.path
@@ -80,6 +82,7 @@ const newId = () => Math.random().toString(16).slice(2, 10) + Date.now().toStrin
       StarterKit.configure({ undoRedo: false, underline: false }), // Yjs keeps the history
       Collaboration.configure({ document: ydoc, field: FRAGMENT }),
       ElementIds,
+      ...Suggestions, // suggestion marks and the $suggestion block attribute
       CollaborationCaret.configure({ provider, user: { name: me.name, color: me.colour, id: me.participantId } })
     ]
   })
@@ -107,14 +110,18 @@ const newId = () => Math.random().toString(16).slice(2, 10) + Date.now().toStrin
     input.value = ''
   })
 
-  // The page offers the `ui` toolkit: agents ask this person through it.
-  const calls = new RoomCalls(roomProvider)
+  // For admins: the room's activity log.
+  showActivity(me, document.getElementById('activity'))
+
   // Answers being written, what agents are doing, and a way to stop them.
   showStreams(roomDoc.getMap('streams'), participants, document.getElementById('streams'))
   const sendTo = (to, json) => messages.push([{ from: me.participantId, to, json, time: Date.now(), id: newId() }])
   showAgentStatus(roomProvider.awareness, participants, document.getElementById('agent-status'), sendTo)
 
+  // The page offers the `ui` toolkit: agents ask this person through it.
+  const calls = new RoomCalls(roomProvider)
   const nameOf = (id) => participants.get(id)?.name || id || 'someone'
+  showSuggestions(editor, document.getElementById('suggestions'), nameOf)
   calls.offer(UI_TOOLKIT, uiToolkit(document.getElementById('ui-requests'), nameOf))
 
   // For tests and the curious: the live objects behind the page.
