@@ -32,6 +32,11 @@ function grantsAllowWriting (claims, room, path) {
     (grant.mode ?? 'read-write') === 'read-write')
 }
 
+/** Whether a grant for the room carries the admin flag (the server checks it again). */
+function grantsAdmin (claims, room) {
+  return (claims.grants || []).some((grant) => matches(grant.room ?? '', room) && grant.admin === true)
+}
+
 async function devToken (room, name, id) {
   const query = new URLSearchParams({ room, name })
   if (id) query.set('id', id)
@@ -64,6 +69,7 @@ export async function loadIdentity () {
     participantId,
     name: claims.name || name,
     readOnly: token ? !grantsAllowWriting(claims, room, path) : false,
+    admin: token ? grantsAdmin(claims, room) : false,
     colour: colourFor(participantId),
     // y-websocket appends these to the socket URL: the token when auth is on, else who we are.
     params: token ? { token } : { id: participantId, name, kind: 'person' }
