@@ -273,3 +273,37 @@ async def test_meshroom_log_reads_the_storage(tmp_path: Path) -> None:
     )
     code, _, err = await meshroom("log", "team", "--storage", str(tmp_path), "--session", "x")
     assert code == 2 and "no session 'x'" in err
+
+
+async def test_meshroom_log_follow_prints_events_as_they_are_written(tmp_path: Path) -> None:
+    storage = FsspecStorage(str(tmp_path))
+    activity = ActivityExtension(storage, flush_interval=0.01)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    async with (
+        run_server(extensions=[StorageExtension(storage), activity]) as live,
+        RoomClient(live.base_url, "team", name="Ann", id="ann"),
+    ):
+        await settled(live.server, activity)
+        follower = await anyio.open_process(
+                [sys.executable, "-m", "meshroom", "log", "team", "--storage", str(tmp_path),
+                 "--follow", "--json"],
+                env=env,
+            )  # fmt: skip
+        seen: list[dict[str, Any]] = []
+        try:
+            assert follower.stdout is not None
+            buffer = b""
+            async with RoomClient(live.base_url, "team", name="Bob", id="bob"):
+                with anyio.fail_after(20):
+                    while not any(
+                        e["type"] == "participant.joined" and e.get("participant") == "bob"
+                        for e in seen
+                    ):
+                        buffer += await follower.stdout.receive()
+                        *lines, buffer = buffer.split(b"\n")
+                        seen += [json.loads(line) for line in lines if line.strip()]
+        finally:
+            follower.terminate()
+            await follower.wait()
+    assert types(seen)[0] == "room.opened"  # from the start of the session, then live
+    assert any(e.get("participant") == "ann" for e in seen)
