@@ -59,6 +59,13 @@ ALLOWED: dict[str, set[str]] = {
         "meshdoc",
     },
     "meshroom.testing": {"meshroom._exceptions"},
+    "meshroom.mcp": {
+        "meshroom._exceptions",
+        "meshroom.protocol",
+        "meshroom.client",
+        "meshroom.agents",
+        "meshdoc",
+    },
     "meshroom.cli": {"meshroom", "meshdoc"},
     "meshroom.__main__": {"meshroom.cli"},
     "meshroom": {"meshroom"},

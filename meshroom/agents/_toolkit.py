@@ -73,12 +73,28 @@ class Toolkit:
         self.rules = tuple(rules)
         self._tools: dict[str, Tool] = {}
         self._validators: dict[str, Draft202012Validator] = {}
+        self.replace_tools(tools)
+
+    def replace_tools(self, tools: Iterable[Tool]) -> None:
+        """Make `tools` the toolkit's tools, checked as at construction.
+
+        For toolkits whose tools are only known at run time and may change (an MCP
+        server's): an agent reads a toolkit's tools when each run starts.
+
+        Raises:
+            ToolDefinitionError: an item is not a `Tool`, or two share a name.
+        """
+        found: dict[str, Tool] = {}
         for item in tools:
             if not isinstance(item, Tool):
-                raise ToolDefinitionError(f"{name}: {item!r} is not a Tool (use @tool)")
-            if item.name in self._tools:
-                raise ToolDefinitionError(f"{name}: duplicate tool {item.name!r}", tool=item.name)
-            self._tools[item.name] = item
+                raise ToolDefinitionError(f"{self.name}: {item!r} is not a Tool (use @tool)")
+            if item.name in found:
+                raise ToolDefinitionError(
+                    f"{self.name}: duplicate tool {item.name!r}", tool=item.name
+                )
+            found[item.name] = item
+        self._tools = found
+        self._validators = {}
 
     def __iter__(self) -> Iterator[Tool]:
         return iter(self._tools.values())

@@ -32,21 +32,22 @@ _AUTHENTICATED = b"\x02"  # [2, 2 = authenticated, scope, identity JSON]: see _p
 REFRESH_ANSWER_WAIT = 10.0
 
 
-def read_auth(message: bytes, where: str) -> dict[str, Any] | ClientError | None:
+def read_auth(message: bytes, where: str) -> tuple[str, dict[str, Any]] | ClientError | None:
     """Read an auth message from the server at `where`.
 
     Returns:
-        Who the server says this connection is (``id``, ``name``, ``kind``) for an
-        "authenticated" message; the refusal, as a `ClientError` with `code` 4403, for
-        "permission denied"; None for a malformed "authenticated" message (logged).
+        For an "authenticated" message, the scope (``"read-write"`` or ``"readonly"``:
+        whether the server applies our edits) and who the server says this connection
+        is (``id``, ``name``, ``kind``); the refusal, as a `ClientError` with `code`
+        4403, for "permission denied"; None for a malformed "authenticated" message
+        (logged).
     """
     if message[1:2] == _AUTHENTICATED:
         try:
-            _scope, identity = decode_authenticated(message[1:])
+            return decode_authenticated(message[1:])
         except ProtocolError:
             log.warning("%s sent a malformed authenticated message", where)
             return None
-        return identity
     decoder = Decoder(message[2:])
     reason = decoder.read_var_string() if len(message) > 2 else "permission denied"
     return ClientError(

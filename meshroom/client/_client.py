@@ -491,6 +491,20 @@ class RoomClient:
         """Our Yjs client id on `path` (the key of our own state in `awareness(path)`)."""
         return self._links.get(path).awareness.client_id
 
+    def read_only(self, path: str = "") -> bool:
+        """Whether the server admitted our socket on `path` read-only (`""`: the room).
+
+        The server drops a read-only connection's edits without answering, so a peer
+        that edits on behalf of others (an agent, an MCP session) asks first and says
+        why instead of writing into a document that never reaches anyone. It is the
+        scope of the server's last "authenticated" message on that socket, which a
+        token refresh can change; False until the server has said.
+
+        Raises:
+            ClientError: `path` is not open.
+        """
+        return self._links.get(path).scope == "readonly"
+
     @property
     def connected(self) -> bool:
         """Whether every open socket is currently connected and synced."""

@@ -117,6 +117,9 @@ class DocumentLink:
         self._on_disconnect = on_disconnect
         #: Who the server says this connection is (``id``, ``name``, ``kind``), once told.
         self.identity: dict[str, Any] | None = None
+        #: What the server lets this connection do (``"read-write"`` or ``"readonly"``),
+        #: once told: a read-only connection's edits are dropped by the server.
+        self.scope: str | None = None
         self._ephemeral = ephemeral
         self._refreshes = TokenRefreshes()
         self._sessions = 0
@@ -351,9 +354,9 @@ class DocumentLink:
             if isinstance(auth, ClientError):
                 return auth
             if auth is not None:
-                self.identity = auth
+                self.scope, self.identity = auth
                 if self._on_identity is not None:
-                    self._on_identity(auth)
+                    self._on_identity(self.identity)
                 self._refreshes.authenticated()
             return None
         if message[0] == MessageType.ROOM_CALL:

@@ -57,7 +57,18 @@ class DocumentAccess:
 
     @contextmanager
     def edit(self, context: ToolContext, path: str, document: Any) -> Iterator[None]:
-        """One atomic edit with the agent's origin: on error, whatever was written is undone."""
+        """One atomic edit with the agent's origin: on error, whatever was written is undone.
+
+        Raises:
+            PermissionError: the server admitted the agent to `path` read-only; it would
+                drop the edit without a word, so nothing is written.
+        """
+        read_only = getattr(context.client, "read_only", None)
+        if read_only is not None and read_only(path):
+            raise PermissionError(
+                f"read-only access to {path!r}: the server admitted this participant "
+                "read-only (its token's grant), so it refuses edits; nothing was written"
+            )
         undo = self.undo_manager(context, path)
         depth = undo.undo_depth if undo is not None else 0
         try:
