@@ -1,8 +1,9 @@
-"""The page's `ui` toolkit in a real browser: an agent asks a person, the answer comes back.
+"""The room in a real browser: an agent asks a person, answers grow, admins see activity.
 
-`meshroom serve` as a subprocess, Debian's Chromium through Playwright running the
-built example (which offers `ui` from the browser over the unmodified y-websocket
-provider), and an agent driven through the `openai` client by a scripted model.
+`meshroom serve` as a subprocess (auth on, folder storage, the activity log), Debian's
+Chromium through Playwright running the built example, which offers a `ui` toolkit from the
+browser over the unmodified y-websocket provider, and agents driven through the `openai`
+client by the scripted OpenAI-compatible server (which streams when asked).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from test_web import (
     OUTPUT,
     PATH,
     ROOM,
+    SECRET,
     ServerProcess,
     chromium,
     open_page,
@@ -28,8 +30,9 @@ from test_web import (
 
 from meshdoc import markdown
 from meshroom import RoomClient
-from meshroom.agents import Agent, OpenAILLM
+from meshroom.agents import Agent, OpenAILLM, Toolkit, tool
 from meshroom.agents.toolkits import documents_toolkit
+from meshroom.auth import Grant, mint_token
 from meshroom.testing import ScriptedLLMServer, call, reply, tool_calls
 
 pytestmark = [pytest.mark.anyio, pytest.mark.browser]
@@ -41,11 +44,12 @@ TITLES = json.dumps(
         "required": ["title"],
     }
 )
+ANSWER = "The plan has three parts: research, a beta, and the launch itself in spring."
 
 
 @pytest.fixture
 def anyio_backend() -> str:
-    return "asyncio"
+    return "asyncio"  # Playwright's async API runs on asyncio
 
 
 @pytest.fixture
@@ -54,8 +58,7 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
         yield process
 
 
-async def _offers_ui(client: RoomClient, participant: str) -> bool:
-    return f"{participant}/ui" in client.toolkits
+# -- asking a person: the page's ui toolkit ----------------------------------------------
 
 
 async def test_an_agent_asks_ann_which_title_and_uses_her_answer(server: ServerProcess) -> None:
@@ -172,3 +175,85 @@ async def test_a_call_that_times_out_clears_the_card(server: ServerProcess) -> N
 async def _first_heading(document: Any, text: str) -> bool:
     children = document.root.get_children()
     return bool(children) and markdown.to_markdown(children[0]).strip() == f"# {text}"
+
+
+# -- conversations: answers growing, threads, status and stop ----------------------------
+
+
+async def ask(page: Any, text: str) -> None:
+    await page.select_option("#message-to", "helper")
+    await page.fill("#message-text", text)
+    await page.click("#message-form button")
+
+
+async def test_the_page_shows_the_answer_growing_and_stops_the_agent(server: ServerProcess) -> None:
+    gate = anyio.Event()
+
+    @tool
+    async def research(topic: str) -> str:
+        """Research a topic (slowly).
+
+        Args:
+            topic: What to look into.
+        """
+        await gate.wait()
+        return "found things"
+
+    def follow_up(request: Any) -> Any:
+        said = [m.get("content") for m in request.messages]
+        assert ANSWER in said, said  # the reply came in the same thread
+        return tool_calls(call("research", topic="spring"))
+
+    script = [reply(ANSWER), follow_up, reply("never asked")]
+    async with (
+        chromium() as browser,
+        ScriptedLLMServer(script, chunk_delay=0.15) as llm_server,
+        OpenAILLM("scripted", base_url=llm_server.base_url, api_key="test") as llm,
+    ):
+        ann = await open_page(browser, server, token("Ann", "ann"))
+        agent = Agent("Helper", llm=llm, progress=False, participant_id="helper",
+                      toolkits=[Toolkit("research", [research])])  # fmt: skip
+        agent_token = token("Helper", "helper", kind="agent")
+        async with agent.connect(server.ws_url, ROOM, token=agent_token):
+            await ann.wait_for_selector("#message-to option[value='helper']", state="attached")
+            await ask(ann, "What is in the plan?")
+            # the answer is on the page while it is written, then as a message
+            await ann.wait_for_selector("#streams .streaming")
+            partial = await ann.inner_text("#streams .streaming .text")
+            assert partial and ANSWER.startswith(partial.rstrip("▍").strip()) and partial != ANSWER
+            await ann.wait_for_selector(f"#messages .message:has-text('{ANSWER[:30]}')")
+            await ann.wait_for_selector("#streams .streaming", state="detached")
+
+            # a reply stays in the thread; the page shows the agent at work and stops it
+            await ask(ann, "Look into the launch")
+            row = "#agent-status .agent-status[data-agent='helper']"
+            await ann.wait_for_selector(f"{row}[data-state='calling']")
+            assert "calling research" in await ann.inner_text(row)
+            await ann.click(f"{row} .agent-stop")
+            await anyio.sleep(0.3)
+            gate.set()
+            await ann.wait_for_selector("#messages .message:has-text('stopped before finishing')")
+            await ann.wait_for_selector("#agent-status", state="hidden")
+        assert len(llm_server.requests) == 2  # stopped before asking the model again
+        assert not ann.errors
+
+
+# -- the activity panel, for admins ------------------------------------------------------
+
+
+async def test_an_admin_page_shows_the_activity_log(server: ServerProcess) -> None:
+    admin = mint_token(
+        secret=SECRET, name="Ada", participant_id="ada", grants=[Grant(ROOM, ["*"], admin=True)]
+    )
+    async with chromium() as browser:
+        ada = await open_page(browser, server, admin)
+        bob = await open_page(browser, server, token("Bob", "bob"))
+        await ada.wait_for_selector("#activity .activity-event[data-type='participant.joined']")
+        await ada.wait_for_selector("#activity .activity-event:has-text('Bob')")
+        assert "room.opened" in await ada.inner_text("#activity")
+        await bob.close()
+        await ada.wait_for_selector("#activity .activity-event[data-type='participant.left']")
+        assert await ada.get_attribute("#activity", "data-error") is None
+        page = await open_page(browser, server, token("Cy", "cy"))
+        assert await page.is_hidden("#activity")  # no admin grant: no panel
+        assert not ada.errors and not page.errors
