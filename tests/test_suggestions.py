@@ -213,6 +213,7 @@ def test_json_carries_suggestions_and_the_json_schema_describes_them():
     assert info.value.rule == "suggestion"
 
 
+@pytest.mark.interop
 def test_a_yjs_peer_reads_and_writes_the_same_suggestions():
     doc = _doc()
     with doc.suggesting(author="agent") as s:

@@ -78,6 +78,10 @@ async def test_the_edit_tools_suggest_and_people_resolve(room):
         ("delete", "element", "Plan"),
     }
     assert {x.author for x in listed} == {"editor"}
+    shown = await call(toolkit, context, "read_document", path=PATH, format="outline")
+    tail = shown.to_content().split("pending suggestions")[1].splitlines()[1:]
+    assert len(tail) == 4 and all(line.startswith("  {") for line in tail)
+    assert f"editor: insert text in [{first.id}]: 'Monday'" in shown.to_content()
     seen = await call(toolkit, context, "list_suggestions", path=PATH, author=None)
     assert [item["id"] for item in seen.data] == [x.id for x in listed]
 

@@ -208,6 +208,13 @@ def documents_toolkit(
 
             return markdown.to_markdown(document)
         lines = outline(document)
+        pending = document.suggestions()
+        if pending:  # the outline's texts show both sides of a suggestion: say which is which
+            lines.append("pending suggestions (resolve_suggestions accepts or rejects them):")
+            lines += [
+                f"  {{{x.id}}} {x.author}: {x.kind} {x.target} in [{x.element_id}]: {x.text!r}"
+                for x in pending
+            ]
         return "\n".join(lines) if lines else "(empty document)"
 
     @tool(read_only=True)
