@@ -74,8 +74,13 @@ def to_tool_response(result: types.CallToolResult) -> ToolResponse:
     text = "\n".join(part for part in texts if part)
     if result.is_error:
         return ErrorResponse(text or "the MCP tool failed without saying why")
-    if result.structured_content is not None:
-        return JsonResponse(result.structured_content)
+    structured = result.structured_content
+    if structured is not None:
+        if set(structured) == {"result"} and text in (str(structured["result"]), _json(structured)):
+            # the SDK wraps a tool's plain return value so; the value is what it said
+            value = structured["result"]
+            return TextResponse(value) if isinstance(value, str) else JsonResponse(value)
+        return JsonResponse(structured)
     if len(result.content) == 1:
         single = _file_of(result.content[0])
         if single is not None:
@@ -88,6 +93,10 @@ def to_tool_response(result: types.CallToolResult) -> ToolResponse:
         except json.JSONDecodeError:
             return TextResponse(text)
     return TextResponse(text)
+
+
+def _json(structured: dict[str, Any]) -> str:
+    return json.dumps(structured["result"], ensure_ascii=False)
 
 
 def _text_of(part: Any) -> str:

@@ -67,7 +67,7 @@ def _strict(schema: Any) -> Any:
     if is_object:
         properties = out.get("properties") or {}
         extra = out.get("additionalProperties")
-        if not properties and extra is not False:
+        if "properties" not in out and extra is not False:
             raise _NotStrict("a free-form object")
         if isinstance(extra, dict) or "patternProperties" in out:
             raise _NotStrict("a map of arbitrary keys")
