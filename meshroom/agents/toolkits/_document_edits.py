@@ -78,6 +78,9 @@ class DocumentAccess:
             if undo is not None and undo.undo_depth > depth:
                 undo.undo()
             raise
+        if undo is not None and undo.undo_depth > depth:
+            # a stopped run may be asked to take back what it did (Agent.stop(undo=True))
+            context.state.setdefault("undo", []).append(undo.undo)
 
 
 def element(document: Any, element_id: str | None) -> Any:
