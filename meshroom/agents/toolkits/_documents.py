@@ -326,7 +326,8 @@ def documents_toolkit(
             new = before[:start] + replace + before[start + len(find) :]
             span = Edits(context, document, suggest=suggest).rewrite(node, new)
         await anyio.lowlevel.checkpoint()  # the edit leaves first; the cursor can wait
-        show_cursor(context, path, node, id, *span)
+        # the cursor spans the whole replacement (a suggestion's span holds the kept old text)
+        show_cursor(context, path, node, id, *(span if suggest else (start, start + len(replace))))
         return f"replaced in {id}: now {str(node)!r}"
 
     @tool
