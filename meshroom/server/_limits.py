@@ -66,6 +66,11 @@ class Limits:
     #: are refused: its socket closes with `CloseCode.STORAGE_UNAVAILABLE`, the client
     #: keeps its edits and resends them when it reconnects.
     unwritten_bytes: int = 64 * 1024 * 1024
+    #: Documents one Hocuspocus socket may have open or waiting for their auth at once.
+    #: Default 64: an app with many editors on a page fits; fanning one socket out over
+    #: thousands of names (each queueing frames before its auth) does not. Past it, the
+    #: next document is refused with a permission-denied message; the socket stays.
+    documents_per_socket: int = 64
 
     def __post_init__(self) -> None:
         for name in (
@@ -78,6 +83,7 @@ class Limits:
             "unwritten_bytes",
             "max_queued_bytes",
             "max_connections",
+            "documents_per_socket",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"Limits.{name} must be >= 1, got {getattr(self, name)}")

@@ -48,6 +48,7 @@ from ._deadlines import CallDeadlines
 from ._heap import trim_heap
 from ._hooks import Extension
 from ._limits import Limits
+from ._multiplex import serve_hocuspocus
 from ._room import Room
 from ._serving import close_quietly, serve_connection
 from ._stats import ServerStats
@@ -386,13 +387,20 @@ class Server:
 
         Args:
             connection: the transport (already accepted).
-            path: the raw URL path, still percent-encoded: ``/{room}`` or ``/{room}/{doc}``.
+            path: the raw URL path, still percent-encoded: ``/{room}`` or ``/{room}/{doc}``
+                for a y-websocket client; ``/`` (no room) for a Hocuspocus provider, whose
+                socket carries many documents (docs/hocuspocus.md).
             query: query parameters (``token``, ``id``, ``name``, ``kind``).
             headers: request headers (``Authorization: Bearer``).
             client: ``"host:port"`` of the peer, for per-address limits and logs.
         """
         if self._state is not ServerState.RUNNING:
             await close_quietly(connection, CloseCode.GOING_AWAY, "server not running")
+            return
+        if path in ("", "/"):  # no room in the URL: a Hocuspocus socket names them per frame
+            await serve_hocuspocus(
+                self, connection, query=query or {}, headers=headers or {}, client=client
+            )
             return
         await serve_connection(
             self, connection, path, query=query or {}, headers=headers or {}, client=client

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, suppress
 from typing import TYPE_CHECKING, Protocol
 
@@ -62,8 +62,13 @@ async def serve_connection(
     query: Mapping[str, str],
     headers: Mapping[str, str],
     client: str | None,
+    on_session: Callable[[Session], None] | None = None,
 ) -> None:
     """Name check, per-address limit, handshake, then the session (see `Server.serve`).
+
+    `on_session` is told of the session once it exists, before it starts: the
+    Hocuspocus multiplexer (`_multiplex`) reads what the session decided about each
+    client update (applied or refused) to answer with a sync status.
 
     Each step that takes something (an address slot, the room, a place in the
     document) pushes its release on one exit stack. A push connection's session
@@ -101,6 +106,8 @@ async def serve_connection(
             )
             if session is None:
                 return
+            if on_session is not None:
+                on_session(session)
             if isinstance(connection, PushConnection):
                 stack.push_async_callback(session.close_connection)
                 detached = stack.pop_all()
