@@ -111,6 +111,9 @@ async def test_agent_command_edits_and_prints_progress(live_server, tmp_path):
         assert '→ read_document(path="notes/plan", format="outline")' in stderr
         assert "✓ [" in stderr  # the outline came back
         assert "→ insert_elements(" in stderr and '✓ {"inserted":["' in stderr
+        usage = stderr.strip().splitlines()[-1]  # what the answer cost, last
+        assert usage.startswith("model ") and "tokens in " in usage and ", out " in usage
+        assert int(usage.split("tokens in ")[1].split(",")[0]) > 0
         with anyio.fail_after(5):
             await ann.wait_for(lambda: len(document.root.get_children()) == 2)
         assert [str(p.text) for p in document.root.get_children()] == [

@@ -185,27 +185,27 @@ async def test_a_thread_goes_on_after_the_room_closed(tmp_path: Path) -> None:
     async with (
         ScriptedLLMServer(script) as llm_server,
         OpenAILLM("scripted", base_url=llm_server.base_url) as llm,
+        run_server(extensions=extensions, grace_period=0.1) as live,
     ):
-        async with run_server(extensions=extensions, grace_period=0.1) as live:
-            async with RoomClient(live.base_url, ROOM, id="ann") as ann:
-                first = Agent("Helper", llm=llm, progress=False, participant_id="helper")
-                async with first.connect(live.base_url, ROOM):
-                    await wait_for(ann, lambda: "helper" in ann.participants)
-                    asked = await ann.send_message("Describe the plan", to="helper")
-                    await wait_for(ann, lambda: answers(ann, "helper"))
-            with anyio.fail_after(10):
-                while live.server.room(ROOM) is not None:  # the room closed
-                    await anyio.sleep(0.05)
-            # a new agent, with nothing in memory, in a new session of the room
-            again = Agent("Helper", llm=llm, progress=False, participant_id="helper")
-            async with (
-                RoomClient(live.base_url, ROOM, id="ann") as ann,
-                again.connect(live.base_url, ROOM),
-            ):
+        async with RoomClient(live.base_url, ROOM, id="ann") as ann:
+            first = Agent("Helper", llm=llm, progress=False, participant_id="helper")
+            async with first.connect(live.base_url, ROOM):
                 await wait_for(ann, lambda: "helper" in ann.participants)
-                await ann.send_message("And the second part?", to="helper", thread=asked["id"])
+                asked = await ann.send_message("Describe the plan", to="helper")
                 await wait_for(ann, lambda: answers(ann, "helper"))
-                said = json.loads(answers(ann, "helper")[0]["text"])
+        with anyio.fail_after(10):
+            while live.server.room(ROOM) is not None:  # the room closed
+                await anyio.sleep(0.05)
+        # a new agent, with nothing in memory, in a new session of the room
+        again = Agent("Helper", llm=llm, progress=False, participant_id="helper")
+        async with (
+            RoomClient(live.base_url, ROOM, id="ann") as ann,
+            again.connect(live.base_url, ROOM),
+        ):
+            await wait_for(ann, lambda: "helper" in ann.participants)
+            await ann.send_message("And the second part?", to="helper", thread=asked["id"])
+            await wait_for(ann, lambda: answers(ann, "helper"))
+            said = json.loads(answers(ann, "helper")[0]["text"])
     assert "Describe the plan" in said and "The plan has three parts." in said
     assert said[-1] == "And the second part?"
 
@@ -221,3 +221,38 @@ def test_a_long_thread_is_trimmed_with_a_summary_of_what_was_dropped() -> None:
     assert sum(len(json.dumps(m)) for m in kept[2:]) // 4 <= 1000 + 200
     again = trim_history([*kept, {"role": "user", "content": "more"}], 1000)
     assert "question 0" in again[0]["content"]  # the summary survives later trims
+
+
+async def test_two_people_asking_at_once_are_answered_one_after_the_other(
+    live_server: LiveServer,
+) -> None:
+    url = live_server.base_url
+    order: list[str] = []
+
+    def answer_for(request: Any) -> Any:
+        question = request.user_text
+        order.append(f"start {question}")
+        return reply(f"answer to {question}")
+
+    async with (
+        RoomClient(url, ROOM, id="ann") as ann,
+        RoomClient(url, ROOM, id="bob") as bob,
+        ScriptedLLMServer([answer_for, answer_for], latency=0.3) as llm_server,
+        OpenAILLM("scripted", base_url=llm_server.base_url) as llm,
+    ):
+        agent = Agent("Helper", llm=llm, progress=False, participant_id="helper")
+        async with agent.connect(url, ROOM):
+            await wait_for(ann, lambda: "helper" in ann.participants)
+            await wait_for(bob, lambda: "helper" in bob.participants)
+            from_ann = await ann.send_message("Ann's question", to="helper")
+            from_bob = await bob.send_message("Bob's question", to="helper")
+            await wait_for(ann, lambda: len(answers(ann, "helper")) == 2)
+        got = {m["to"]: m for m in answers(ann, "helper")}
+        assert got["ann"]["text"] == "answer to Ann's question"
+        assert got["ann"]["thread"] == from_ann["id"]
+        assert got["bob"]["text"] == "answer to Bob's question"
+        assert got["bob"]["thread"] == from_bob["id"]
+        # one run at a time: the second question reached the model after the first's answer
+        assert len(llm_server.requests) == 2 and len(order) == 2
+        second = llm_server.requests[1].messages
+        assert not any("answer to" in str(m.get("content")) for m in second)  # not interleaved
