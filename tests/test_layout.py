@@ -33,6 +33,7 @@ ALLOWED: dict[str, set[str]] = {
         "meshdoc.text",
     },
     "meshdoc.markdown": {"meshdoc._exceptions", "meshdoc.schema", "meshdoc.text", "meshdoc.tree"},
+    "meshdoc.diff": {"meshdoc.tree", "meshdoc.markdown"},
     "meshdoc": {"meshdoc"},
     "meshroom._exceptions": set(),
     "meshroom._retry": set(),
@@ -50,6 +51,12 @@ ALLOWED: dict[str, set[str]] = {
     },
     "meshroom.activity": {"meshroom._exceptions", "meshroom.protocol", "meshroom.server"},
     "meshroom.metrics": {"meshroom._exceptions", "meshroom.server"},
+    "meshroom.versions": {
+        "meshroom._exceptions",
+        "meshroom.protocol",
+        "meshroom.server",
+        "meshdoc",
+    },
     "meshroom.agents": {
         "meshroom._exceptions",
         "meshroom.protocol",

@@ -80,6 +80,10 @@ class LiveDocument:
         #: Called with every message `broadcast` queues (awareness from this process's
         #: connections), so that an extension can share it with other processes.
         self.broadcast_listeners: list[Callable[[bytes], None]] = []
+        #: Called with (this document, the sending session) before a peer's update is
+        #: applied, while the document still holds the state before it: versions take
+        #: the state an agent's first edit starts from here (`meshroom.versions`).
+        self.before_apply: list[Callable[[LiveDocument, Any], None]] = []
         self._on_change = on_change
         #: Peers' updates (or their parts) waiting for a gap in their clocks to fill.
         self.unsettled = unsettled_of(self.doc)
@@ -129,6 +133,7 @@ class LiveDocument:
         self.sessions.clear()
         self.awareness_owners.clear()
         self.broadcast_listeners.clear()
+        self.before_apply.clear()
         self.journal = None
         self.request_commit = None
         self._held.clear()
@@ -257,6 +262,11 @@ class LiveDocument:
         stats = self.stats
         if stats is not None:
             started = time.perf_counter()
+        for hook in self.before_apply:
+            try:
+                hook(self, origin)
+            except Exception:  # pragma: no cover - defensive: a hook never refuses an edit
+                log.exception("a before_apply hook of %r/%r failed", self.room, self.path)
         self._applying = origin
         try:
             unsettled.integrate(self.doc, update)

@@ -7,6 +7,7 @@ Layout under the root URL (``./rooms`` by default), one folder per room::
     {root}/{room}/files/{user file name}                     the room's file area (`_files`)
     {root}/{room}/tmp/                                       temp files of file writes
     {root}/{room}/activity/{session}/{seq}.alog              activity log of each room session
+    {root}/{room}/versions/{document path}.ydoc/{id}.yjs     saved versions (`_versions`)
 
 ``{room}`` is one folder name and each segment of ``{document path}`` one
 folder, with unsafe characters percent-encoded (see `_names`): the document
@@ -42,6 +43,7 @@ from ._names import (
     encode_document_path,
 )
 from ._provider import SnapshotSource
+from ._versions import FsspecVersionArea
 
 __all__ = ["FsspecStorage"]
 
@@ -56,7 +58,7 @@ LogMode = Literal["auto", "append", "objects"]
 _sync_data = getattr(os, "fdatasync", os.fsync)
 
 
-class FsspecStorage(FsspecActivityArea, FsspecFileArea):
+class FsspecStorage(FsspecVersionArea, FsspecActivityArea, FsspecFileArea):
     """A `StorageProvider` and `FileStore` on any fsspec URL.
 
     ```py
