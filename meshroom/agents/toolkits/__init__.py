@@ -1,4 +1,4 @@
-"""Prebuilt toolkits: documents, room, storage."""
+"""Prebuilt toolkits: documents, room, storage, versions."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from ._documents import import_markdown_into as import_markdown_into
 from ._room import room_toolkit as room_toolkit
 from ._storage import convert_to_markdown as convert_to_markdown
 from ._storage import storage_toolkit as storage_toolkit
+from ._versions import versions_toolkit as versions_toolkit
 
 __all__ = [
     "DocumentAccess",
@@ -18,4 +19,5 @@ __all__ = [
     "import_markdown_into",
     "room_toolkit",
     "storage_toolkit",
+    "versions_toolkit",
 ]

@@ -45,6 +45,7 @@ class DocumentAccess:
     async def open(self, context: ToolContext, path: str) -> Any:
         if context.client is None:
             raise RuntimeError("the agent is not connected to a room")
+        await _version_before_run(context, path)
         document = await context.client.open(path, self.schema_for(path), fragment=self.fragment)
         key = (id(context.client), path)
         if key not in self._undo:
@@ -81,6 +82,21 @@ class DocumentAccess:
         if undo is not None and undo.undo_depth > depth:
             # a stopped run may be asked to take back what it did (Agent.stop(undo=True))
             context.state.setdefault("undo", []).append(undo.undo)
+
+
+async def _version_before_run(context: ToolContext, path: str) -> None:
+    """Have an embedded agent's server save the document's state the first time a run
+    opens it, before the run can edit it ("undo everything the agent did" is then one
+    restore). A connected agent's server does it by itself at the agent's first update."""
+    versioned = context.state.setdefault("versioned", set())
+    if path in versioned:
+        return
+    versioned.add(path)
+    server = getattr(context.client, "server", None)
+    for extension in getattr(server, "extensions", ()):
+        save = getattr(extension, "save_agent_version", None)
+        if save is not None:
+            await save(context.room, path, context.caller)
 
 
 def element(document: Any, element_id: str | None) -> Any:
