@@ -27,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_COMMAND_MODULES = ("_serve", "_token", "_agent", "_doc", "_log", "_mcp")
+_COMMAND_MODULES = ("_serve", "_token", "_agent", "_doc", "_log", "_mcp", "_version")
 #: The distribution that installs both packages, `meshdoc` and `meshroom`.
 DISTRIBUTION = "meshdoc"
 

@@ -91,6 +91,12 @@ class ServeConfig:
     activity_retention_days: float | None = 30.0
     #: Also log tool-call arguments and short results (they may quote documents).
     activity_tool_details: bool = False
+    #: Keep versions of documents through the storage provider (`meshroom.versions`).
+    versions: bool = True
+    #: Minutes of editing between automatic versions (None or 0: none).
+    version_interval_minutes: float | None = 10.0
+    #: How automatic versions are thinned: "ALL,HOURLY,DAILY" days (None: 1,7,90).
+    version_retention: str | None = None
     #: Serve Prometheus metrics at /metrics on the server's port (`meshroom.metrics`).
     metrics: bool = False
     #: Serve the metrics on this port instead (implies `metrics`).
@@ -164,6 +170,16 @@ def build_server(config: ServeConfig) -> Server:
         )
         if activity is not None:
             extensions.append(activity)
+    if config.versions and storage is not None:
+        from ._serve_versions import versions_extension
+
+        versions = versions_extension(
+            getattr(storage, "provider", None),
+            interval_minutes=config.version_interval_minutes,
+            retention=config.version_retention,
+        )
+        if versions is not None:
+            extensions.append(versions)
     if config.metrics or config.metrics_port:
         extensions.append(metrics_extension())
     limits = Limits(
@@ -184,8 +200,11 @@ def build_app(config: ServeConfig) -> Any:
 
 def _routes(server: Server, config: ServeConfig) -> list[Any]:
     """The activity and metrics routes, then the configured ones (a static mount at / last)."""
+    from ._serve_versions import version_routes_of
+
     metrics_here = config.metrics and not config.metrics_port
-    return [*observe_routes(server, metrics_here=metrics_here), *config.routes]
+    observed = observe_routes(server, metrics_here=metrics_here)
+    return [*observed, *version_routes_of(server), *config.routes]
 
 
 def run(config: ServeConfig) -> None:
@@ -350,6 +369,24 @@ def serve(
         "--activity-tool-details",
         help="Also log agents' tool-call arguments and results (they may quote documents).",
     ),
+    versions: bool = typer.Option(
+        True,
+        "--versions/--no-versions",
+        help="Keep versions of documents beside them: at each room session's end, before "
+        "an agent's edits, every --version-interval minutes of editing, and named ones.",
+    ),
+    version_interval: float = typer.Option(
+        10.0,
+        "--version-interval",
+        min=0,
+        help="Minutes of editing between automatic versions of a document (0: none).",
+    ),
+    version_retention: str = typer.Option(
+        "1,7,90",
+        "--version-retention",
+        help="Days automatic versions are all kept, then one an hour, then one a day "
+        "(ALL,HOURLY,DAILY; DAILY 0: forever). Named versions are always kept.",
+    ),
     metrics: bool = typer.Option(
         False, "--metrics", help="Serve Prometheus metrics at /metrics (needs meshdoc[metrics])."
     ),
@@ -386,6 +423,12 @@ def serve(
             f"{storage_debounce:g} s is longer than --storage-max-delay ({storage_max_delay:g} s)",
             param_hint="--storage-debounce",
         )
+    try:
+        from ..versions import Retention
+
+        Retention.parse(version_retention)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--version-retention") from None
     if log_format not in ("text", "json"):
         raise typer.BadParameter(f"{log_format!r} is not text or json", param_hint="--log-format")
     if log_level.lower() not in _LOG_LEVELS:
@@ -434,6 +477,9 @@ def serve(
         activity=activity,
         activity_retention_days=activity_retention or None,
         activity_tool_details=activity_tool_details,
+        versions=versions,
+        version_interval_minutes=version_interval or None,
+        version_retention=version_retention,
         metrics=metrics or metrics_port is not None,
         metrics_port=metrics_port,
         log_format=log_format,
