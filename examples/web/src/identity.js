@@ -37,9 +37,10 @@ function grantsAdmin (claims, room) {
   return (claims.grants || []).some((grant) => matches(grant.room ?? '', room) && grant.admin === true)
 }
 
-async function devToken (room, name, id) {
+async function devToken (room, name, id, admin) {
   const query = new URLSearchParams({ room, name })
   if (id) query.set('id', id)
+  if (admin) query.set('admin', '1') // ?admin=1 on a --dev server: the activity and versions panels
   try {
     const response = await fetch(`/dev/token?${query}`)
     if (!response.ok) return null
@@ -58,7 +59,7 @@ export async function loadIdentity () {
   const id = params.get('id') || `person-${crypto.randomUUID().slice(0, 8)}`
   const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws'
   const server = params.get('server') || `${scheme}://${window.location.host}`
-  const token = params.get('token') || (await devToken(room, name, params.get('id')))
+  const token = params.get('token') || (await devToken(room, name, params.get('id'), params.get('admin') === '1'))
   const claims = token ? claimsOf(token) : {}
   const participantId = claims.sub || id
   return {

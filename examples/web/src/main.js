@@ -14,6 +14,7 @@ import { showMessages, showRecipients } from './messages.js'
 import { RoomCalls } from './room-calls.js'
 import { showAgentStatus, showStreams, threadWith } from './conversation.js'
 import { showActivity } from './activity.js'
+import { showVersions } from './versions.js'
 import { UI_TOOLKIT, uiToolkit } from './ui-toolkit.js'
 import { newDocumentForm, openInPage, showDocuments } from './documents.js'
 
@@ -112,6 +113,8 @@ async function start () {
 
   // For admins: the room's activity log.
   showActivity(me, document.getElementById('activity'))
+  // For admins: the document's versions (save, compare with now, restore).
+  showVersions(me, document.getElementById('versions'))
 
   // Answers being written, what agents are doing, and a way to stop them.
   showStreams(roomDoc.getMap('streams'), participants, document.getElementById('streams'))
