@@ -307,3 +307,13 @@ async def test_meshroom_log_follow_prints_events_as_they_are_written(tmp_path: P
             await follower.wait()
     assert types(seen)[0] == "room.opened"  # from the start of the session, then live
     assert any(e.get("participant") == "ann" for e in seen)
+
+
+async def test_a_session_id_that_is_not_one_is_refused_by_name(tmp_path: Path) -> None:
+    from meshroom import RoomNameError
+
+    storage = FsspecStorage(str(tmp_path))
+    for bad in ("../elsewhere", "", "a/b"):
+        with pytest.raises(RoomNameError, match="is not a session id") as refused:
+            await storage.read_activity("team", bad)
+        assert refused.value.name == bad

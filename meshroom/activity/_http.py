@@ -20,11 +20,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .._exceptions import AuthenticationError, RoomNameError
-from ..protocol._close_codes import CloseCode
+from .._exceptions import RoomNameError
 from ..protocol._names import validate_room
-from ..server._handshake import bearer_token, decide
-from ..server._hooks import AuthenticatePayload
+from ..server._admin import AdminRefused, admin_access
 
 if TYPE_CHECKING:
     from ._reader import ActivityLog
@@ -41,23 +39,18 @@ def activity_route(server: Any, log: ActivityLog) -> Route:
             validate_room(room)
         except RoomNameError as error:
             return JSONResponse({"error": str(error)}, status_code=400)
-        headers = dict(request.headers)
-        token = request.query_params.get("token") or bearer_token(headers)
         client = f"{request.client.host}:{request.client.port}" if request.client else None
-        payload = AuthenticatePayload(
-            room=room, path="", token=token, headers=headers, client=client
-        )
-        requires_token = any(extension.requires_token for extension in server.extensions)
         try:
-            access = await decide(payload, server.extensions, requires_token=requires_token)
-        except AuthenticationError as error:
-            status = 401 if error.code == CloseCode.UNAUTHENTICATED else 403
-            return JSONResponse({"error": error.reason}, status_code=status)
-        if access is None or not access.admin:
-            return JSONResponse(
-                {"error": f"reading the activity of {room!r} needs an admin grant for it"},
-                status_code=403,
+            await admin_access(
+                server,
+                room,
+                query_token=request.query_params.get("token"),
+                headers=request.headers,
+                client=client,
+                what="reading the activity",
             )
+        except AdminRefused as refused:
+            return JSONResponse({"error": str(refused)}, status_code=refused.status)
         try:
             after = max(0, int(request.query_params.get("after", "0")))
         except ValueError:

@@ -38,7 +38,7 @@ def validate_session(session: str) -> str:
         RoomNameError: it does not.
     """
     if not isinstance(session, str) or _SESSION.fullmatch(session) is None:
-        raise RoomNameError(f"{session!r} is not a session id")
+        raise RoomNameError(f"{session!r} is not a session id", name=session)
     return session
 
 

@@ -27,11 +27,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .._exceptions import AuthenticationError, RoomNameError, StorageError
-from ..protocol._close_codes import CloseCode
+from .._exceptions import RoomNameError, StorageError
 from ..protocol._names import validate_path, validate_room
-from ..server._handshake import bearer_token, decide
-from ..server._hooks import Access, AuthenticatePayload
+from ..server._admin import AdminRefused, admin_access
+from ..server._hooks import Access
 from ._store import VersionNotFound
 
 if TYPE_CHECKING:
@@ -54,23 +53,18 @@ def version_routes(server: Any, versions: Versions) -> list[Route]:
                 raise RoomNameError("give the document as ?path=", name=path)
         except RoomNameError as error:
             return JSONResponse({"error": str(error)}, status_code=400)
-        headers = dict(request.headers)
-        token = request.query_params.get("token") or bearer_token(headers)
         client = f"{request.client.host}:{request.client.port}" if request.client else None
-        payload = AuthenticatePayload(
-            room=room, path="", token=token, headers=headers, client=client
-        )
-        requires_token = any(extension.requires_token for extension in server.extensions)
         try:
-            access = await decide(payload, server.extensions, requires_token=requires_token)
-        except AuthenticationError as error:
-            status = 401 if error.code == CloseCode.UNAUTHENTICATED else 403
-            return JSONResponse({"error": error.reason}, status_code=status)
-        if access is None or not access.admin:
-            return JSONResponse(
-                {"error": f"the versions of {room!r} need an admin grant for it"},
-                status_code=403,
+            access = await admin_access(
+                server,
+                room,
+                query_token=request.query_params.get("token"),
+                headers=request.headers,
+                client=client,
+                what="the versions",
             )
+        except AdminRefused as refused:
+            return JSONResponse({"error": str(refused)}, status_code=refused.status)
         return room, path, access
 
     async def guarded(request: Request, work: Any) -> Response:
