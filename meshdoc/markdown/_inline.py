@@ -39,6 +39,8 @@ _DELIMITERS = {"bold": "**", "italic": "*", "strike": "~~"}
 #: Opening order for marks that start and end together (outermost first).
 _RANK = {"link": 0, "strike": 1, "bold": 2, "italic": 3}
 _ALWAYS_ESCAPED = set("\\`*[]")
+#: Every character `_escape_text` may have to spell differently.
+_MAYBE_SYNTAX = re.compile(r"[\\`*\[\]~_<&\n\r]")
 _ENTITY_LIKE = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]*);")
 _LINE_START_SINGLE = set("#>-+=")
 _ORDERED_MARKER = re.compile(r"[0-9]{1,9}[.)]")
@@ -107,25 +109,33 @@ _Piece = _Text | _Delim | _Atom
 
 
 def _escape_text(text: str) -> _Text:
-    """Backslash-escape what Markdown would read as syntax anywhere inside a line."""
-    raw: list[str] = []
-    for i, char in enumerate(text):
+    """Backslash-escape what Markdown would read as syntax anywhere inside a line.
+
+    Only the characters that can be syntax are looked at (one regex scan finds them): a
+    paragraph of prose is copied, not walked character by character.
+    """
+    raw = list(text)
+    for found in _MAYBE_SYNTAX.finditer(text):
+        i = found.start()
+        char = text[i]
         prev = text[i - 1] if i else ""
         nxt = text[i + 1] if i + 1 < len(text) else ""
         if char in _ALWAYS_ESCAPED:
-            raw.append("\\" + char)
-        elif char == "~" and (not prev or not nxt or "~" in (prev, nxt)):
-            raw.append("\\~")  # one tilde alone is text; two make a strikethrough
-        elif char == "_" and not (prev.isalnum() and nxt.isalnum()):
-            raw.append("\\_")
-        elif char == "<" and not (nxt and nxt.isspace()):
-            raw.append("\\<")
-        elif char == "&" and _ENTITY_LIKE.match(text, i):
-            raw.append("\\&")
-        elif char in "\n\r":
-            raw.append(_reference(char))
-        else:
-            raw.append(char)
+            raw[i] = "\\" + char
+        elif char == "~":
+            if not prev or not nxt or "~" in (prev, nxt):
+                raw[i] = "\\~"  # one tilde alone is text; two make a strikethrough
+        elif char == "_":
+            if not (prev.isalnum() and nxt.isalnum()):
+                raw[i] = "\\_"
+        elif char == "<":
+            if not (nxt and nxt.isspace()):
+                raw[i] = "\\<"
+        elif char == "&":
+            if _ENTITY_LIKE.match(text, i):
+                raw[i] = "\\&"
+        else:  # a line break
+            raw[i] = _reference(char)
     return _Text(list(text), raw)
 
 
