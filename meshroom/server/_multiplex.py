@@ -150,7 +150,8 @@ class _Socket:
         self._loop = asyncio.get_running_loop()
         #: Room name -> (the messages observer, the live channels of that room).
         self._watches: dict[str, tuple[Any, set[_Channel]]] = {}
-        self._group: Any = None
+        #: Admissions in flight (the loop keeps only weak references to tasks).
+        self._admitting: set[asyncio.Task[None]] = set()
         #: The code and reason the socket closes with once `run` ends.
         self._close_reason: tuple[int, str] = (int(CloseCode.NORMAL), "")
 
@@ -159,7 +160,6 @@ class _Socket:
     async def run(self) -> None:
         try:
             async with anyio.create_task_group() as group:
-                self._group = group
                 if self._push is not None:
                     self._push.start_pushing(self.frame, self._peer_closed, self._drained)
                 else:
@@ -307,7 +307,11 @@ class _Socket:
         query = dict(self.query)
         if token:
             query["token"] = token
-        self._group.start_soon(self._serve, channel, target, query)
+        # Called from the transport's callbacks too (no current task, so no anyio task
+        # group can start it); connections run on asyncio, so an asyncio task does.
+        task = self._loop.create_task(self._serve(channel, target, query))
+        self._admitting.add(task)
+        task.add_done_callback(self._admitting.discard)
 
     async def _serve(self, channel: _Channel, target: str, query: dict[str, str]) -> None:
         await serve_connection(

@@ -2,6 +2,7 @@
 // with the room's participants, remote carets and messages beside it.
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
+import { hocuspocusProviders } from './hocuspocus.js'
 import { Editor } from '@tiptap/core'
 import StarterKit from '@tiptap/starter-kit'
 import Collaboration from '@tiptap/extension-collaboration'
@@ -70,10 +71,15 @@ async function start () {
   document.getElementById('access').hidden = !me.readOnly
 
   // The document: `ws://host/{room}/{path}`; the room document (presence): `ws://host/{room}`.
+  // `?provider=hocuspocus`: the same page on @hocuspocus/provider, both documents on one socket.
   const ydoc = new Y.Doc()
-  const provider = new WebsocketProvider(me.server, `${me.room}/${me.path}`, ydoc, { params: me.params })
   const roomDoc = new Y.Doc()
-  const roomProvider = new WebsocketProvider(me.server, me.room, roomDoc, { params: me.params })
+  const { provider, roomProvider } = new URLSearchParams(window.location.search).get('provider') === 'hocuspocus'
+    ? hocuspocusProviders(me, ydoc, roomDoc)
+    : {
+        provider: new WebsocketProvider(me.server, `${me.room}/${me.path}`, ydoc, { params: me.params }),
+        roomProvider: new WebsocketProvider(me.server, me.room, roomDoc, { params: me.params })
+      }
   watchStatus([provider, roomProvider], document.getElementById('status'))
 
   const editor = new Editor({
