@@ -101,12 +101,13 @@ class Server:
     log: IO[bytes]
 
     @classmethod
-    def start(cls, name: str) -> Server:
+    def start(cls, name: str, command: list[str] | None = None) -> Server:
+        """Start server `name` (or `command`, with PORT in its environment) on a free port."""
         port = free_port()
         env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
         log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
         process = subprocess.Popen(
-            server_command(name, port),
+            command or server_command(name, port),
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,  # a file, not a pipe: a chatty server must never block on it
@@ -144,10 +145,12 @@ class Server:
         self.log.close()
 
 
-def run_load(server: Server, scenario: str, options: list[str], timeout: float) -> dict[str, Any]:
+def run_load(
+    server: Server, scenario: str, options: list[str], timeout: float, load_script: Path = LOAD
+) -> dict[str, Any]:
     """Run the Node load against `server`; sample CPU at phases and RSS at measure points."""
     pid = server.process.pid
-    command = ["node", str(LOAD), scenario, "--url", server.url, "--timeout", str(timeout)]
+    command = ["node", str(load_script), scenario, "--url", server.url, "--timeout", str(timeout)]
     load = subprocess.Popen(
         command + options,
         cwd=NODE_DIR,
