@@ -1,7 +1,7 @@
 """The y-websocket protocol as bytes: messages, close codes, room names and document paths.
 
 Pure functions with no I/O, shared by the server, the client and the cluster. The
-Hocuspocus provider protocol will sit beside these messages.
+Hocuspocus provider protocol sits beside these messages (`_hocuspocus`).
 """
 
 from __future__ import annotations
