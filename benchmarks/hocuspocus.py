@@ -1,7 +1,7 @@
 """Hocuspocus benchmark: meshroom against `@hocuspocus/server`, both serving the npm provider.
 
 Same load, same machine, same run: identical `@hocuspocus/provider` clients
-(`benchmarks/node/hocuspocus_load.mjs`, each on a socket of its own) against
+(`benchmarks/node/fanout_load.mjs --provider hocuspocus`, each on a socket of its own) against
 
 - `meshroom serve` (memory storage, no activity log: `fanout.py`'s `meshroom`), whose
   root path ``ws://host:port`` is its Hocuspocus endpoint, and
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fanout  # the sibling benchmark: servers, load runner, sampling
 
 HERE = Path(__file__).resolve().parent
-LOAD = HERE / "node" / "hocuspocus_load.mjs"
+PROVIDER = ["--provider", "hocuspocus"]
 HOCUSPOCUS_SERVER = HERE / "node" / "hocuspocus_server.mjs"
 RESULTS = HERE / "results" / "hocuspocus.json"
 SERVERS = ("meshroom", "hocuspocus")
@@ -46,13 +46,14 @@ def _version(package: str) -> str:
 
 def bench(name: str, args: argparse.Namespace) -> dict[str, Any]:
     command = ["node", str(HOCUSPOCUS_SERVER)] if name == "hocuspocus" else None
-    fanout_options = ["--readers", str(args.readers), "--edits", str(args.edits)]
+    fanout_options = [*PROVIDER, "--readers", str(args.readers), "--edits", str(args.edits)]
     fanout_options += ["--steady-edits", str(args.steady_edits), "--rate", str(args.rate)]
     results: dict[str, Any] = {}
-    for scenario, options in (("fanout", fanout_options), ("rooms", ["--rooms", str(args.rooms)])):
+    rooms_options = [*PROVIDER, "--rooms", str(args.rooms)]
+    for scenario, options in (("fanout", fanout_options), ("rooms", rooms_options)):
         server = fanout.Server.start("meshroom" if name == "meshroom" else name, command)
         try:
-            results[scenario] = fanout.run_load(server, scenario, options, args.timeout, LOAD)
+            results[scenario] = fanout.run_load(server, scenario, options, args.timeout)
         finally:
             server.stop()
     return results

@@ -1,10 +1,12 @@
-// Fan-out load generator: real y-websocket clients in one Node process.
+// Fan-out load generator: real y-websocket clients in one Node process (or, with
+// `--provider hocuspocus`, @hocuspocus/provider clients, each on a socket of its own as
+// separate browser tabs are).
 //
 //   node fanout_load.mjs fanout --url ws://127.0.0.1:PORT --readers 20 --edits 2000 \
-//        --steady-edits 600 --rate 200
+//        --steady-edits 600 --rate 200 [--provider y-websocket|hocuspocus]
 //   node fanout_load.mjs rooms --url ws://127.0.0.1:PORT --rooms 200
 //
-// Talks to the driver (benchmarks/fanout.py) by lines on stdout:
+// Talks to the driver (benchmarks/fanout.py, benchmarks/hocuspocus.py) by lines on stdout:
 //   @phase NAME start|end   the driver samples the server's CPU time at each
 //   @measure NAME           the driver samples the server's RSS, then writes a line to stdin
 //   @result {json}          the measurements
@@ -13,6 +15,7 @@ import { createInterface } from 'node:readline'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
+import { HocuspocusProvider } from '@hocuspocus/provider'
 
 process.setMaxListeners(0) // one exit listener per provider
 const args = process.argv.slice(2)
@@ -22,6 +25,7 @@ const option = (name, fallback) => {
   return index >= 0 ? args[index + 1] : fallback
 }
 const url = option('url')
+const providerKind = option('provider', 'y-websocket')
 const timeoutMs = Number(option('timeout', '120')) * 1000
 
 const stdin = createInterface({ input: process.stdin })
@@ -42,7 +46,7 @@ const tick = () => new Promise((resolve) => setImmediate(resolve))
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** A y-websocket client; counts connections so reconnects show up. */
-const connect = (room, name) => {
+const connectWebsocket = (room, name) => {
   const doc = new Y.Doc()
   const started = performance.now()
   const provider = new WebsocketProvider(url, room, doc, {
@@ -57,16 +61,42 @@ const connect = (room, name) => {
     if (status === 'connected') client.connects += 1
   })
   client.synced = new Promise((resolve) => {
-    const onSync = (isSynced) => {
+    provider.on('sync', (isSynced) => {
       if (isSynced && client.syncedAt === null) {
         client.syncedAt = performance.now()
         resolve()
       }
-    }
-    provider.on('sync', onSync)
+    })
   })
   return client
 }
+
+/** A Hocuspocus provider client; counts connections so reconnects show up. */
+const connectHocuspocus = (room, name) => {
+  const doc = new Y.Doc()
+  const started = performance.now()
+  const provider = new HocuspocusProvider({
+    url,
+    name: room,
+    document: doc,
+    WebSocketPolyfill: WebSocket,
+    token: 'bench'
+  })
+  provider.setAwarenessField('user', { name })
+  const client = { doc, provider, connects: 0, syncedAt: null, started }
+  provider.on('connect', () => { client.connects += 1 })
+  client.synced = new Promise((resolve) => {
+    provider.on('synced', () => {
+      if (client.syncedAt === null) {
+        client.syncedAt = performance.now()
+        resolve()
+      }
+    })
+  })
+  return client
+}
+
+const connect = providerKind === 'hocuspocus' ? connectHocuspocus : connectWebsocket
 
 const withTimeout = (promise, what) => Promise.race([
   promise,
