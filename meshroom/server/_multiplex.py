@@ -275,6 +275,16 @@ class _Socket:
         except ProtocolError as error:
             self.close(CloseCode.PROTOCOL_ERROR, f"not a Hocuspocus frame: {error}")
             return
+        if not key:
+            # what a y-websocket client sends first when its URL names no room (its sync
+            # step 1 reads as a frame for the empty name): refuse it as y-websocket would
+            self.close(
+                CloseCode.BAD_ROOM_NAME,
+                "the frame names no room (an empty document name); a y-websocket client "
+                "names the room in the URL, ws://HOST/ROOM; Hocuspocus clients name it in "
+                "each frame",
+            )
+            return
         channel = self.channels.get(key)
         if channel is not None and channel.state == _LIVE:
             channel.handle(kind, body)
