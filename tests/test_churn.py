@@ -71,7 +71,9 @@ async def test_closed_rooms_leave_nothing_behind():
         finally:
             tracemalloc.stop()
         kept = sum(stat.size_diff for stat in second.compare_to(first, "filename"))
-        assert _live_docs() <= docs_before
+        # A closed room that kept its Doc keeps one per room (50 here); the slack is for
+        # Docs of other tests' objects that the collector frees meanwhile in a full run.
+        assert _live_docs() <= docs_before + 5
         # 400 sessions: 64 KiB is 160 bytes a session, a twentieth of the leak fixed here.
         assert kept < 64 * 1024, f"{kept} bytes kept by {SESSIONS} sessions in closed rooms"
 
