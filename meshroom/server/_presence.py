@@ -110,8 +110,10 @@ class Presence:
     def __init__(self, doc: Doc, *, max_messages: int) -> None:
         self.doc = doc
         self.max_messages = max_messages
-        self.maps = {name: doc.get(name, type=Map) for name in SERVER_MAPS}
-        self.participants = self.maps["participants"]
+        #: The server maps' shared types, made on first use: a room that nobody offers a
+        #: tool or a queue in never pays for those maps' wrappers (about 1 KiB each).
+        self._maps: dict[str, Map] = {}
+        self.participants = self._map("participants")
         self.messages = doc.get("messages", type=Array)
         self._connections: dict[str, int] = {}
         #: Told ``(access, joined)`` when a participant appears or goes (activity).
@@ -215,6 +217,12 @@ class Presence:
         """This process's own entries of map `root` (what a cluster publishes), a copy."""
         return dict(self._union.local[root])
 
+    def _map(self, root: str) -> Map:
+        shared = self._maps.get(root)
+        if shared is None:
+            shared = self._maps[root] = self.doc.get(root, type=Map)
+        return shared
+
     def _local_changed(self) -> None:
         self.version += 1
         if self.on_local_change is not None:
@@ -222,7 +230,7 @@ class Presence:
 
     def _refresh(self, root: str, keys: Any) -> None:
         """Write the union's entries of `keys` into the shared map, in one transaction."""
-        owned, shared = self._owned[root], self.maps[root]
+        owned, shared = self._owned[root], self._map(root)
         changes: list[tuple[str, Any]] = []
         for key in keys:
             value = self._union.value(root, key)
@@ -441,8 +449,8 @@ class Presence:
         """
         with self.doc.transaction():
             apply(True)
-            for root, shared in self.maps.items():
-                owned = self._owned[root]
+            for root in SERVER_MAPS:
+                shared, owned = self._map(root), self._owned[root]
                 current = shared.to_py() or {}
                 for key in current:
                     if key not in owned:
