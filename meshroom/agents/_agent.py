@@ -26,6 +26,7 @@ agent's work and only the agent's.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -267,12 +268,15 @@ class Agent:
             agent=self,
         )
         messages = [*sendable(list(history)), {"role": "user", "content": instruction}]
-        on_event = RunReporter(self, instruction, on_behalf_of, stream, thread)
+        asked = time.perf_counter()  # a run's time counts from when it was asked
 
         async with self._busy:
             self._stop.clear()
             self._show_status({"state": "thinking", "thread": thread})
             toolkits = [*self.available_toolkits(), *toolkits]
+            on_event = RunReporter(
+                self, toolkits, instruction, on_behalf_of, stream, thread, started=asked
+            )
             try:
                 result = await run_loop(
                     llm=self.llm,

@@ -13,11 +13,13 @@ room as JSON messages the server logs in the room's activity (docs/activity.md):
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from ._conversation import AnswerStream, calling_status
 from ._loop import AgentEvent, summarize_call
 from ._remote import RemoteToolkit
+from ._toolkit import Toolkit
 
 #: The agent is an `Agent` (`_agent`), named `Any` here: `_agent` imports this module.
 Agent = Any
@@ -38,23 +40,26 @@ class RunReporter:
     def __init__(
         self,
         agent: Agent,
+        toolkits: Sequence[Toolkit],
         instruction: str,
         on_behalf_of: str | None,
         stream: AnswerStream | None,
         thread: str | None,
+        *,
+        started: float,
     ) -> None:
         self.agent = agent
         self.instruction = instruction
         self.on_behalf_of = on_behalf_of
         self.stream = stream
         self.thread = thread
-        self.started = time.perf_counter()
+        self.started = started
         self.tools = 0
         self.errors = 0
         #: Tool name -> who offers it, for the tools other participants offer.
         self.offerers = {
             tool.name: kit.offered_by
-            for kit in agent.available_toolkits()
+            for kit in toolkits
             if isinstance(kit, RemoteToolkit)
             for tool in kit
         }
