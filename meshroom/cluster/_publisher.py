@@ -14,8 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import anyio
-
+from ._batches import Batches
 from ._streams import encode_entry
 
 __all__ = ["UpdatePublisher"]
@@ -29,40 +28,27 @@ class UpdatePublisher:
     def __init__(self, client: Any, on_failure: Callable[[str], None], batch: int = 512) -> None:
         self._client = client
         self._on_failure = on_failure
-        self._batch = batch
-        self._pending: list[tuple[str, bytes, bytes]] = []
-        self._wake = anyio.Event()
-        self._idle = anyio.Event()
-        self._idle.set()
+        self._queue: Batches[tuple[str, bytes, bytes]] = Batches(batch)
         self._sending = 0
         #: Updates whose batch failed (their documents' full state is republished).
         self.failed = 0
 
     def put(self, key: str, update: bytes, token: bytes) -> None:
         """Queue one update (never blocks)."""
-        self._pending.append((key, update, token))
-        if self._idle.is_set():
-            self._idle = anyio.Event()
-        self._wake.set()
+        self._queue.put((key, update, token))
 
     @property
     def queued(self) -> int:
         """Updates waiting to be sent."""
-        return len(self._pending) + self._sending
+        return len(self._queue) + self._sending
 
     async def drain(self) -> None:
         """Wait until every queued update was sent (or handed to `on_failure`)."""
-        await self._idle.wait()
+        await self._queue.drain()
 
     async def run(self) -> None:
         while True:
-            if not self._pending:
-                self._idle.set()
-                await self._wake.wait()
-                self._wake = anyio.Event()
-                continue
-            batch = self._pending[: self._batch]
-            del self._pending[: self._batch]
+            batch = await self._queue.take()
             self._sending = len(batch)
             try:
                 async with self._client.pipeline(transaction=False) as pipe:

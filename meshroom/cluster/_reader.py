@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._retry import Backoff
 from ..server._document import unsettled_of
 from ._followed import REDIS_ORIGIN, Followed
+from ._stream_reads import StreamReads
 from ._streams import KIND_COMPACTED, after, decode_entry, encode_entry
 
 if TYPE_CHECKING:
@@ -32,9 +32,6 @@ if TYPE_CHECKING:
     from ._awareness import AwarenessRelay
 
 __all__ = ["StreamReader"]
-
-#: Pauses after failed stream reads (Redis away): 1 s, growing to 5 s.
-READ_RETRY = Backoff(initial=1.0, maximum=5.0, jitter=0.0)
 
 log = logging.getLogger("meshroom.cluster")
 
@@ -54,7 +51,7 @@ class StreamReader:
         self._client = client
         self._followed = followed
         self._wake_key = wake_key
-        self._block_ms = max(1, int(block * 1000))
+        self._reads = StreamReads(client, block=block, what="streams")
         self.compact_after = compact_after
 
     def apply(
@@ -83,7 +80,6 @@ class StreamReader:
                 del self._followed[key]
 
     async def run(self) -> None:
-        failures = 0
         while True:
             self.prune()
             self._expire_awareness()
@@ -97,17 +93,7 @@ class StreamReader:
             }
             streams.update({key: relay.last_id for key, (_, relay) in relays.items()})
             streams[self._wake_key] = "$"
-            try:
-                answer = await self._client.xread(streams, count=500, block=self._block_ms)
-            except Exception:
-                failures += 1
-                delay = READ_RETRY.delay(failures)
-                log.exception("cluster: reading streams failed; retrying in %.1f s", delay)
-                await anyio.sleep(delay)
-                continue
-            failures = 0
-            for raw_key, entries in answer or []:
-                key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+            for key, entries in await self._reads.read(streams):
                 if key == self._wake_key:
                     continue
                 if key in relays:

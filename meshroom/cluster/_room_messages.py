@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._retry import Backoff
+from ._stream_reads import StreamReads
 
 if TYPE_CHECKING:
     from ..server._room import Room
@@ -35,9 +35,6 @@ __all__ = ["ROOM_ORIGIN", "RoomMessages"]
 
 #: Transaction origin of the messages appended from other processes (never published).
 ROOM_ORIGIN = "meshroom-cluster-room"
-
-#: Pauses after failed reads of the message streams (Redis away).
-READ_RETRY = Backoff(initial=1.0, maximum=5.0, jitter=0.0)
 
 log = logging.getLogger("meshroom.cluster")
 
@@ -74,7 +71,7 @@ class RoomMessages:
         self._client = client
         self._outbox = outbox
         self._process = process.encode()
-        self._block_ms = max(1, int(block * 1000))
+        self._reads = StreamReads(client, block=block, what="room messages")
         self._block = block
         self._rooms: dict[str, _Followed] = {}
 
@@ -147,24 +144,13 @@ class RoomMessages:
 
     async def run(self) -> None:
         """Until cancelled: append the other processes' new messages to the rooms here."""
-        failures = 0
         while True:
             following = {key: f for key, f in self._rooms.items() if f.ready}
             if not following:
                 await anyio.sleep(self._block)
                 continue
             streams = {key: f.last_id for key, f in following.items()}
-            try:
-                answer = await self._client.xread(streams, count=500, block=self._block_ms)
-            except Exception:
-                failures += 1
-                delay = READ_RETRY.delay(failures)
-                log.exception("cluster: reading room messages failed; retrying in %.1f s", delay)
-                await anyio.sleep(delay)
-                continue
-            failures = 0
-            for raw_key, entries in answer or []:
-                key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+            for key, entries in await self._reads.read(streams):
                 self._apply(following[key], streams[key], entries)
 
     def _apply(self, followed: _Followed, read_from: bytes, entries: list[Any]) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 
 import anyio
 
+from ._batches import Batches
+
 __all__ = ["RoomOutbox"]
 
 log = logging.getLogger("meshroom.cluster")
@@ -25,11 +27,7 @@ class RoomOutbox:
     def __init__(self, client: Any, *, limit: int = 10_000, batch: int = 256) -> None:
         self._client = client
         self._limit = limit
-        self._batch = batch
-        self._pending: list[tuple[str, str, Any, int]] = []
-        self._wake = anyio.Event()
-        self._idle = anyio.Event()
-        self._idle.set()
+        self._queue: Batches[tuple[str, str, Any, int]] = Batches(batch)
         #: Commands dropped because the queue was full.
         self.dropped = 0
 
@@ -42,30 +40,21 @@ class RoomOutbox:
         self._put(("xadd", key, fields, maxlen))
 
     def _put(self, command: tuple[str, str, Any, int]) -> None:
-        if len(self._pending) >= self._limit:
+        if len(self._queue) >= self._limit:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 log.warning("cluster: room outbox full; %d commands dropped", self.dropped)
             return
-        self._pending.append(command)
-        if self._idle.is_set():
-            self._idle = anyio.Event()
-        self._wake.set()
+        self._queue.put(command)
 
     async def drain(self) -> None:
         """Wait until everything queued was sent (bound it with a cancel scope)."""
-        await self._idle.wait()
+        await self._queue.drain()
 
     async def run(self) -> None:
         """Until cancelled: send what is queued; a failed batch is logged and dropped."""
         while True:
-            if not self._pending:
-                self._idle.set()
-                await self._wake.wait()
-                self._wake = anyio.Event()
-                continue
-            batch = self._pending[: self._batch]
-            del self._pending[: self._batch]
+            batch = await self._queue.take()
             try:
                 async with self._client.pipeline(transaction=False) as pipe:
                     for kind, key, data, maxlen in batch:

@@ -128,10 +128,6 @@ class RoomSharing:
         """Something changed: publish and read without waiting for the heartbeat."""
         self._wake.set()
 
-    def shared_rooms(self) -> list[str]:
-        """Rooms this process shares now."""
-        return sorted(self._rooms)
-
     # -- the tasks ---------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -148,8 +144,7 @@ class RoomSharing:
         with contextlib.suppress(Exception):
             async with self._client.pipeline(transaction=False) as pipe:
                 for name, shared in rooms.items():
-                    pipe.hdel(shared.views_key, self.process)
-                    pipe.publish(views_channel(self._prefix), f"{self.process}\n{name}")
+                    self._withdraw(pipe, name, shared.views_key)
                 await pipe.execute()
         for shared in rooms.values():
             self.messages.unfollow(shared.messages_key)
@@ -208,8 +203,7 @@ class RoomSharing:
         async with self._client.pipeline(transaction=False) as pipe:
             closed, self._closed = self._closed, []
             for name, key in closed:
-                pipe.hdel(key, self.process)
-                pipe.publish(views_channel(self._prefix), f"{self.process}\n{name}")
+                self._withdraw(pipe, name, key)
             for name, shared in self._rooms.items():
                 version = shared.room.presence.version
                 if version == shared.published and not beat:
@@ -224,9 +218,18 @@ class RoomSharing:
                 pipe.expire(shared.views_key, max(60, int(self.timeout * 12)))
                 shared.published = version
             for name in changed:
-                pipe.publish(views_channel(self._prefix), f"{self.process}\n{name}")
+                self._say_changed(pipe, name)
             if closed or changed or beat:
                 await pipe.execute()
+
+    def _withdraw(self, pipe: Any, name: str, key: str) -> None:
+        """Queue on `pipe` the deletion of this process's view of room `name`, and say so."""
+        pipe.hdel(key, self.process)
+        self._say_changed(pipe, name)
+
+    def _say_changed(self, pipe: Any, name: str) -> None:
+        """Queue on `pipe` the word that this process's view of `name` changed (`_view_changed`)."""
+        pipe.publish(views_channel(self._prefix), f"{self.process}\n{name}")
 
     async def _read(self, beat: bool) -> None:
         """Read the other processes' views of the dirty rooms (of every room, on a beat)."""
