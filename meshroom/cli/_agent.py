@@ -43,7 +43,7 @@ import anyio
 import typer
 
 from . import app
-from ._connect import connect_deadline, dev_token
+from ._connect import DEV_OPTION, TOKEN_OPTION, connect_deadline, room_token
 from ._errors import CliError, error_text
 
 
@@ -131,12 +131,8 @@ def agent(
         None, "--script", exists=True, dir_okay=False, help=_SCRIPT_HELP
     ),
     name: str = typer.Option("Agent", "--name", "-n", help="Display name in the room."),
-    token: str | None = typer.Option(None, "--token", help="Access token for the room."),
-    dev: bool = typer.Option(
-        False,
-        "--dev",
-        help="Get a token from the server's /dev/token (a `meshroom serve --dev` server).",
-    ),
+    token: str | None = TOKEN_OPTION,
+    dev: bool = DEV_OPTION,
     schema: Path | None = typer.Option(
         None, "--schema", exists=True, dir_okay=False, help="MeshSchema as JSON (to_dict form)."
     ),
@@ -173,10 +169,7 @@ def agent(
         raise typer.BadParameter(
             "which model? give --model (or --script FILE to try offline)", param_hint="--model"
         )
-    if dev and token is not None:
-        raise typer.BadParameter("give --token or --dev, not both", param_hint="--dev")
-    if dev:
-        token = dev_token(url, room, name, kind="agent")
+    token = room_token(url, room, name, token, dev)
     mesh_schema = _load_schema(schema)
     rules_text = rules.read_text() if rules is not None else ""
     errors = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -1,4 +1,7 @@
-"""A hard bound on the time a command spends reaching a server.
+"""How a command reaches a room: the token it joins with, and a hard bound on the time it takes.
+
+`--token` and `--dev` are the same two options wherever a command joins a room as
+an agent; `room_token` turns them into the token to join with.
 
 `--connect-timeout` promises a person an answer within that many seconds.
 The client checks its own deadline only between attempts, after sleeping a
@@ -15,10 +18,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import anyio
+import typer
 
 from ._errors import CliError
 
-__all__ = ["connect_deadline", "dev_token"]
+__all__ = ["DEV_OPTION", "TOKEN_OPTION", "connect_deadline", "dev_token", "room_token"]
+
+TOKEN_OPTION = typer.Option(None, "--token", help="Access token for the room.")
+DEV_OPTION = typer.Option(
+    False,
+    "--dev",
+    help="Get a token from the server's /dev/token (a `meshroom serve --dev` server).",
+)
 
 
 @contextmanager
@@ -74,3 +85,15 @@ def dev_token(url: str, room: str, name: str, *, kind: str = "person") -> str:
             f"{http_url}/dev/token answered {reply.status_code}: {reply.text.strip()}", exit_code=3
         )
     return str(reply.json()["token"])
+
+
+def room_token(url: str, room: str, name: str, token: str | None, dev: bool) -> str | None:
+    """The token an agent named `name` joins `room` with: `token`, or with `dev` a dev token.
+
+    Raises:
+        typer.BadParameter: both `token` and `dev` were given.
+        CliError: `dev`, and the server gives no dev token (see `dev_token`).
+    """
+    if dev and token is not None:
+        raise typer.BadParameter("give --token or --dev, not both", param_hint="--dev")
+    return dev_token(url, room, name, kind="agent") if dev else token

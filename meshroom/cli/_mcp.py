@@ -24,16 +24,10 @@ import typer
 
 from . import app
 from ._agent import _load_schema
-from ._connect import connect_deadline, dev_token
+from ._connect import DEV_OPTION, TOKEN_OPTION, connect_deadline, room_token
 from ._errors import CliError, error_text
 
 _EXIT_FAILED = 3
-
-
-def _token(url: str, room: str, name: str, token: str | None, dev: bool) -> str | None:
-    if dev and token is not None:
-        raise typer.BadParameter("give --token or --dev, not both", param_hint="--dev")
-    return dev_token(url, room, name, kind="agent") if dev else token
 
 
 def _say(text: str) -> None:
@@ -45,12 +39,8 @@ def mcp_command(
     url: str = typer.Option(..., "--url", "-u", help="Server URL, ws://host:port."),
     room: str = typer.Option(..., "--room", "-r", help="Room to join."),
     name: str = typer.Option(..., "--name", "-n", help="Display name in the room."),
-    token: str | None = typer.Option(None, "--token", help="Access token for the room."),
-    dev: bool = typer.Option(
-        False,
-        "--dev",
-        help="Get a token from the server's /dev/token (a `meshroom serve --dev` server).",
-    ),
+    token: str | None = TOKEN_OPTION,
+    dev: bool = DEV_OPTION,
     document: list[str] = typer.Option(
         [], "--document", "-d", help="Open this document from the start (repeatable)."
     ),
@@ -73,7 +63,7 @@ def mcp_command(
     """
     from ..mcp import serve_room
 
-    token = _token(url, room, name, token, dev)
+    token = room_token(url, room, name, token, dev)
     mesh_schema = _load_schema(schema)
 
     async def main() -> None:
@@ -113,12 +103,8 @@ def offer_mcp_command(
         None, "--toolkit", "-t", help="Toolkit name in the room (default: the MCP server's)."
     ),
     name: str = typer.Option("MCP tools", "--name", "-n", help="Display name in the room."),
-    token: str | None = typer.Option(None, "--token", help="Access token for the room."),
-    dev: bool = typer.Option(
-        False,
-        "--dev",
-        help="Get a token from the server's /dev/token (a `meshroom serve --dev` server).",
-    ),
+    token: str | None = TOKEN_OPTION,
+    dev: bool = DEV_OPTION,
     connect_timeout: float = typer.Option(
         10.0, "--connect-timeout", min=0.1, help="Seconds to reach the room, retries included."
     ),
@@ -132,7 +118,7 @@ def offer_mcp_command(
     from ..client import RoomClient
     from ..mcp import McpToolkit
 
-    token = _token(url, room, name, token, dev)
+    token = room_token(url, room, name, token, dev)
 
     async def main() -> None:
         async with anyio.create_task_group() as group:

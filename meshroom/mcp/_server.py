@@ -45,6 +45,7 @@ from mcp.shared.exceptions import MCPError
 from ..agents import AgentOrigin, ErrorResponse, ToolContext, Toolkit, ToolResponse
 from ..agents._loop import summarize_call
 from ..agents._remote import room_toolkits
+from ..agents._toolkit import find_tool
 from ..agents.toolkits import documents_toolkit, room_toolkit
 from ._resources import document_uri, parse_uri, read_contents, resource_of
 from ._results import to_call_result
@@ -94,7 +95,6 @@ class RoomMcpServer:
         self._subscribers: dict[str, set[Any]] = {}
         self._observed: dict[str, Any] = {}
         self._changed: set[str] = set()
-        self._group: Any = None
         self.server: Server[Any] = Server(
             "meshroom",
             version=_version(),
@@ -166,7 +166,7 @@ class RoomMcpServer:
     async def call(self, name: str, arguments: dict[str, Any] | None) -> ToolResponse:
         """Run one tool call as an MCP client asked for it; every failure is a response."""
         kits = self.toolkits()
-        kit = next((kit for kit in kits if name in kit), None)
+        kit = find_tool(kits, name)
         if kit is None:
             if name in self._write_tools and self.read_only:
                 return ErrorResponse(
@@ -177,7 +177,8 @@ class RoomMcpServer:
             available = sorted(item.name for kit in kits for item in kit)
             return ErrorResponse(f"unknown tool {name!r}", details={"available": available})
         item = kit.get(name)
-        arguments = with_nulls(item.input_schema, arguments or {}) if item else arguments or {}
+        assert item is not None  # the toolkit offers `name`
+        arguments = with_nulls(item.input_schema, arguments or {})
         response = await kit.execute(self.context(), name, arguments)
         self._watch_open_documents()
         if self.progress:
@@ -313,12 +314,8 @@ class RoomMcpServer:
             for key, entry in self.client.toolkits.items()
             if entry.get("offeredBy") != self.client.participant_id
         }
-        names = {
-            str(entry.get("offeredBy")): self.client.participants.get(
-                str(entry.get("offeredBy")), {}
-            ).get("name")
-            for entry in offered.values()
-        }
+        offerers = {str(entry.get("offeredBy")) for entry in offered.values()}
+        names = {who: self.client.participants.get(who, {}).get("name") for who in offerers}
         return json.dumps([offered, names, self.read_only], sort_keys=True, default=str)
 
     def _watch_open_documents(self) -> None:
