@@ -280,6 +280,7 @@ const runEdits = async (writer, groups, edits, rate, label, burstYield) => {
     latency_ms_p50: percentile(latencies, 50),
     latency_ms_p99: percentile(latencies, 99),
     // CPU the load itself used: the writer's (to its last edit received) and the readers'
+    writer_cpu_s: (writerCpu.user + writerCpu.system) / 1e6,
     client_cpu_s: (writerCpu.user + writerCpu.system) / 1e6 +
       results.reduce((sum, result, i) => sum + (groups[i].remote ? result.cpuSeconds : 0), 0)
   }
