@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._document import DEFAULT_FRAGMENT, DEFAULT_ORIGIN, MeshDocument
 from ._element import Element
 from ._events import DocumentEvent, Subscription
+from ._forward import MoveForwarder
 from ._suggest import Suggester
 from ._suggestions import Suggestion
 from ._undo import UndoManager
@@ -22,6 +23,7 @@ __all__ = [
     "DocumentView",
     "Element",
     "MeshDocument",
+    "MoveForwarder",
     "Subscription",
     "Suggester",
     "Suggestion",

@@ -2,9 +2,12 @@
 
 Yjs has no move operation: the subtree is copied (attributes, `$id` and text
 marks exactly as stored) to the target and the original deleted. A peer that
-edits inside the moved subtree before it sees the move edits the deleted copy,
-so that edit is lost; and two peers moving the same element concurrently leave
-two copies with one `$id` (`validate()` reports it as ``duplicate-id``).
+edits inside the moved subtree before it sees the move edits the deleted copy;
+so the move also writes a record of which new item each old one became
+(`_move_record.py`), with which a hub's `MoveForwarder` makes those edits again
+in the copy. Without a forwarding hub such an edit is lost, and two peers moving
+the same element concurrently leave two copies with one `$id` (`validate()`
+reports it as ``duplicate-id``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from .._exceptions import StructureError
 from .._yxml import child_index, children, iter_elements
 from ..schema._checks import child_problems, raise_first
 from ._json import snapshot, write_plan
+from ._move_record import deleted_now, write_move_record
 
 if TYPE_CHECKING:
     from ._views import ElementView
@@ -55,6 +59,13 @@ def move_element(element: ElementView, parent: ElementView, index: int | None) -
         removed = old_index if same else None
         parent._check_order(parent_type, target, element.tag_name, removed=removed)
     plan = snapshot(node)
-    with element.document.transaction():
+    document = element.document
+    with document.transaction():
+        deleted_before = deleted_now(document.doc)
         del old_parent.children[old_index]
-        return write_plan(parent.node, target, plan)  # type: ignore[return-value]
+        new_node = write_plan(parent.node, target, plan)
+        assert isinstance(new_node, XmlElement)
+        write_move_record(
+            document.doc, document.fragment_name, old_parent, new_node, deleted_before
+        )
+        return new_node
