@@ -11,7 +11,7 @@ what Yjs's splitting at origins amounts to.
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..text._codec import _content_length, _Reader, utf16_length
 from ..updates._lib0 import append_var_uint
@@ -191,6 +191,16 @@ def _append_string(text: str, out: bytearray) -> None:
     out += data
 
 
+def covering(starts: list[int], runs: list[Any], clock: int) -> Any:
+    """The run (anything with a `clock` and a `length`, sorted, `starts` their clocks) that
+    holds `clock`, or None."""
+    i = bisect_right(starts, clock) - 1
+    if i < 0:
+        return None
+    run = runs[i]
+    return run if clock < run.clock + run.length else None
+
+
 class ItemTree:
     """The items of a whole document (from `doc.get_update()`), found by ID and by parent."""
 
@@ -222,14 +232,7 @@ class ItemTree:
 
     def find(self, ident: ID) -> RawItem | None:
         """The item holding ID `ident`."""
-        starts = self._starts.get(ident[0])
-        if not starts:
-            return None
-        i = bisect_right(starts, ident[1]) - 1
-        if i < 0:
-            return None
-        item = self._items[ident[0]][i]
-        return item if ident[1] < item.clock + item.length else None
+        return covering(self._starts.get(ident[0], []), self._items.get(ident[0], []), ident[1])
 
     def is_deleted(self, ident: ID) -> bool:
         spans = self._deletes.get(ident[0], ())

@@ -23,10 +23,9 @@ to the first. A range is
 from __future__ import annotations
 
 import json
-from bisect import bisect_right
 from typing import Any, NamedTuple
 
-from ._items import ID
+from ._items import ID, covering
 
 __all__ = ["ANCHORED", "AT_START", "PAIRED", "MoveTable", "Range", "parse_key", "record_key"]
 
@@ -159,14 +158,7 @@ class MoveTable:
             self._starts[client] = [r.clock for r in ranges]
 
     def range_of(self, ident: ID) -> Range | None:
-        starts = self._starts.get(ident[0])
-        if not starts:
-            return None
-        i = bisect_right(starts, ident[1]) - 1
-        if i < 0:
-            return None
-        r = self._ranges[ident[0]][i]
-        return r if ident[1] < r.clock + r.length else None
+        return covering(self._starts.get(ident[0], []), self._ranges.get(ident[0], []), ident[1])
 
     def target(self, ident: ID) -> Target | None:
         """Where old unit `ident` went, if it was inside a moved element."""
