@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pycrdt import Doc, Map, MapEvent
 
@@ -77,7 +78,20 @@ class MoveForwarder:
         self._subscription = self._moves.observe(self._changed)
 
     def _changed(self, event: MapEvent) -> None:
-        self._table = None
+        """Forward and redirect records are added to the table as they come (one per
+        forwarded edit: re-reading them all each time would make every edit cost more
+        than the last); a move, or anything else, has the table read again."""
+        table = self._table
+        changes: dict[str, dict[str, Any]] = event.keys  # type: ignore[assignment]
+        if table is None:
+            return
+        if any(c.get("action") != "add" or k.startswith("m:") for k, c in changes.items()):
+            self._table = None
+            return
+        for key, change in changes.items():
+            if key not in table.keys:
+                table.add(key, change.get("newValue"))
+        table.reindex()
 
     @property
     def table(self) -> MoveTable:
