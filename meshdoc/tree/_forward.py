@@ -42,7 +42,7 @@ from ..updates import decode_state
 from ._forward_batch import Batch
 from ._items import ID, ItemTree, RawItem, read_update, slice_item
 from ._move_record import moves_map
-from ._move_table import MoveTable
+from ._move_table import MoveTable, key_id
 
 __all__ = ["MoveForwarder", "Pending"]
 
@@ -56,8 +56,7 @@ class Pending:
 
     updates: Sequence[bytes]
     state: dict[int, int]
-    table: MoveTable  #: the records before the update
-    records: frozenset[str]
+    table: MoveTable  #: the records before the update (a move makes a new table)
     full: bytes | None  #: the whole state, when the update may carry a move
     deletes: bool = True  #: whether to follow the update's deletions
 
@@ -109,7 +108,7 @@ class MoveForwarder:
             return None
         state = decode_state(self.doc.get_state())
         full = self.doc.get_update() if carries_move else None
-        return Pending(updates, state, table, frozenset(table.keys), full)
+        return Pending(updates, state, table, full)
 
     def after(self, pending: Pending | None, passes: int = MAX_PASSES) -> None:
         """Forward what the update brought into moved-away elements (one transaction).
@@ -123,14 +122,16 @@ class MoveForwarder:
         post = decode_state(doc.get_state())
         table = self.table
         batch = Batch(table, doc.client_id, post.get(doc.client_id, 0))
+        decoded = [read_update(update) for update in pending.updates]
         fresh: dict[ID, RawItem] = {}
-        for update in pending.updates:
-            for item in read_update(update)[0]:
+        for items, _ in decoded:
+            for item in items:
                 part = _new_part(item, pending.state, post)
                 if part is not None:
                     fresh.setdefault((part.client, part.clock), part)
         batch.forward(list(fresh.values()))  # first: a new copy may itself need forwarding
-        new_moves = sorted((k for k in table.sources if k not in pending.records), key=_key_order)
+        new_moves = [k for k in table.sources if k not in pending.table.sources]
+        new_moves.sort(key=_made_order)
         if new_moves and pending.full is not None:
             before = ItemTree(*read_update(pending.full))
             earlier = Batch(pending.table, doc.client_id, 0)
@@ -139,7 +140,7 @@ class MoveForwarder:
                 moved = earlier.container(source)  # where earlier moves had taken it
                 batch.carry(before, moved[0] if moved else source, key, earlier)
         if pending.deletes:  # (a forwarding pass's own deletions are followed already)
-            deletes = read_update(pending.updates[0])[1]
+            deletes = decoded[0][1]
             moved = {root for root in table.roots if _covers(deletes, root)}
             for client, spans in deletes.items():
                 for clock, length in spans:
@@ -165,10 +166,10 @@ def _new_part(item: RawItem, before: dict[int, int], after: dict[int, int]) -> R
     return slice_item(item, start - item.clock) if item.clock < start else item
 
 
-def _key_order(key: str) -> tuple[int, int]:
+def _made_order(key: str) -> tuple[int, int]:
     """Records in the order they were made (one client's clocks grow)."""
-    _, client, clock = key.split(":")
-    return int(clock), int(client)
+    client, clock = key_id(key)
+    return clock, client
 
 
 def _covers(deletes: dict[int, list[tuple[int, int]]], ident: ID) -> bool:

@@ -14,12 +14,11 @@ from typing import Any, NamedTuple
 
 from pycrdt import Map
 
-from ._items import ID, ItemTree, RawItem, cut_item, encode_update
-from ._move_table import PAIRED, MoveTable, encode_ranges, record_key
+from ._items import DELETED, ID, ItemTree, RawItem, cut_item, encode_update
+from ._move_table import PAIRED, MoveTable, encode_ranges, key_id, record_key
 
 __all__ = ["Batch"]
 
-DELETED, TYPE = 1, 7
 #: How many moves one ID is followed through (a cycle cannot happen; this is a bound).
 MAX_HOPS = 64
 
@@ -266,7 +265,7 @@ class Batch:
         if current != source:
             ranges = self._identities(items, record)
             key = record_key("r", current)
-            self.records[key] = {"to": list(_record_id(record)), "ranges": ranges}
+            self.records[key] = {"to": list(key_id(record)), "ranges": ranges}
             self.table.add(key, json.dumps(self.records[key]))
             self.table.reindex()
             self.deletes.append((current, 1))
@@ -377,11 +376,6 @@ def _minus(lo: int, hi: int, holes: list[tuple[int, int]]) -> list[tuple[int, in
             if piece[0] < piece[1]
         ]
     return parts
-
-
-def _record_id(key: str) -> ID:
-    _, client, clock = key.split(":")
-    return int(client), int(clock)
 
 
 def _within(tree: ItemTree, parent: ID | str | None, inside: dict[ID | str, bool]) -> bool:

@@ -13,12 +13,14 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Any, NamedTuple
 
-from ..text._codec import _content_length, _Reader, utf16_length
+from ..text._codec import _content_length, _Reader, decode_delete_set, utf16_length
 from ..updates._lib0 import append_var_uint
 
 __all__ = [
     "COUNTABLE",
+    "DELETED",
     "ID",
+    "TYPE",
     "ItemTree",
     "RawItem",
     "cut_item",
@@ -31,8 +33,7 @@ ID = tuple[int, int]
 #: Content refs whose items take a place in a list (Yjs `isCountable`): JSON, binary,
 #: string, embed, type, any, subdocument. Deleted and format items do not.
 COUNTABLE = frozenset((2, 3, 4, 5, 7, 8, 9))
-STRING = 4
-DELETED = 1
+DELETED, STRING, TYPE = 1, 4, 7
 
 
 class RawItem(NamedTuple):
@@ -85,11 +86,7 @@ def read_update(update: bytes) -> tuple[list[RawItem], dict[int, list[tuple[int,
                 )
             )  # fmt: skip
             clock += length
-    deletes: dict[int, list[tuple[int, int]]] = {}
-    for _ in range(reader.uint()):
-        client = reader.uint()
-        deletes[client] = [(reader.uint(), reader.uint()) for _ in range(reader.uint())]
-    return items, deletes
+    return items, decode_delete_set(update[reader.pos :])
 
 
 def slice_item(item: RawItem, skip: int) -> RawItem | None:

@@ -17,13 +17,10 @@ from typing import Any
 from pycrdt import Doc, Map, XmlElement, XmlFragment
 
 from .._yxml import child_index
-from ..updates import decode_state
-from ._items import COUNTABLE, ID, ItemTree, read_update
+from ._items import COUNTABLE, ID, TYPE, ItemTree, read_update
 from ._move_table import ANCHORED, AT_START, PAIRED, encode_ranges, record_key
 
 __all__ = ["deleted_now", "moves_map", "write_move_record"]
-
-TYPE = 7
 
 
 def moves_map(doc: Doc, fragment: str) -> Map:
@@ -75,8 +72,7 @@ def write_move_record(
     new = _find(tree, fragment, _path(new_node))
     assert not isinstance(new, str)
     ranges = _pair(tree, before, old, new)
-    end = decode_state(doc.get_state()).get(new[0], 0)  # the copy's last clock, plus one
-    record = {"from": list(old), "end": end, "ranges": encode_ranges(ranges)}
+    record = {"from": list(old), "ranges": encode_ranges(ranges)}
     value = json.dumps(record, separators=(",", ":"))
     moves_map(doc, fragment)[record_key("m", new)] = value
 

@@ -4,8 +4,8 @@ A move re-creates an element's subtree under new item IDs and deletes the old on
 an edit made concurrently inside the old subtree can be made again at the new place (see
 `_forward.py`), the move writes, in the same transaction, a record into the document's
 ``f"{fragment}:moves"`` map: key ``m:<client>:<clock>`` (the new element's ID: two peers
-may move one element at once), value a JSON object ``{"from": [client, clock], "end":
-clock, "ranges": [...]}`` (``end``: the clock after the copy's items). Forwarding adds
+may move one element at once), value a JSON object ``{"from": [client, clock], "ranges":
+[...]}``. Forwarding adds
 ``f:<client>:<clock>`` entries (``{"root": [client, clock], "ranges": [...]}``) for the
 items it re-made, and ``r:<client>:<clock>`` entries (``{"to": [client, clock], "ranges":
 [...]}``) when two moves of one element met: the later copy is deleted and redirected
@@ -27,7 +27,16 @@ from typing import Any, NamedTuple
 
 from ._items import ID, covering
 
-__all__ = ["ANCHORED", "AT_START", "PAIRED", "MoveTable", "Range", "parse_key", "record_key"]
+__all__ = [
+    "ANCHORED",
+    "AT_START",
+    "PAIRED",
+    "MoveTable",
+    "Range",
+    "key_id",
+    "parse_key",
+    "record_key",
+]
 
 ANCHORED, PAIRED, AT_START = 0, 1, 2
 
@@ -65,7 +74,8 @@ def parse_key(key: str) -> tuple[str, ID] | None:
     return parts[0], (int(parts[1]), int(parts[2]))
 
 
-def _key_id(key: str) -> ID:
+def key_id(key: str) -> ID:
+    """The ID a record's key names."""
     _, client, clock = key.split(":")
     return int(client), int(clock)
 
@@ -94,7 +104,6 @@ class MoveTable:
     def __init__(self) -> None:
         self.roots: dict[ID, ID] = {}  #: old element -> its copy
         self.sources: dict[str, ID] = {}  #: move record key -> the old element
-        self.ends: dict[str, int] = {}  #: move record key -> the clock after its copy
         self._starts: dict[int, list[int]] = {}
         self._ranges: dict[int, list[Range]] = {}
         self.keys: set[str] = set()
@@ -128,7 +137,6 @@ class MoveTable:
             root = (int(source[0]), int(source[1]))
             self.roots.setdefault(root, ident)
             self.sources[key] = root
-            self.ends[key] = int(data.get("end", 0))
         elif kind == "r":
             to = data.get("to")
             if not (isinstance(to, list) and len(to) == 2):
@@ -195,10 +203,10 @@ class MoveTable:
                     for i in range(r.length):
                         found[(r.new[0], r.new[1] + i)] = (r.client, r.clock + i)
         for key, source in self.sources.items():  # a moved element is its copy's original
-            found[_key_id(key)] = source
+            found[key_id(key)] = source
         for key in self.keys:
             if key.startswith("r:"):
-                found[self.roots[_key_id(key)]] = _key_id(key)
+                found[self.roots[key_id(key)]] = key_id(key)
         return found
 
     def target_in(self, record: str, ident: ID) -> Target | None:
